@@ -1,0 +1,4 @@
+using BenchmarkDotNet.Running;
+
+// `dotnet run -c Release --project bench/EdgeBert.Benchmarks -- --filter '*'` runs every suite.
+BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

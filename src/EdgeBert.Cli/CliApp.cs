@@ -1,0 +1,69 @@
+namespace EdgeBert.Cli;
+
+/// <summary>The `edgebert` command: one verb per job. Usage errors exit 2, bad input exits 1,
+/// both with a single "error: ..." line on stderr and never a stack trace.</summary>
+public static class CliApp
+{
+    /// <summary>A verb: its name, one-line summary, usage text, and the code that runs it.</summary>
+    public sealed record Verb(string Name, string Summary, string Usage, Func<ParsedArgs, TextWriter, int> Run);
+
+    static readonly List<Verb> Verbs = new();
+
+    static CliApp()
+    {
+        BenchVerbs.Register(Verbs);
+    }
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        {
+            PrintHelp(stdout);
+            return args.Length == 0 ? 2 : 0;
+        }
+        var verb = Verbs.FirstOrDefault(v => v.Name == args[0]);
+        if (verb is null)
+        {
+            stderr.WriteLine($"error: unknown command '{args[0]}' (run 'edgebert --help' for the list)");
+            return 2;
+        }
+        try
+        {
+            var parsed = ParsedArgs.Parse(args.AsSpan(1).ToArray());
+            if (parsed.Has("help") || parsed.Has("h"))
+            {
+                stdout.WriteLine(verb.Usage);
+                return 0;
+            }
+            return verb.Run(parsed, stdout);
+        }
+        catch (UsageException e)
+        {
+            stderr.WriteLine($"error: {e.Message}");
+            stderr.WriteLine($"usage: {FirstLine(verb.Usage)}");
+            return 2;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or FormatException or ArgumentException
+                                      or UnauthorizedAccessException or NotSupportedException or InvalidOperationException)
+        {
+            stderr.WriteLine($"error: {OneLine(e.Message)}");
+            return 1;
+        }
+    }
+
+    static void PrintHelp(TextWriter o)
+    {
+        o.WriteLine("edgebert: run and train BERT encoders on the CPU, with learned token gates.");
+        o.WriteLine();
+        o.WriteLine("commands:");
+        foreach (var v in Verbs) o.WriteLine($"  {v.Name,-10} {v.Summary}");
+        o.WriteLine();
+        o.WriteLine("'edgebert COMMAND --help' explains one command.");
+    }
+
+    static string FirstLine(string s) => s.Split('\n')[0].TrimEnd();
+    static string OneLine(string s) => s.Replace('\n', ' ').Replace('\r', ' ');
+}
+
+/// <summary>A mistake in how the command was called (exit code 2).</summary>
+public sealed class UsageException(string message) : Exception(message);

@@ -1,0 +1,3 @@
+using EdgeBert.Cli;
+
+return CliApp.Run(args, Console.Out, Console.Error);
