@@ -1,25 +1,39 @@
 namespace EdgeBert.Kernels;
 
-/// <summary>Element-wise activations. PLACEHOLDER bodies (scalar) until the SIMD versions land.</summary>
+/// <summary>Element-wise activations. Every method accepts x and y being the same span.</summary>
 public static class Activations
 {
     /// <summary>Exact GELU, x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)); x and y may alias.</summary>
     public static void Gelu(ReadOnlySpan<float> x, Span<float> y)
     {
-        if (y.Length < x.Length) throw new ArgumentException("output shorter than input");
-        for (int i = 0; i < x.Length; i++)
-        {
-            double v = x[i];
-            y[i] = (float)(0.5 * v * (1 + ErfPlaceholder(v / Math.Sqrt(2))));
-        }
+        CheckOutput(x.Length, y.Length);
+        ActivationsReference.Gelu(x, y[..x.Length]);
     }
 
-    static double ErfPlaceholder(double x)
+    /// <summary>dx = dy * (Phi(x) + x phi(x)), the derivative of exact GELU; dx may alias x or dy.</summary>
+    public static void GeluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
     {
-        // Abramowitz & Stegun 7.1.26 (abs error 1.5e-7); replaced by the vectorised kernel.
-        double s = Math.Sign(x); x = Math.Abs(x);
-        double t = 1 / (1 + 0.3275911 * x);
-        double p = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-        return s * (1 - p * Math.Exp(-x * x));
+        if (dy.Length != x.Length) throw new ArgumentException("dy and x differ in length");
+        CheckOutput(x.Length, dx.Length);
+        ActivationsReference.GeluBackward(x, dy, dx[..x.Length]);
+    }
+
+    /// <summary>Error function, absolute error below 1e-6 for every float.</summary>
+    public static void Erf(ReadOnlySpan<float> x, Span<float> y)
+    {
+        CheckOutput(x.Length, y.Length);
+        ActivationsReference.Erf(x, y[..x.Length]);
+    }
+
+    /// <summary>Hyperbolic tangent (the pooler's activation).</summary>
+    public static void Tanh(ReadOnlySpan<float> x, Span<float> y)
+    {
+        CheckOutput(x.Length, y.Length);
+        ActivationsReference.Tanh(x, y[..x.Length]);
+    }
+
+    static void CheckOutput(int inputLength, int outputLength)
+    {
+        if (outputLength < inputLength) throw new ArgumentException("output shorter than input");
     }
 }

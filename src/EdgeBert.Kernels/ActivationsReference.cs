@@ -1,0 +1,53 @@
+namespace EdgeBert.Kernels;
+
+/// <summary>Readable scalar twins of <see cref="Activations"/>: the Isa.Scalar path and the
+/// tail loop of the vector paths, so every path shares one erf approximation.</summary>
+internal static class ActivationsReference
+{
+    internal const float InvSqrt2 = 0.70710678118654752f;
+    internal const float InvSqrt2Pi = 0.39894228040143268f;
+
+    // Abramowitz & Stegun 7.1.26 (Hastings): erf(x) = 1 - t (a1 + t (a2 + ...)) exp(-x^2),
+    // t = 1 / (1 + p x) for x >= 0; absolute error <= 1.5e-7 in exact arithmetic.
+    internal const float ErfP = 0.3275911f;
+    internal const float ErfA1 = 0.254829592f, ErfA2 = -0.284496736f, ErfA3 = 1.421413741f,
+                         ErfA4 = -1.453152027f, ErfA5 = 1.061405429f;
+
+    internal static float Erf(float x)
+    {
+        float a = MathF.Abs(x);
+        float t = 1f / (1f + ErfP * a);
+        float poly = t * (ErfA1 + t * (ErfA2 + t * (ErfA3 + t * (ErfA4 + t * ErfA5))));
+        return MathF.CopySign(1f - poly * MathF.Exp(-a * a), x);
+    }
+
+    internal static void Erf(ReadOnlySpan<float> x, Span<float> y)
+    {
+        for (int i = 0; i < x.Length; i++) y[i] = Erf(x[i]);
+    }
+
+    internal static void Gelu(ReadOnlySpan<float> x, Span<float> y)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            float v = x[i];
+            y[i] = 0.5f * v * (1f + Erf(v * InvSqrt2));
+        }
+    }
+
+    internal static void GeluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            float v = x[i];
+            float cdf = 0.5f * (1f + Erf(v * InvSqrt2));
+            float pdf = InvSqrt2Pi * MathF.Exp(-0.5f * v * v);
+            dx[i] = dy[i] * (cdf + v * pdf);
+        }
+    }
+
+    internal static void Tanh(ReadOnlySpan<float> x, Span<float> y)
+    {
+        for (int i = 0; i < x.Length; i++) y[i] = MathF.Tanh(x[i]);
+    }
+}
