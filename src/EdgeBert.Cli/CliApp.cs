@@ -12,6 +12,7 @@ public static class CliApp
     static CliApp()
     {
         BenchVerbs.Register(Verbs);
+        TokenizeVerb.Register(Verbs);
     }
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)

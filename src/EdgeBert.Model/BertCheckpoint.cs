@@ -1,0 +1,147 @@
+using System.Text.RegularExpressions;
+
+namespace EdgeBert.Model;
+
+/// <summary>A model directory in the HuggingFace layout: config.json, model.safetensors, vocab.txt
+/// (optional for id-only use), tokenizer_config.json (optional).</summary>
+public sealed partial class BertCheckpoint
+{
+    public const string ConfigFile = "config.json", WeightsFile = "model.safetensors",
+                        VocabFile = "vocab.txt", TokenizerConfigFile = "tokenizer_config.json";
+
+    public BertConfig Config { get; }
+    public BertWeights Weights { get; }
+    /// <summary>The HF-exact tokenizer, or null when the directory has no vocab.txt.</summary>
+    public BertWordPieceTokenizer? Tokenizer { get; }
+    /// <summary>The directory the checkpoint came from (vocab and tokenizer config are copied from it on save), or null.</summary>
+    public string? SourceDirectory { get; }
+    /// <summary>Tensors of the file that are not part of the model (e.g. an NSP head), for a caller that wants to warn.</summary>
+    public IReadOnlyList<string> IgnoredTensors { get; }
+
+    public BertCheckpoint(BertConfig config, BertWeights weights, BertWordPieceTokenizer? tokenizer = null,
+                          string? sourceDirectory = null, IReadOnlyList<string>? ignoredTensors = null)
+    {
+        Config = config;
+        Weights = weights;
+        Tokenizer = tokenizer;
+        SourceDirectory = sourceDirectory;
+        IgnoredTensors = ignoredTensors ?? [];
+    }
+
+    public BertWordPieceTokenizer RequireTokenizer() => Tokenizer ??
+        throw new FileNotFoundException($"{Path.Combine(SourceDirectory ?? ".", VocabFile)}: file not found (text input needs the vocabulary)");
+
+    /// <summary>The longest token sequence the model accepts: max_position_embeddings, and the
+    /// tokenizer's model_max_length when that is smaller.</summary>
+    public int MaxSequenceLength => Math.Min(Config.MaxPositionEmbeddings, Tokenizer?.ModelMaxLength ?? int.MaxValue);
+
+    public static BertCheckpoint Load(string directory)
+    {
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: model directory not found");
+        var config = BertConfig.Load(Path.Combine(directory, ConfigFile));
+        string weightsPath = Path.Combine(directory, WeightsFile);
+        if (!File.Exists(weightsPath))
+        {
+            string hint = File.Exists(Path.Combine(directory, "pytorch_model.bin"))
+                ? " (pytorch_model.bin is not read: convert it to safetensors)" : "";
+            throw new FileNotFoundException($"{weightsPath}: file not found{hint}", weightsPath);
+        }
+        var (weights, ignored) = LoadWeights(weightsPath, config);
+
+        BertWordPieceTokenizer? tokenizer = null;
+        string vocabPath = Path.Combine(directory, VocabFile);
+        if (File.Exists(vocabPath))
+        {
+            string tokConfig = Path.Combine(directory, TokenizerConfigFile);
+            tokenizer = BertWordPieceTokenizer.Load(vocabPath, File.Exists(tokConfig) ? tokConfig : null);
+            if (tokenizer.VocabSize > config.VocabSize)
+                throw new InvalidDataException($"{vocabPath}: {tokenizer.VocabSize} tokens, but config.json vocab_size is {config.VocabSize}");
+        }
+        return new BertCheckpoint(config, weights, tokenizer, directory, ignored);
+    }
+
+    /// <summary>Reads the tensors of <paramref name="path"/> into the layout <paramref name="config"/> asks
+    /// for, one tensor at a time straight into its final array.</summary>
+    public static (BertWeights Weights, IReadOnlyList<string> Ignored) LoadWeights(string path, BertConfig config)
+    {
+        using var file = SafeTensorsFile.Open(path);
+        var byCanonical = new Dictionary<string, string>(StringComparer.Ordinal);
+        var ignored = new List<string>();
+        foreach (var name in file.Tensors.Keys)
+        {
+            string? canonical = Canonical(name);
+            if (canonical is null) { ignored.Add(name); continue; }
+            if (!byCanonical.TryAdd(canonical, name))
+                throw new InvalidDataException($"{path}: tensors '{byCanonical[canonical]}' and '{name}' are the same parameter '{canonical}'");
+            var layer = LayerIndex().Match(canonical);
+            if (layer.Success && int.Parse(layer.Groups[1].ValueSpan) >= config.NumHiddenLayers)
+                throw new InvalidDataException($"{path}: tensor '{name}' belongs to layer {layer.Groups[1].Value}, but config.json num_hidden_layers is {config.NumHiddenLayers}");
+        }
+
+        bool classifier = byCanonical.ContainsKey("classifier.weight") || byCanonical.ContainsKey("classifier.bias");
+        bool pooler = byCanonical.ContainsKey("bert.pooler.dense.weight") || byCanonical.ContainsKey("bert.pooler.dense.bias");
+        bool mlm = byCanonical.Keys.Any(k => k.StartsWith("cls.predictions.", StringComparison.Ordinal));
+        bool gates = byCanonical.Keys.Any(k => k.EndsWith(".gate", StringComparison.Ordinal));
+        var weights = BertWeights.Create(config, pooler, classifier, mlm, gates);
+
+        foreach (var (name, param) in weights.Named())
+        {
+            if (!byCanonical.TryGetValue(name, out var stored))
+                throw new InvalidDataException($"{path}: missing tensor '{name}'");
+            var info = file.Tensors[stored];
+            if (!info.Shape.AsSpan().SequenceEqual(param.Shape))
+                throw new InvalidDataException(
+                    $"{path}: tensor '{stored}' has shape [{string.Join(", ", info.Shape)}], config.json asks for [{string.Join(", ", param.Shape)}]{ShapeHint(name, config)}");
+            file.ReadFloats(stored, param.Values);
+            byCanonical.Remove(name);
+        }
+        // Tied or derived tensors that HF may store but the model does not need separately.
+        foreach (var (canonical, stored) in byCanonical)
+            if (canonical is not ("cls.predictions.decoder.weight" or "cls.predictions.decoder.bias")) ignored.Add(stored);
+        return (weights, ignored);
+    }
+
+    static string ShapeHint(string name, BertConfig c) => name.StartsWith("classifier.", StringComparison.Ordinal)
+        ? $" (num_labels = {c.NumLabels} from id2label)" : "";
+
+    /// <summary>The name <see cref="BertWeights.Named"/> uses for a stored tensor, or null for tensors
+    /// that are no model parameter (position_ids buffer, NSP head, anything unknown).</summary>
+    internal static string? Canonical(string name)
+    {
+        string n = name.StartsWith("bert.", StringComparison.Ordinal) ? name[5..] : name;
+        if (n.EndsWith(".gamma", StringComparison.Ordinal)) n = n[..^6] + ".weight";
+        else if (n.EndsWith(".beta", StringComparison.Ordinal)) n = n[..^5] + ".bias";
+        if (n == "embeddings.position_ids") return null;
+        if (n.StartsWith("embeddings.", StringComparison.Ordinal) || n.StartsWith("encoder.", StringComparison.Ordinal)
+            || n.StartsWith("pooler.", StringComparison.Ordinal))
+            return "bert." + n;
+        if (n.StartsWith("classifier.", StringComparison.Ordinal) || n.StartsWith("cls.predictions.", StringComparison.Ordinal))
+            return n;
+        return null;
+    }
+
+    [GeneratedRegex(@"^bert\.encoder\.layer\.(\d+)\.")]
+    private static partial Regex LayerIndex();
+
+    /// <summary>Writes the HuggingFace layout (BertForSequenceClassification names, config.json with every
+    /// kept key, vocab.txt and tokenizer_config.json copied from the source directory). Each file is
+    /// written to a temporary name and renamed.</summary>
+    public void Save(string directory, TensorStorage storage = TensorStorage.F32)
+    {
+        Directory.CreateDirectory(directory);
+        SafeTensors.Write(Path.Combine(directory, WeightsFile),
+                          Weights.Named().Select(t => (t.Name, t.Param.Shape, t.Param.Values)), storage);
+        var config = Config.ToJson();
+        if (config["architectures"] is null)
+            config["architectures"] = new System.Text.Json.Nodes.JsonArray(
+                Weights.ClassifierWeight is not null ? "BertForSequenceClassification"
+                : Weights.MlmHead is not null ? "BertForMaskedLM" : "BertModel");
+        BertConfig.WriteJson(Path.Combine(directory, ConfigFile), config);
+        if (SourceDirectory is null || Path.GetFullPath(SourceDirectory) == Path.GetFullPath(directory)) return;
+        foreach (var name in new[] { VocabFile, TokenizerConfigFile })
+        {
+            string from = Path.Combine(SourceDirectory, name);
+            if (File.Exists(from)) File.Copy(from, Path.Combine(directory, name), overwrite: true);
+        }
+    }
+}

@@ -1,0 +1,180 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace EdgeBert.Model;
+
+/// <summary>A HuggingFace BERT config.json. Known fields are typed properties; every key of the
+/// original file (known or not) is kept in <see cref="Extra"/> and written back by <see cref="Save"/>,
+/// so a checkpoint this project writes carries everything the user's file had.</summary>
+public sealed class BertConfig
+{
+    public int VocabSize { get; set; } = 30522;
+    public int HiddenSize { get; set; } = 768;
+    public int NumHiddenLayers { get; set; } = 12;
+    public int NumAttentionHeads { get; set; } = 12;
+    public int IntermediateSize { get; set; } = 3072;
+    public string HiddenAct { get; set; } = "gelu";
+    public int MaxPositionEmbeddings { get; set; } = 512;
+    public int TypeVocabSize { get; set; } = 2;
+    public double LayerNormEps { get; set; } = 1e-12;
+    public int PadTokenId { get; set; }
+    /// <summary>Label names by class id (id2label). HuggingFace's default is two labels LABEL_0, LABEL_1.</summary>
+    public IReadOnlyList<string> Labels { get; set; } = ["LABEL_0", "LABEL_1"];
+    /// <summary>"regression", "single_label_classification", "multi_label_classification" or null.</summary>
+    public string? ProblemType { get; set; }
+    /// <summary>N of METHOD.md: the longest sequence the token gates are trained for (gate vector length).</summary>
+    public int GatePositions { get; set; } = 128;
+    /// <summary>Every key of the loaded file, written back on save (known keys overwritten by the properties).</summary>
+    public JsonObject Extra { get; private set; } = new();
+
+    public int NumLabels => Labels.Count;
+    public bool IsRegression => ProblemType == "regression" || NumLabels == 1;
+    public int HeadDim => HiddenSize / NumAttentionHeads;
+
+    /// <summary>Standard shapes with random weights for benchmarks and tests: base, mini (Turc et al. 4/256), tiny (2/128).</summary>
+    public static BertConfig ForShape(string shape) => shape switch
+    {
+        "base" => new BertConfig(),
+        "mini" => new BertConfig { HiddenSize = 256, NumHiddenLayers = 4, NumAttentionHeads = 4, IntermediateSize = 1024 },
+        "tiny" => new BertConfig { HiddenSize = 128, NumHiddenLayers = 2, NumAttentionHeads = 2, IntermediateSize = 512 },
+        _ => throw new ArgumentException($"unknown model shape '{shape}' (base, mini or tiny)"),
+    };
+
+    public static BertConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    /// <summary>Parses config.json text; <paramref name="source"/> names the file in error messages.</summary>
+    public static BertConfig Parse(string json, string source)
+    {
+        JsonNode? root;
+        try { root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true }); }
+        catch (JsonException e) { throw new InvalidDataException($"{source}: invalid JSON ({e.Message})"); }
+        if (root is not JsonObject obj) throw new InvalidDataException($"{source}: top level is not a JSON object");
+
+        var c = new BertConfig { Extra = obj };
+        c.VocabSize = PositiveInt(obj, "vocab_size", c.VocabSize, source);
+        c.HiddenSize = PositiveInt(obj, "hidden_size", c.HiddenSize, source);
+        c.NumHiddenLayers = PositiveInt(obj, "num_hidden_layers", c.NumHiddenLayers, source);
+        c.NumAttentionHeads = PositiveInt(obj, "num_attention_heads", c.NumAttentionHeads, source);
+        c.IntermediateSize = PositiveInt(obj, "intermediate_size", c.IntermediateSize, source);
+        c.MaxPositionEmbeddings = PositiveInt(obj, "max_position_embeddings", c.MaxPositionEmbeddings, source);
+        c.TypeVocabSize = PositiveInt(obj, "type_vocab_size", c.TypeVocabSize, source);
+        c.GatePositions = PositiveInt(obj, "gate_positions", c.GatePositions, source);
+        c.PadTokenId = NonNegativeInt(obj, "pad_token_id", c.PadTokenId, source);
+        c.HiddenAct = String(obj, "hidden_act", source) ?? c.HiddenAct;
+        c.ProblemType = String(obj, "problem_type", source);
+        if (obj["layer_norm_eps"] is JsonNode epsNode)
+        {
+            if (!TryDouble(epsNode, out double eps) || !(eps > 0) || double.IsInfinity(eps))
+                throw new InvalidDataException($"{source}: key 'layer_norm_eps' must be a positive number, got {epsNode.ToJsonString()}");
+            c.LayerNormEps = eps;
+        }
+        if (c.HiddenSize % c.NumAttentionHeads != 0)
+            throw new InvalidDataException($"{source}: key 'hidden_size' ({c.HiddenSize}) is not a multiple of 'num_attention_heads' ({c.NumAttentionHeads})");
+        if (c.ProblemType is not (null or "regression" or "single_label_classification" or "multi_label_classification"))
+            throw new InvalidDataException($"{source}: key 'problem_type' has unknown value '{c.ProblemType}'");
+        c.Labels = ParseLabels(obj, source);
+        return c;
+    }
+
+    static IReadOnlyList<string> ParseLabels(JsonObject obj, string source)
+    {
+        if (obj["id2label"] is JsonNode node)
+        {
+            if (node is not JsonObject map) throw new InvalidDataException($"{source}: key 'id2label' is not an object");
+            var labels = new string?[map.Count];
+            foreach (var (key, value) in map)
+            {
+                if (!int.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out int id) || id >= labels.Length)
+                    throw new InvalidDataException($"{source}: key 'id2label' has key '{key}'; expected the ids 0..{labels.Length - 1}");
+                if (value is not JsonValue v || !v.TryGetValue(out string? name))
+                    throw new InvalidDataException($"{source}: key 'id2label' entry '{key}' is not a string");
+                if (labels[id] is not null) throw new InvalidDataException($"{source}: key 'id2label' has id {id} twice");
+                labels[id] = name;
+            }
+            if (labels.Length == 0) throw new InvalidDataException($"{source}: key 'id2label' is empty");
+            return labels.Select(l => l!).ToArray();
+        }
+        if (obj["num_labels"] is not null)
+        {
+            int n = PositiveInt(obj, "num_labels", 2, source);
+            return Enumerable.Range(0, n).Select(i => $"LABEL_{i}").ToArray();
+        }
+        return ["LABEL_0", "LABEL_1"];
+    }
+
+    static bool TryDouble(JsonNode node, out double value)
+    {
+        value = 0;
+        return node is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue(out value);
+    }
+
+    static int PositiveInt(JsonObject obj, string key, int fallback, string source)
+    {
+        int v = NonNegativeInt(obj, key, fallback, source);
+        if (v == 0) throw new InvalidDataException($"{source}: key '{key}' must be positive, got 0");
+        return v;
+    }
+
+    static int NonNegativeInt(JsonObject obj, string key, int fallback, string source)
+    {
+        var node = obj[key];
+        if (node is null) return fallback;
+        if (!TryDouble(node, out double d) || d != Math.Floor(d) || d < 0 || d > int.MaxValue)
+            throw new InvalidDataException($"{source}: key '{key}' must be a non-negative integer, got {node.ToJsonString()}");
+        return (int)d;
+    }
+
+    static string? String(JsonObject obj, string key, string source)
+    {
+        var node = obj[key];
+        if (node is null) return null;
+        if (node is JsonValue v && v.TryGetValue(out string? s)) return s;
+        throw new InvalidDataException($"{source}: key '{key}' must be a string, got {node.ToJsonString()}");
+    }
+
+    /// <summary>The config as JSON: every kept key, with the known fields set from the properties.</summary>
+    public JsonObject ToJson()
+    {
+        var o = (JsonObject)Extra.DeepClone();
+        o["model_type"] ??= "bert";
+        o["vocab_size"] = VocabSize;
+        o["hidden_size"] = HiddenSize;
+        o["num_hidden_layers"] = NumHiddenLayers;
+        o["num_attention_heads"] = NumAttentionHeads;
+        o["intermediate_size"] = IntermediateSize;
+        o["hidden_act"] = HiddenAct;
+        o["max_position_embeddings"] = MaxPositionEmbeddings;
+        o["type_vocab_size"] = TypeVocabSize;
+        o["layer_norm_eps"] = LayerNormEps;
+        o["pad_token_id"] = PadTokenId;
+        o["gate_positions"] = GatePositions;
+        var id2label = new JsonObject();
+        var label2id = new JsonObject();
+        for (int i = 0; i < Labels.Count; i++)
+        {
+            id2label[i.ToString(CultureInfo.InvariantCulture)] = Labels[i];
+            label2id[Labels[i]] = i;
+        }
+        o["id2label"] = id2label;
+        o["label2id"] = label2id;
+        o.Remove("num_labels");
+        if (ProblemType is null) o.Remove("problem_type");
+        else o["problem_type"] = ProblemType;
+        return o;
+    }
+
+    /// <summary>Writes config.json (temporary file, then rename).</summary>
+    public void Save(string path) => WriteJson(path, ToJson());
+
+    internal static void WriteJson(string path, JsonObject json)
+    {
+        string temp = path + $".{Environment.ProcessId}.tmp";
+        File.WriteAllText(temp, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        File.Move(temp, path, overwrite: true);
+    }
+}

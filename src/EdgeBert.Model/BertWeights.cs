@@ -1,0 +1,130 @@
+namespace EdgeBert.Model;
+
+/// <summary>A weight matrix or vector as a flat row-major float array with its shape. nn.Linear weights
+/// are [out, in] (y = x W^T + b). Data is settable so an engine can pack it and drop the plain copy.</summary>
+public sealed class Param(int[] shape, float[]? data = null)
+{
+    public int[] Shape { get; } = shape;
+    public float[]? Data { get; set; } = data ?? new float[SafeTensors.Product(shape)];
+    public long Length => SafeTensors.Product(Shape);
+    /// <summary>The data, or an error if an engine already released it.</summary>
+    public float[] Values => Data ?? throw new InvalidOperationException("parameter data was released after packing");
+}
+
+/// <summary>The parameters of one encoder layer.</summary>
+public sealed class BertLayerWeights
+{
+    public required Param QueryWeight, QueryBias, KeyWeight, KeyBias, ValueWeight, ValueBias;
+    public required Param AttentionOutputWeight, AttentionOutputBias, AttentionLayerNormWeight, AttentionLayerNormBias;
+    public required Param IntermediateWeight, IntermediateBias, OutputWeight, OutputBias, OutputLayerNormWeight, OutputLayerNormBias;
+    /// <summary>Token gate vector g_j of METHOD.md, [gate_positions], or null for a dense model.</summary>
+    public Param? Gate;
+}
+
+/// <summary>The masked-language-model head (cls.predictions.*); its decoder is tied to the word embeddings.</summary>
+public sealed class BertMlmHeadWeights
+{
+    public required Param TransformWeight, TransformBias, TransformLayerNormWeight, TransformLayerNormBias, DecoderBias;
+}
+
+/// <summary>All parameters of BertModel / BertForSequenceClassification, grouped so an engine can
+/// pack one array at a time and set the original to null.</summary>
+public sealed class BertWeights
+{
+    public required Param WordEmbeddings, PositionEmbeddings, TokenTypeEmbeddings, EmbeddingLayerNormWeight, EmbeddingLayerNormBias;
+    public required BertLayerWeights[] Layers;
+    /// <summary>Pooler (tanh(dense(h[CLS]))); absent in a bare MLM checkpoint.</summary>
+    public Param? PoolerWeight, PoolerBias;
+    /// <summary>Sequence classifier [num_labels, hidden]; absent in a bare BertModel.</summary>
+    public Param? ClassifierWeight, ClassifierBias;
+    public BertMlmHeadWeights? MlmHead;
+
+    public bool HasGates => Layers.Length > 0 && Layers[0].Gate is not null;
+
+    /// <summary>Zero-filled weights with the shapes <paramref name="c"/> asks for (LayerNorm weights 1).
+    /// Callers fill them (random init, training); <paramref name="gates"/> adds gate vectors of ones.</summary>
+    public static BertWeights Create(BertConfig c, bool pooler = true, bool classifier = true, bool mlmHead = false, bool gates = false)
+    {
+        var w = new BertWeights
+        {
+            WordEmbeddings = new([c.VocabSize, c.HiddenSize]),
+            PositionEmbeddings = new([c.MaxPositionEmbeddings, c.HiddenSize]),
+            TokenTypeEmbeddings = new([c.TypeVocabSize, c.HiddenSize]),
+            EmbeddingLayerNormWeight = Ones(c.HiddenSize),
+            EmbeddingLayerNormBias = new([c.HiddenSize]),
+            Layers = new BertLayerWeights[c.NumHiddenLayers],
+        };
+        int h = c.HiddenSize, f = c.IntermediateSize;
+        for (int j = 0; j < c.NumHiddenLayers; j++)
+            w.Layers[j] = new BertLayerWeights
+            {
+                QueryWeight = new([h, h]), QueryBias = new([h]),
+                KeyWeight = new([h, h]), KeyBias = new([h]),
+                ValueWeight = new([h, h]), ValueBias = new([h]),
+                AttentionOutputWeight = new([h, h]), AttentionOutputBias = new([h]),
+                AttentionLayerNormWeight = Ones(h), AttentionLayerNormBias = new([h]),
+                IntermediateWeight = new([f, h]), IntermediateBias = new([f]),
+                OutputWeight = new([h, f]), OutputBias = new([h]),
+                OutputLayerNormWeight = Ones(h), OutputLayerNormBias = new([h]),
+                Gate = gates ? new Param([c.GatePositions], Enumerable.Repeat(1f, c.GatePositions).ToArray()) : null,
+            };
+        if (pooler || classifier) { w.PoolerWeight = new([h, h]); w.PoolerBias = new([h]); }
+        if (classifier) { w.ClassifierWeight = new([c.NumLabels, h]); w.ClassifierBias = new([c.NumLabels]); }
+        if (mlmHead)
+            w.MlmHead = new BertMlmHeadWeights
+            {
+                TransformWeight = new([h, h]), TransformBias = new([h]),
+                TransformLayerNormWeight = Ones(h), TransformLayerNormBias = new([h]),
+                DecoderBias = new([c.VocabSize]),
+            };
+        return w;
+    }
+
+    static Param Ones(int n) => new([n], Enumerable.Repeat(1f, n).ToArray());
+
+    /// <summary>Every parameter under its HuggingFace name as BertForSequenceClassification names it
+    /// (`bert.` prefix on the encoder, `classifier.*`, `cls.predictions.*`).</summary>
+    public IEnumerable<(string Name, Param Param)> Named()
+    {
+        const string e = "bert.embeddings.";
+        yield return (e + "word_embeddings.weight", WordEmbeddings);
+        yield return (e + "position_embeddings.weight", PositionEmbeddings);
+        yield return (e + "token_type_embeddings.weight", TokenTypeEmbeddings);
+        yield return (e + "LayerNorm.weight", EmbeddingLayerNormWeight);
+        yield return (e + "LayerNorm.bias", EmbeddingLayerNormBias);
+        for (int j = 0; j < Layers.Length; j++)
+        {
+            var l = Layers[j];
+            string p = $"bert.encoder.layer.{j}.";
+            yield return (p + "attention.self.query.weight", l.QueryWeight);
+            yield return (p + "attention.self.query.bias", l.QueryBias);
+            yield return (p + "attention.self.key.weight", l.KeyWeight);
+            yield return (p + "attention.self.key.bias", l.KeyBias);
+            yield return (p + "attention.self.value.weight", l.ValueWeight);
+            yield return (p + "attention.self.value.bias", l.ValueBias);
+            yield return (p + "attention.output.dense.weight", l.AttentionOutputWeight);
+            yield return (p + "attention.output.dense.bias", l.AttentionOutputBias);
+            yield return (p + "attention.output.LayerNorm.weight", l.AttentionLayerNormWeight);
+            yield return (p + "attention.output.LayerNorm.bias", l.AttentionLayerNormBias);
+            yield return (p + "intermediate.dense.weight", l.IntermediateWeight);
+            yield return (p + "intermediate.dense.bias", l.IntermediateBias);
+            yield return (p + "output.dense.weight", l.OutputWeight);
+            yield return (p + "output.dense.bias", l.OutputBias);
+            yield return (p + "output.LayerNorm.weight", l.OutputLayerNormWeight);
+            yield return (p + "output.LayerNorm.bias", l.OutputLayerNormBias);
+            if (l.Gate is not null) yield return (p + "gate", l.Gate);
+        }
+        if (PoolerWeight is not null) yield return ("bert.pooler.dense.weight", PoolerWeight);
+        if (PoolerBias is not null) yield return ("bert.pooler.dense.bias", PoolerBias);
+        if (ClassifierWeight is not null) yield return ("classifier.weight", ClassifierWeight);
+        if (ClassifierBias is not null) yield return ("classifier.bias", ClassifierBias);
+        if (MlmHead is { } m)
+        {
+            yield return ("cls.predictions.transform.dense.weight", m.TransformWeight);
+            yield return ("cls.predictions.transform.dense.bias", m.TransformBias);
+            yield return ("cls.predictions.transform.LayerNorm.weight", m.TransformLayerNormWeight);
+            yield return ("cls.predictions.transform.LayerNorm.bias", m.TransformLayerNormBias);
+            yield return ("cls.predictions.bias", m.DecoderBias);
+        }
+    }
+}

@@ -1,0 +1,321 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+
+namespace EdgeBert.Model;
+
+/// <summary>One tensor entry of a safetensors header. Begin/End count bytes from the start of the data section.</summary>
+public sealed record SafeTensorInfo(string Name, string DType, int[] Shape, long Begin, long End)
+{
+    public long ElementCount => SafeTensors.Product(Shape);
+}
+
+/// <summary>The storage type a writer uses for floating-point tensors.</summary>
+public enum TensorStorage { F32, F16 }
+
+/// <summary>Reader for the safetensors format: u64 LE header length N, N bytes of JSON
+/// {name: {dtype, shape, data_offsets: [begin, end)}, "__metadata__": {...}}, then the data.
+/// The header is validated completely on open; tensors are read one at a time on request, so a
+/// caller never holds the whole file in memory.</summary>
+public sealed class SafeTensorsFile : IDisposable
+{
+    /// <summary>safetensors itself refuses headers above 100 MB; a larger value means a corrupt file.</summary>
+    const long MaxHeaderBytes = 100L << 20;
+
+    readonly FileStream _stream;
+    readonly long _dataStart;
+    readonly Dictionary<string, SafeTensorInfo> _tensors;
+
+    public string Path { get; }
+    public IReadOnlyDictionary<string, SafeTensorInfo> Tensors => _tensors;
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    SafeTensorsFile(string path, FileStream stream, long dataStart, Dictionary<string, SafeTensorInfo> tensors,
+                    Dictionary<string, string> metadata)
+    {
+        Path = path;
+        _stream = stream;
+        _dataStart = dataStart;
+        _tensors = tensors;
+        Metadata = metadata;
+    }
+
+    public static SafeTensorsFile Open(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.RandomAccess);
+        try
+        {
+            long fileLength = stream.Length;
+            if (fileLength < 8) throw Bad(path, $"file is {fileLength} bytes, too short for the 8-byte header length");
+            Span<byte> lengthBytes = stackalloc byte[8];
+            stream.ReadExactly(lengthBytes);
+            ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
+            if (headerLength > (ulong)(fileLength - 8))
+                throw Bad(path, $"header length {headerLength} goes beyond the end of the file ({fileLength} bytes)");
+            if ((long)headerLength > MaxHeaderBytes)
+                throw Bad(path, $"header length {headerLength} is above the 100 MB limit");
+            var header = new byte[headerLength];
+            stream.ReadExactly(header);
+            long dataStart = 8 + (long)headerLength;
+            var (tensors, metadata) = ParseHeader(path, header, fileLength - dataStart);
+            return new SafeTensorsFile(path, stream, dataStart, tensors, metadata);
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+    }
+
+    static (Dictionary<string, SafeTensorInfo>, Dictionary<string, string>) ParseHeader(string path, byte[] header, long dataLength)
+    {
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(header); }
+        catch (JsonException e) { throw Bad(path, $"header is not valid JSON ({e.Message})"); }
+        using var _ = doc;
+        if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Bad(path, "header is not a JSON object");
+
+        var tensors = new Dictionary<string, SafeTensorInfo>(StringComparer.Ordinal);
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var prop in doc.RootElement.EnumerateObject())
+        {
+            if (prop.Name == "__metadata__")
+            {
+                if (prop.Value.ValueKind != JsonValueKind.Object) throw Bad(path, "__metadata__ is not an object");
+                foreach (var m in prop.Value.EnumerateObject())
+                {
+                    if (m.Value.ValueKind != JsonValueKind.String)
+                        throw Bad(path, $"__metadata__ value '{m.Name}' is not a string");
+                    metadata[m.Name] = m.Value.GetString()!;
+                }
+                continue;
+            }
+            if (tensors.ContainsKey(prop.Name)) throw Bad(path, $"tensor '{prop.Name}' appears twice in the header");
+            tensors[prop.Name] = ParseEntry(path, prop.Name, prop.Value, dataLength);
+        }
+
+        // Sorted by begin offset, each tensor must start at or after the end of the previous one.
+        SafeTensorInfo? previous = null;
+        foreach (var t in tensors.Values.Where(t => t.End > t.Begin).OrderBy(t => t.Begin))
+        {
+            if (previous is not null && t.Begin < previous.End)
+                throw Bad(path, $"tensor '{t.Name}' [{t.Begin}, {t.End}) overlaps tensor '{previous.Name}' [{previous.Begin}, {previous.End})");
+            previous = t;
+        }
+        return (tensors, metadata);
+    }
+
+    static SafeTensorInfo ParseEntry(string path, string name, JsonElement e, long dataLength)
+    {
+        if (e.ValueKind != JsonValueKind.Object) throw Bad(path, $"tensor '{name}': entry is not an object");
+        if (!e.TryGetProperty("dtype", out var dtypeEl) || dtypeEl.ValueKind != JsonValueKind.String)
+            throw Bad(path, $"tensor '{name}': missing or non-string 'dtype'");
+        string dtype = dtypeEl.GetString()!;
+        int elementSize = SafeTensors.ElementSize(dtype);
+        if (elementSize == 0) throw Bad(path, $"tensor '{name}': unknown dtype '{dtype}'");
+
+        if (!e.TryGetProperty("shape", out var shapeEl) || shapeEl.ValueKind != JsonValueKind.Array)
+            throw Bad(path, $"tensor '{name}': missing or non-array 'shape'");
+        var shape = new int[shapeEl.GetArrayLength()];
+        int i = 0;
+        foreach (var d in shapeEl.EnumerateArray())
+        {
+            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int dim) || dim < 0)
+                throw Bad(path, $"tensor '{name}': shape entry {d} is not a non-negative 32-bit integer");
+            shape[i++] = dim;
+        }
+
+        if (!e.TryGetProperty("data_offsets", out var offEl) || offEl.ValueKind != JsonValueKind.Array || offEl.GetArrayLength() != 2)
+            throw Bad(path, $"tensor '{name}': 'data_offsets' must be an array [begin, end]");
+        if (!offEl[0].TryGetInt64(out long begin) || !offEl[1].TryGetInt64(out long end))
+            throw Bad(path, $"tensor '{name}': data_offsets are not integers");
+        if (begin < 0 || end < begin || end > dataLength)
+            throw Bad(path, $"tensor '{name}': data_offsets [{begin}, {end}) out of range (data section is {dataLength} bytes)");
+
+        long count;
+        try { count = checked(SafeTensors.Product(shape) * elementSize); }
+        catch (OverflowException) { throw Bad(path, $"tensor '{name}': shape [{string.Join(", ", shape)}] is too large"); }
+        if (end - begin != count)
+            throw Bad(path, $"tensor '{name}': data_offsets span {end - begin} bytes but {dtype} [{string.Join(", ", shape)}] needs {count}");
+        return new SafeTensorInfo(name, dtype, shape, begin, end);
+    }
+
+    static InvalidDataException Bad(string path, string what) => new($"{path}: {what}");
+
+    public bool Contains(string name) => _tensors.ContainsKey(name);
+
+    /// <summary>Reads one tensor converted to float (F32, F16, BF16, F64 stored).</summary>
+    public float[] ReadFloats(string name)
+    {
+        var info = Info(name);
+        var result = new float[checked((int)info.ElementCount)];
+        ReadFloats(info, result);
+        return result;
+    }
+
+    /// <summary>Reads one tensor into <paramref name="destination"/>, whose length must equal the element count.</summary>
+    public void ReadFloats(string name, Span<float> destination) => ReadFloats(Info(name), destination);
+
+    SafeTensorInfo Info(string name) =>
+        _tensors.TryGetValue(name, out var info) ? info : throw new InvalidDataException($"{Path}: no tensor named '{name}'");
+
+    void ReadFloats(SafeTensorInfo info, Span<float> destination)
+    {
+        if (destination.Length != info.ElementCount)
+            throw new ArgumentException($"{Path}: tensor '{info.Name}' has {info.ElementCount} elements, destination {destination.Length}");
+        long offset = _dataStart + info.Begin;
+        if (info.DType == "F32" && BitConverter.IsLittleEndian)
+        {
+            // Straight into the destination: no second copy of the tensor.
+            ReadExactlyAt(offset, MemoryMarshal.AsBytes(destination), info);
+            return;
+        }
+        int size = SafeTensors.ElementSize(info.DType);
+        if (info.DType is not ("F32" or "F16" or "BF16" or "F64"))
+            throw new InvalidDataException($"{Path}: tensor '{info.Name}' has dtype {info.DType}; only F32, F16, BF16 and F64 can be read as floats");
+        const int ChunkElements = 1 << 16;
+        var chunk = new byte[ChunkElements * size];
+        for (int done = 0; done < destination.Length;)
+        {
+            int n = Math.Min(ChunkElements, destination.Length - done);
+            var bytes = chunk.AsSpan(0, n * size);
+            ReadExactlyAt(offset + (long)done * size, bytes, info);
+            SafeTensors.ConvertToFloat(info.DType, bytes, destination.Slice(done, n));
+            done += n;
+        }
+    }
+
+    void ReadExactlyAt(long offset, Span<byte> buffer, SafeTensorInfo info)
+    {
+        int read = 0;
+        while (read < buffer.Length)
+        {
+            int n = RandomAccess.Read(_stream.SafeFileHandle, buffer[read..], offset + read);
+            if (n == 0) throw new InvalidDataException($"{Path}: file ended while reading tensor '{info.Name}'");
+            read += n;
+        }
+    }
+
+    public void Dispose() => _stream.Dispose();
+}
+
+/// <summary>Dtype facts and the safetensors writer.</summary>
+public static class SafeTensors
+{
+    /// <summary>Bytes per element of a safetensors dtype, 0 if the dtype is unknown.</summary>
+    public static int ElementSize(string dtype) => dtype switch
+    {
+        "F64" or "I64" or "U64" => 8,
+        "F32" or "I32" or "U32" => 4,
+        "F16" or "BF16" or "I16" or "U16" => 2,
+        "F8_E4M3" or "F8_E5M2" or "I8" or "U8" or "BOOL" => 1,
+        _ => 0,
+    };
+
+    internal static long Product(int[] shape)
+    {
+        long p = 1;
+        foreach (int d in shape) p = checked(p * d);
+        return p;
+    }
+
+    internal static void ConvertToFloat(string dtype, ReadOnlySpan<byte> bytes, Span<float> destination)
+    {
+        switch (dtype)
+        {
+            case "F32":
+                for (int i = 0; i < destination.Length; i++) destination[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes[(4 * i)..]);
+                break;
+            case "F16":
+                for (int i = 0; i < destination.Length; i++) destination[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(bytes[(2 * i)..]);
+                break;
+            case "BF16":
+                // bfloat16 is the upper half of a float32.
+                for (int i = 0; i < destination.Length; i++)
+                    destination[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(bytes[(2 * i)..]) << 16);
+                break;
+            case "F64":
+                for (int i = 0; i < destination.Length; i++) destination[i] = (float)BinaryPrimitives.ReadDoubleLittleEndian(bytes[(8 * i)..]);
+                break;
+            default:
+                throw new InvalidDataException($"dtype {dtype} cannot be converted to float");
+        }
+    }
+
+    /// <summary>Writes tensors (names sorted, `__metadata__` {"format": "pt"}) to a temporary file beside
+    /// <paramref name="path"/>, then renames it, so a failure never leaves a half-written file under the real name.</summary>
+    public static void Write(string path, IEnumerable<(string Name, int[] Shape, float[] Data)> tensors,
+                             TensorStorage storage = TensorStorage.F32)
+    {
+        var list = tensors.OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
+        int size = storage == TensorStorage.F32 ? 4 : 2;
+        string dtype = storage == TensorStorage.F32 ? "F32" : "F16";
+
+        var headerBuffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(headerBuffer))
+        {
+            w.WriteStartObject();
+            w.WriteStartObject("__metadata__");
+            w.WriteString("format", "pt");
+            w.WriteEndObject();
+            long offset = 0;
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var (name, shape, data) in list)
+            {
+                if (!names.Add(name)) throw new ArgumentException($"tensor '{name}' given twice");
+                if (Product(shape) != data.Length)
+                    throw new ArgumentException($"tensor '{name}': shape [{string.Join(", ", shape)}] does not match {data.Length} values");
+                w.WriteStartObject(name);
+                w.WriteString("dtype", dtype);
+                w.WriteStartArray("shape");
+                foreach (int d in shape) w.WriteNumberValue(d);
+                w.WriteEndArray();
+                w.WriteStartArray("data_offsets");
+                w.WriteNumberValue(offset);
+                w.WriteNumberValue(offset + (long)data.Length * size);
+                w.WriteEndArray();
+                w.WriteEndObject();
+                offset += (long)data.Length * size;
+            }
+            w.WriteEndObject();
+        }
+        // Pad the header with spaces to a multiple of 8 so the data section starts aligned, as safetensors does.
+        while (headerBuffer.Length % 8 != 0) headerBuffer.WriteByte((byte)' ');
+
+        string directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
+        string temp = System.IO.Path.Combine(directory, $".{System.IO.Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            {
+                Span<byte> lengthBytes = stackalloc byte[8];
+                BinaryPrimitives.WriteUInt64LittleEndian(lengthBytes, (ulong)headerBuffer.Length);
+                file.Write(lengthBytes);
+                headerBuffer.Position = 0;
+                headerBuffer.CopyTo(file);
+                var chunk = new byte[1 << 16];
+                foreach (var (_, _, data) in list)
+                    for (int done = 0; done < data.Length;)
+                    {
+                        int n = Math.Min(chunk.Length / size, data.Length - done);
+                        for (int i = 0; i < n; i++)
+                        {
+                            if (storage == TensorStorage.F32) BinaryPrimitives.WriteSingleLittleEndian(chunk.AsSpan(4 * i), data[done + i]);
+                            else BinaryPrimitives.WriteHalfLittleEndian(chunk.AsSpan(2 * i), (Half)data[done + i]);
+                        }
+                        file.Write(chunk, 0, n * size);
+                        done += n;
+                    }
+                file.Flush(flushToDisk: true);
+            }
+            File.Move(temp, path, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(temp); } catch (IOException) { }
+            throw;
+        }
+    }
+}
