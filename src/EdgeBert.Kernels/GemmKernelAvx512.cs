@@ -1,0 +1,55 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace EdgeBert.Kernels;
+
+/// <summary>AVX-512 micro-kernel: an 8 x 32 tile of C in 16 zmm accumulators (two B vectors per k, eight broadcasts of A).
+/// Eight rows divide the common M (128, 512) without an edge tile.
+/// Computes C[0..MR, 0..NR] = (loadC ? C : 0) + Apanel * Bpanel (+ bias) from packed panels:
+/// a holds kc groups of MR values (a column of the A block), b holds kc groups of NR values.</summary>
+internal static unsafe class GemmKernelAvx512
+{
+    public const int MR = 8, NR = 32;
+
+    [SkipLocalsInit]
+    public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool loadC, float* bias)
+    {
+        Vector512<float> c00 = default, c01 = default;
+        Vector512<float> c10 = default, c11 = default;
+        Vector512<float> c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default;
+        Vector512<float> c40 = default, c41 = default;
+        Vector512<float> c50 = default, c51 = default;
+        Vector512<float> c60 = default, c61 = default;
+        Vector512<float> c70 = default, c71 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector512<float> b0 = Vector512.Load(b + 0), b1 = Vector512.Load(b + 16);
+            var a0 = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(a0, b0, c00); c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
+            var a1 = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(a1, b0, c10); c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
+            var a2 = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(a2, b0, c20); c21 = Vector512.FusedMultiplyAdd(a2, b1, c21);
+            var a3 = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(a3, b0, c30); c31 = Vector512.FusedMultiplyAdd(a3, b1, c31);
+            var a4 = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(a4, b0, c40); c41 = Vector512.FusedMultiplyAdd(a4, b1, c41);
+            var a5 = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(a5, b0, c50); c51 = Vector512.FusedMultiplyAdd(a5, b1, c51);
+            var a6 = Vector512.Create(a[6]); c60 = Vector512.FusedMultiplyAdd(a6, b0, c60); c61 = Vector512.FusedMultiplyAdd(a6, b1, c61);
+            var a7 = Vector512.Create(a[7]); c70 = Vector512.FusedMultiplyAdd(a7, b0, c70); c71 = Vector512.FusedMultiplyAdd(a7, b1, c71);
+            a += MR; b += NR;
+        }
+        StoreRow(c + 0 * ldc, c00, c01, loadC, bias);
+        StoreRow(c + 1 * ldc, c10, c11, loadC, bias);
+        StoreRow(c + 2 * ldc, c20, c21, loadC, bias);
+        StoreRow(c + 3 * ldc, c30, c31, loadC, bias);
+        StoreRow(c + 4 * ldc, c40, c41, loadC, bias);
+        StoreRow(c + 5 * ldc, c50, c51, loadC, bias);
+        StoreRow(c + 6 * ldc, c60, c61, loadC, bias);
+        StoreRow(c + 7 * ldc, c70, c71, loadC, bias);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void StoreRow(float* c, Vector512<float> x0, Vector512<float> x1, bool loadC, float* bias)
+    {
+        if (loadC) { x0 += Vector512.Load(c + 0); x1 += Vector512.Load(c + 16); }
+        if (bias != null) { x0 += Vector512.Load(bias + 0); x1 += Vector512.Load(bias + 16); }
+        x0.Store(c + 0); x1.Store(c + 16);
+    }
+}

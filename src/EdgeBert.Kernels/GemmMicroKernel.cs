@@ -1,0 +1,33 @@
+namespace EdgeBert.Kernels;
+
+/// <summary>The register tile of one ISA path: its shape and the code that computes it. The GEMM driver
+/// (blocking, packing, threading, edge tiles, epilogue) is shared; only this part differs per ISA.</summary>
+internal sealed unsafe class GemmMicroKernel
+{
+    public static readonly GemmMicroKernel Avx512 = new(GemmKernelAvx512.MR, GemmKernelAvx512.NR, &GemmKernelAvx512.Compute);
+    public static readonly GemmMicroKernel Avx2 = new(GemmKernelAvx2.MR, GemmKernelAvx2.NR, &GemmKernelAvx2.Compute);
+    public static readonly GemmMicroKernel Vector128 = new(GemmKernelVector128.MR, GemmKernelVector128.NR, &GemmKernelVector128.Compute);
+    public static readonly GemmMicroKernel Scalar = new(GemmKernelScalar.MR, GemmKernelScalar.NR, &GemmKernelScalar.Compute);
+
+    /// <summary>Largest MR * NR of any kernel, for the edge-tile scratch.</summary>
+    public const int MaxTile = 16 * 32;
+
+    public int MR { get; }
+    public int NR { get; }
+
+    /// <summary>(kc, packed A panel, packed B panel, C tile, ldc, loadC, bias or null): a full MR x NR tile.</summary>
+    public delegate*<int, float*, float*, float*, int, bool, float*, void> Compute { get; }
+
+    GemmMicroKernel(int mr, int nr, delegate*<int, float*, float*, float*, int, bool, float*, void> compute)
+    {
+        MR = mr; NR = nr; Compute = compute;
+    }
+
+    public static GemmMicroKernel For(Isa isa) => isa switch
+    {
+        Isa.Avx512 => Avx512,
+        Isa.Avx2 => Avx2,
+        Isa.Vector128 => Vector128,
+        _ => Scalar,
+    };
+}
