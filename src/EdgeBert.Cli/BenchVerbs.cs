@@ -15,15 +15,16 @@ static class BenchVerbs
               Times C[M,N] = A[M,K] * W^T with W [N,K] packed once as a PackedWeight (the forward-pass path),
               best of repeated runs over at least one second; prints ms and GFLOP/s (2*M*N*K / time),
               or with --json one object {"m","k","n","threads","isa","ms","gflops"}.
-            """, Run));
+            """ + "\n" + EncoderBench.Usage, Run));
     }
 
     static int Run(ParsedArgs a, TextWriter o)
     {
-        if (a.Positionals.Count == 0) throw new UsageException("bench needs a kind: gemm");
+        if (a.Positionals.Count == 0) throw new UsageException("bench needs a kind: gemm or encoder");
         return a.Positionals[0] switch
         {
             "gemm" => RunGemm(a, o),
+            "encoder" => EncoderBench.Run(a, o),
             _ => throw new UsageException($"unknown bench kind '{a.Positionals[0]}'"),
         };
     }
