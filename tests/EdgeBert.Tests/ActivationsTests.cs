@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using EdgeBert.Kernels;
 
 namespace EdgeBert.Tests;
@@ -37,6 +38,37 @@ public class ActivationsTests
             for (int i = 0; i < x.Length; i++)
                 Assert.True(Math.Abs(y[i] - expected[i]) <= 1e-6, $"{isa}: erf({x[i]:R}) = {y[i]:R}, expected {expected[i]:R}");
         });
+    }
+
+    [Fact]
+    public void VectorExpIsWithinFewUlpsAndSaturates()
+    {
+        var x = new List<float>();
+        for (float v = -87.25f; v < 88.25f; v += 0.0137f) x.Add(v);
+        x.AddRange([0f, -0f, 1e-30f, -1e-30f]);
+        var values = x.ToArray();
+        void Check(string width, Func<float[], float[]> exp)
+        {
+            var y = exp(values);
+            for (int i = 0; i < values.Length; i++)
+            {
+                double expected = Math.Exp(values[i]);
+                Assert.True(Math.Abs(y[i] - expected) <= 3e-7 * expected, $"{width}: exp({values[i]:R}) = {y[i]:R}, expected {expected:R}");
+            }
+            var edges = exp([-88f, -1000f, float.NegativeInfinity, 89f, float.PositiveInfinity, float.NaN]);
+            Assert.Equal([0f, 0f, 0f, float.PositiveInfinity, float.PositiveInfinity], edges[..5]);
+            Assert.True(float.IsNaN(edges[5]), $"{width}: exp(NaN) = {edges[5]}");
+        }
+        float[] Apply<TV, S>(float[] input) where TV : struct where S : struct, ISimd<TV>
+        {
+            var padded = new float[(input.Length + S.Count - 1) / S.Count * S.Count];
+            input.CopyTo(padded, 0);
+            for (int i = 0; i < padded.Length; i += S.Count) S.Store(S.Exp(S.Load(ref padded[0], i)), ref padded[0], i);
+            return padded[..input.Length];
+        }
+        if (IsaSelector.IsSupported(Isa.Vector128)) Check("128", Apply<Vector128<float>, Simd128>);
+        if (IsaSelector.IsSupported(Isa.Avx2)) Check("256", Apply<Vector256<float>, Simd256>);
+        if (IsaSelector.IsSupported(Isa.Avx512)) Check("512", Apply<Vector512<float>, Simd512>);
     }
 
     [Fact]
