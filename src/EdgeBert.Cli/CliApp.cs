@@ -14,6 +14,8 @@ public static class CliApp
         InferVerbs.Register(Verbs);
         BenchVerbs.Register(Verbs);
         TokenizeVerb.Register(Verbs);
+        InfoVerb.Register(Verbs);
+        SelfTestVerb.Register(Verbs);
     }
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
