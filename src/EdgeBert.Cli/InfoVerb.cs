@@ -2,6 +2,8 @@ using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
 using EdgeBert.Kernels;
 
 namespace EdgeBert.Cli;
@@ -15,8 +17,8 @@ static class InfoVerb
             """
             edgebert info
               Prints one "key: value" line each: version, runtime, os, architecture, native aot, isa best,
-              isa active (EDGEBERT_ISA overrides it), isa supported, vector512/256/128 accelerated, cores,
-              invariant globalization.
+              isa active (EDGEBERT_ISA overrides it), isa supported, vector512/256/128 accelerated, cpu features
+              (what the CPU reports, whatever the binary was compiled for), cores, invariant globalization.
             """, Run));
 
     static int Run(ParsedArgs a, TextWriter o)
@@ -40,6 +42,11 @@ static class InfoVerb
         yield return ("vector512 accelerated", YesNo(Vector512.IsHardwareAccelerated));
         yield return ("vector256 accelerated", YesNo(Vector256.IsHardwareAccelerated));
         yield return ("vector128 accelerated", YesNo(Vector128.IsHardwareAccelerated));
+        yield return ("cpu features", CpuFeatures());
+        if (IsNativeAot && CpuFeatures().Contains("avx512f") && IsaSelector.Best != Isa.Avx512)
+            yield return ("note", "this CPU has AVX-512 but the binary was published without it: publish with -p:EdgeBertCpu=x86-64-v4 (docs/deploy.md)");
+        else if (IsNativeAot && CpuFeatures().Contains("avx2") && IsaSelector.Best < Isa.Avx2)
+            yield return ("note", "this CPU has AVX2 but the binary was published without it: publish with -p:EdgeBertCpu=x86-64-v3 (docs/deploy.md)");
         yield return ("cores", Environment.ProcessorCount.ToString(System.Globalization.CultureInfo.InvariantCulture));
         yield return ("invariant globalization", InvariantGlobalization ? "on" : "off");
     }
@@ -57,6 +64,23 @@ static class InfoVerb
             if (env is not null) return env == "1" || env.Equals("true", StringComparison.OrdinalIgnoreCase);
             return AppContext.TryGetSwitch("System.Globalization.Invariant", out bool on) && on;
         }
+    }
+
+    /// <summary>What the CPU itself reports (CPUID on x86), whatever the binary was compiled for.</summary>
+    static string CpuFeatures()
+    {
+        var features = new List<string>();
+        if (X86Base.IsSupported)
+        {
+            int ecx1 = X86Base.CpuId(1, 0).Ecx;
+            int ebx7 = X86Base.CpuId(7, 0).Ebx;
+            if ((ecx1 & (1 << 12)) != 0) features.Add("fma");
+            if ((ebx7 & (1 << 5)) != 0) features.Add("avx2");
+            if ((ebx7 & (1 << 16)) != 0) features.Add("avx512f");
+            if ((ebx7 & (1 << 30)) != 0) features.Add("avx512bw");
+        }
+        if (AdvSimd.IsSupported) features.Add("advsimd");
+        return features.Count == 0 ? "none reported" : string.Join(" ", features);
     }
 
     static string Version()

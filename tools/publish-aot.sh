@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Publishes `edgebert` as one NativeAOT executable (docs/deploy.md).
+#   tools/publish-aot.sh [CPU] [RID]
+#   CPU: portable (default; Vector128 only), x86-64-v3 (AVX2 + FMA), x86-64-v4 (AVX-512), native
+#        (the CPU of this machine); for linux-arm64 also e.g. armv8.2-a. RID: linux-x64 (default) or linux-arm64.
+# Output: artifacts/aot/RID-CPU/edgebert. Needs clang (and lld for linux-arm64) and zlib1g-dev:
+#   apt-get install -y clang lld zlib1g-dev
+# Cross-publishing linux-arm64 from x64 needs more: tools/arm64-selftest.sh installs and does it all.
+set -euo pipefail
+cpu="${1:-portable}"
+rid="${2:-linux-x64}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="$root/artifacts/aot/$rid-$cpu"
+extra=()
+if [[ "$rid" == linux-arm64 && "$(uname -m)" != aarch64 ]]; then
+  # Cross-compile: clang targets aarch64 with the Debian cross sysroot, objcopy of the cross binutils
+  # strips the debug symbols into edgebert.dbg.
+  extra+=(-p:SysRoot=/usr/aarch64-linux-gnu -p:LinkerFlavor=lld -p:ObjCopyName=aarch64-linux-gnu-objcopy)
+fi
+dotnet publish "$root/src/EdgeBert.Cli" -c Release -r "$rid" -p:PublishAot=true -p:EdgeBertCpu="$cpu" \
+  "${extra[@]}" -o "$out" >&2
+echo "$out/edgebert"
