@@ -13,9 +13,11 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 out="$root/artifacts/aot/$rid-$cpu"
 extra=()
 if [[ "$rid" == linux-arm64 && "$(uname -m)" != aarch64 ]]; then
-  # Cross-compile: clang targets aarch64 with the Debian cross sysroot, objcopy of the cross binutils
-  # strips the debug symbols into edgebert.dbg.
-  extra+=(-p:SysRoot=/usr/aarch64-linux-gnu -p:LinkerFlavor=lld -p:ObjCopyName=aarch64-linux-gnu-objcopy)
+  # Cross-compile: the SDK passes --target=aarch64-linux-gnu to clang, which finds Debian's cross libc and
+  # gcc (libc6-dev-arm64-cross, gcc-aarch64-linux-gnu) by itself. No SysRoot: with
+  # SysRoot=/usr/aarch64-linux-gnu, lld looks for the absolute paths in its libc.so script inside the
+  # sysroot again and fails. lld links aarch64 (the host's ld cannot); the cross objcopy splits edgebert.dbg.
+  extra+=(-p:LinkerFlavor=lld -p:ObjCopyName=aarch64-linux-gnu-objcopy)
 fi
 dotnet publish "$root/src/EdgeBert.Cli" -c Release -r "$rid" -p:PublishAot=true -p:EdgeBertCpu="$cpu" \
   "${extra[@]}" -o "$out" >&2
