@@ -47,6 +47,21 @@ public class OptimizerTests
     }
 
     [Fact]
+    public void VectorBodyAndScalarTailAgreeBitForBit()
+    {
+        // 37 equal elements: some go through the SIMD body, the last ones through the scalar tail.
+        var p = Tensor.Parameter("p", Enumerable.Repeat(0.7f, 37).ToArray(), 37);
+        var adam = new AdamW([Group("g", 0.05f, 0.1f, p)]);
+        foreach (float g in new[] { 0.3f, -1.7f, 0.011f })
+        {
+            SetGrad(p, Enumerable.Repeat(g, 37).ToArray());
+            adam.Update();
+        }
+        Assert.All(p.Data, w => Assert.Equal(p.Data[0], w));
+        Assert.NotEqual(0.7f, p.Data[0]);
+    }
+
+    [Fact]
     public void ParameterWithoutGradientIsLeftUntouched()
     {
         var unused = Tensor.Parameter("unused", [1f, 2f], 2);
