@@ -11,6 +11,7 @@ public static class CliApp
 
     static CliApp()
     {
+        InferVerbs.Register(Verbs);
         BenchVerbs.Register(Verbs);
         TokenizeVerb.Register(Verbs);
     }

@@ -58,16 +58,20 @@ public sealed class BertWordPieceTokenizer
     {
         Options = options;
         _vocab = new Dictionary<string, int>(StringComparer.Ordinal);
-        int lineCount = 0;
+        var lines = new List<string>();
         using (var reader = new StreamReader(new MemoryStream(vocabBytes), new UTF8Encoding(false, true)))
         {
             try
             {
-                // HF: id = line number, a repeated token keeps its last id.
-                for (string? line; (line = reader.ReadLine()) is not null; lineCount++) _vocab[line] = lineCount;
+                for (string? line; (line = reader.ReadLine()) is not null;) lines.Add(line);
             }
             catch (DecoderFallbackException) { throw new InvalidDataException($"{vocabPath}: not valid UTF-8"); }
         }
+        // HF: id = line number, and a repeated token keeps its last id. The library rejects repeats, so
+        // it gets earlier copies as empty lines, which it skips while still counting them.
+        for (int i = 0; i < lines.Count; i++) _vocab[lines[i]] = i;
+        var libraryLines = lines.Select((t, i) => _vocab[t] == i ? t : "");
+        int lineCount = lines.Count;
         VocabSize = lineCount;
         if (!_vocab.TryGetValue(options.UnknownToken, out int unk))
             throw new InvalidDataException($"{vocabPath}: the unknown token '{options.UnknownToken}' is not in the vocabulary");
@@ -80,7 +84,8 @@ public sealed class BertWordPieceTokenizer
             .Distinct().OrderByDescending(t => t.Length).ToArray();
         try
         {
-            _wordPiece = WordPieceTokenizer.Create(new MemoryStream(vocabBytes), new WordPieceOptions
+            var libraryVocab = new MemoryStream(Encoding.UTF8.GetBytes(string.Join("\n", libraryLines) + "\n"));
+            _wordPiece = WordPieceTokenizer.Create(libraryVocab, new WordPieceOptions
             {
                 UnknownToken = options.UnknownToken,
                 ContinuingSubwordPrefix = "##",

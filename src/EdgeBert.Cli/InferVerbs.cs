@@ -1,0 +1,226 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using EdgeBert.Kernels;
+using EdgeBert.Model;
+
+namespace EdgeBert.Cli;
+
+/// <summary>`edgebert infer` (JSONL in, JSONL out) and `edgebert classify` (one text).</summary>
+static class InferVerbs
+{
+    public static void Register(List<CliApp.Verb> verbs)
+    {
+        verbs.Add(new CliApp.Verb("classify", "classify one text (or a pair) with a model",
+            """
+            edgebert classify [--model DIR] [--pair TEXT2] [--json] [--no-gates] [--explain] [--threads N] TEXT
+              Prints the predicted label and its probability (regression models: the score).
+              --model defaults to $EDGEBERT_MODEL, else the shipped weights/edgebert-mini-sst2.
+              --explain lists, per layer, the words that survive the token gates.
+              --json prints {"label","probability","logits","kept","flops","dense_flops"}.
+            """, Classify));
+        verbs.Add(new CliApp.Verb("infer", "run a model over a JSONL file of texts or token ids",
+            """
+            edgebert infer --model DIR --input IN.jsonl --output OUT.jsonl [--no-gates] [--threads N] [--batch-size N]
+              Each input line is {"text": "...", "text_pair": "..."(optional)} or
+              {"input_ids": [..], "token_type_ids": [..](optional)}. Each output line, in order:
+              {"input_ids","logits","label","kept","flops","dense_flops"}; kept[j] = tokens layer j's
+              feed-forward block ran on, flops = exact multiply-adds (dense_flops: without gates).
+              Texts longer than the model's maximum length are truncated; id sequences are not.
+              The output is written to a temporary file and renamed when every line succeeded.
+              --threads defaults to the number of cores, --batch-size to 16.
+            """, Infer));
+    }
+
+    sealed record LoadedModel(BertCheckpoint Checkpoint, BertEngine Engine, string Directory);
+
+    static LoadedModel Load(string directory)
+    {
+        var checkpoint = BertCheckpoint.Load(directory);
+        var engine = BertEngine.Load(checkpoint);
+        if (engine.NumLabels == 0)
+            throw new InvalidDataException($"{directory}: the checkpoint has no classifier (a bare BertModel cannot classify)");
+        return new LoadedModel(checkpoint, engine, directory);
+    }
+
+    static int Classify(ParsedArgs a, TextWriter o)
+    {
+        string? modelArg = a.String("model"), pair = a.String("pair");
+        bool json = a.Flag("json"), noGates = a.Flag("no-gates"), explain = a.Flag("explain");
+        int threads = a.Int("threads", Environment.ProcessorCount, 1, 256);
+        a.RejectUnknown(maxPositionals: 1);
+        if (a.Positionals.Count == 0) throw new UsageException("classify needs a TEXT");
+        string text = a.Positionals[0];
+        if (string.IsNullOrWhiteSpace(text)) throw new UsageException("TEXT is empty");
+
+        var model = Load(ModelLocator.Resolve(modelArg));
+        var encoded = model.Checkpoint.RequireTokenizer().Encode(text, pair, model.Checkpoint.MaxSequenceLength);
+        using var pool = new WorkerPool(threads);
+        var result = model.Engine.Run([SequenceInput.From(encoded)],
+            new RunOptions(UseGates: !noGates, ReturnSurvivors: explain), pool)[0];
+        var config = model.Checkpoint.Config;
+        var inv = CultureInfo.InvariantCulture;
+
+        var (label, probability) = Decide(config, result.Logits);
+        if (json)
+        {
+            using var writer = new Utf8JsonWriter(Console.OpenStandardOutput());
+            writer.WriteStartObject();
+            writer.WriteString("label", label);
+            if (probability is { } p) writer.WriteNumber("probability", p);
+            WriteResultFields(writer, result);
+            writer.WriteEndObject();
+            writer.Flush();
+            o.WriteLine();
+        }
+        else
+        {
+            o.WriteLine(probability is { } p ? string.Create(inv, $"{label}\t{p:F4}") : label);
+        }
+        if (explain && result.Survivors is { } survivors)
+        {
+            for (int j = 0; j < survivors.Length; j++)
+            {
+                var words = survivors[j].Select(position => encoded.Tokens[position]);
+                o.WriteLine($"layer {j}: {survivors[j].Length}/{encoded.Length} tokens: {string.Join(' ', words)}");
+            }
+            o.WriteLine(string.Create(inv, $"multiply-adds: {result.Flops} of {result.DenseFlops} dense ({(double)result.DenseFlops / result.Flops:F2}x fewer)"));
+        }
+        return 0;
+    }
+
+    /// <summary>The label and its softmax probability, or the score as the label for regression.</summary>
+    static (string Label, double? Probability) Decide(BertConfig config, float[] logits)
+    {
+        if (config.IsRegression) return (logits[0].ToString("R", CultureInfo.InvariantCulture), null);
+        int best = 0;
+        for (int i = 1; i < logits.Length; i++) if (logits[i] > logits[best]) best = i;
+        double sum = 0;
+        foreach (var z in logits) sum += Math.Exp(z - logits[best]);
+        return (config.Labels[best], 1 / sum);
+    }
+
+    static void WriteResultFields(Utf8JsonWriter w, SequenceResult r)
+    {
+        w.WriteStartArray("logits");
+        foreach (var z in r.Logits) w.WriteNumberValue(z);
+        w.WriteEndArray();
+        w.WriteStartArray("kept");
+        foreach (var k in r.Kept) w.WriteNumberValue(k);
+        w.WriteEndArray();
+        w.WriteNumber("flops", r.Flops);
+        w.WriteNumber("dense_flops", r.DenseFlops);
+    }
+
+    static int Infer(ParsedArgs a, TextWriter o)
+    {
+        string modelDir = a.RequiredString("model"), input = a.RequiredString("input"), output = a.RequiredString("output");
+        bool noGates = a.Flag("no-gates");
+        int threads = a.Int("threads", Environment.ProcessorCount, 1, 256);
+        int batchSize = a.Int("batch-size", 16, 1, 4096);
+        a.RejectUnknown();
+        if (!File.Exists(input)) throw new FileNotFoundException($"{input}: file not found");
+
+        var model = Load(modelDir);
+        var sequences = ReadInputs(input, model);
+
+        string temp = output + ".partial";
+        try
+        {
+            using (var stream = File.Create(temp))
+            {
+                using var pool = new WorkerPool(threads);
+                var workspace = new InferenceWorkspace();
+                var options = new RunOptions(UseGates: !noGates);
+                var newline = "\n"u8.ToArray();
+                for (int start = 0; start < sequences.Count; start += batchSize)
+                {
+                    var batch = sequences.GetRange(start, Math.Min(batchSize, sequences.Count - start));
+                    var results = model.Engine.Run(batch, workspace, options, pool);
+                    for (int i = 0; i < results.Length; i++)
+                    {
+                        using (var w = new Utf8JsonWriter(stream))
+                        {
+                            w.WriteStartObject();
+                            w.WriteStartArray("input_ids");
+                            foreach (var id in batch[i].InputIds) w.WriteNumberValue(id);
+                            w.WriteEndArray();
+                            var (label, _) = Decide(model.Checkpoint.Config, results[i].Logits);
+                            WriteResultFields(w, results[i]);
+                            w.WriteString("label", label);
+                            w.WriteEndObject();
+                        }
+                        stream.Write(newline);
+                    }
+                }
+            }
+            File.Move(temp, output, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+        return 0;
+    }
+
+    /// <summary>Parses and checks every line before any work, so a bad line fails fast with its number.</summary>
+    static List<SequenceInput> ReadInputs(string path, LoadedModel model)
+    {
+        var sequences = new List<SequenceInput>();
+        int lineNumber = 0;
+        foreach (var line in File.ReadLines(path, Encoding.UTF8))
+        {
+            lineNumber++;
+            if (string.IsNullOrWhiteSpace(line)) throw new InvalidDataException($"{path} line {lineNumber}: empty line");
+            try
+            {
+                var sequence = ParseLine(line, model);
+                model.Engine.Validate(sequence);
+                sequences.Add(sequence);
+            }
+            catch (Exception e) when (e is JsonException or ArgumentException or InvalidDataException or FormatException or InvalidOperationException)
+            {
+                throw new InvalidDataException($"{path} line {lineNumber}: {e.Message}");
+            }
+        }
+        if (sequences.Count == 0) throw new InvalidDataException($"{path}: no input lines");
+        return sequences;
+    }
+
+    static SequenceInput ParseLine(string line, LoadedModel model)
+    {
+        using var doc = JsonDocument.Parse(line);
+        var root = doc.RootElement;
+        if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException("expected a JSON object");
+        if (root.TryGetProperty("input_ids", out var ids))
+            return new SequenceInput(IntArray(ids, "input_ids"),
+                root.TryGetProperty("token_type_ids", out var types) ? IntArray(types, "token_type_ids") : null);
+        if (!root.TryGetProperty("text", out var textElement) || textElement.ValueKind != JsonValueKind.String)
+            throw new InvalidDataException("expected \"text\" (a string) or \"input_ids\" (an array of integers)");
+        string text = textElement.GetString()!;
+        if (string.IsNullOrWhiteSpace(text)) throw new InvalidDataException("\"text\" is empty");
+        string? pair = null;
+        if (root.TryGetProperty("text_pair", out var pairElement) && pairElement.ValueKind != JsonValueKind.Null)
+        {
+            if (pairElement.ValueKind != JsonValueKind.String) throw new InvalidDataException("\"text_pair\" must be a string");
+            pair = pairElement.GetString();
+            if (string.IsNullOrWhiteSpace(pair)) throw new InvalidDataException("\"text_pair\" is empty");
+        }
+        var encoded = model.Checkpoint.RequireTokenizer().Encode(text, pair, model.Checkpoint.MaxSequenceLength);
+        return SequenceInput.From(encoded);
+    }
+
+    static int[] IntArray(JsonElement e, string name)
+    {
+        if (e.ValueKind != JsonValueKind.Array) throw new InvalidDataException($"\"{name}\" must be an array of integers");
+        var values = new int[e.GetArrayLength()];
+        int i = 0;
+        foreach (var item in e.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.Number || !item.TryGetInt32(out values[i]))
+                throw new InvalidDataException($"\"{name}\"[{i}] is not an integer");
+            i++;
+        }
+        return values;
+    }
+}
