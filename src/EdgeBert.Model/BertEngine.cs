@@ -22,7 +22,11 @@ public sealed class SequenceResult
     public int[][]? Survivors { get; init; }
 }
 
-public readonly record struct RunOptions(bool UseGates = true, bool ReturnHidden = false, bool ReturnSurvivors = false);
+public readonly record struct RunOptions(bool UseGates = true, bool ReturnHidden = false, bool ReturnSurvivors = false)
+{
+    /// <summary>Gates on. Without this, new RunOptions() of a struct would be all false (dense).</summary>
+    public RunOptions() : this(UseGates: true) { }
+}
 
 /// <summary>The inference engine. Weights are packed once for the GEMM micro-kernels and the plain
 /// copies are released. The object is immutable after construction, so many threads can run it at
@@ -121,14 +125,15 @@ public sealed class BertEngine
         useGates && _gateKeptCounts is not null ? Math.Min(n, _gateKeptCounts[layer]) : n;
 
     /// <summary>Runs a batch. Sequences are packed into one token buffer (no padding); each keeps its
-    /// own length through the layers. Throws ArgumentException naming the sequence on bad ids.</summary>
-    public SequenceResult[] Run(IReadOnlyList<SequenceInput> batch, InferenceWorkspace workspace, RunOptions options = default, WorkerPool? pool = null)
+    /// own length through the layers. Throws ArgumentException naming the sequence on bad ids.
+    /// Without options a gated checkpoint runs gated (default(RunOptions) would be dense).</summary>
+    public SequenceResult[] Run(IReadOnlyList<SequenceInput> batch, InferenceWorkspace workspace, RunOptions? options = null, WorkerPool? pool = null)
     {
         Validate(batch);
-        return workspace.Run(this, batch, options, pool ?? WorkerPool.Single);
+        return workspace.Run(this, batch, options ?? new RunOptions(), pool ?? WorkerPool.Single);
     }
 
-    public SequenceResult[] Run(IReadOnlyList<SequenceInput> batch, RunOptions options = default, WorkerPool? pool = null) =>
+    public SequenceResult[] Run(IReadOnlyList<SequenceInput> batch, RunOptions? options = null, WorkerPool? pool = null) =>
         Run(batch, new InferenceWorkspace(), options, pool);
 
     void Validate(IReadOnlyList<SequenceInput> batch)

@@ -37,6 +37,8 @@ public sealed class EngineAllocationTests(ITestOutputHelper output)
         }
         Allocated(doubled);
         Allocated(longer);  // the workspace now holds buffers for every shape below
+        if (gated)  // the gate evaluator and compaction run in the measured calls
+            Assert.Contains(engine.Run(batch, workspace), r => r.Kept[^1] < r.Kept[0]);
 
         long small = Allocated(batch), large = Allocated(doubled), twiceTheTokens = Allocated(longer);
         output.WriteLine($"{(gated ? "gated" : "dense")}: {small} bytes for 8 sequences ({batch.Sum(s => s.InputIds.Length)} tokens), " +

@@ -62,6 +62,16 @@ public sealed class EngineGatedTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void AGatedCheckpointRunsGatedWithoutOptions()
+    {
+        var engine = EngineFixtures.Gated.Value;
+        var c = EngineFixtures.GatedCases().First(c => c.Length > EngineFixtures.GateKeptCounts[0]);
+        Assert.Equal(c.Gated!.Kept, engine.Run([c.Input])[0].Kept);
+        Assert.Equal(c.Gated.Kept, engine.Run([c.Input], new InferenceWorkspace())[0].Kept);
+        Assert.Equal(c.Gated.Kept, engine.Run([c.Input], new RunOptions())[0].Kept);
+    }
+
+    [Fact]
     public void NoGatesRunsTheGatedCheckpointDense()
     {
         var engine = EngineFixtures.Gated.Value;
