@@ -14,6 +14,13 @@ Writes
                                    inputs (texts, pairs, id sequences of lengths 1..max_position) and the
                                    float64 logits, pooled output and last hidden states of a float64
                                    forward pass, for the F32 weights and for the F16-rounded weights.
+  tests/fixtures/tiny_bert_gated/  a 4-layer model of the same family (own seed) with F32 gate vectors
+                                   `bert.encoder.layer.{j}.gate` [gate_positions=48] giving m_j = 22, 12, 6, 3
+  tests/fixtures/tiny_bert_gated_expected.json
+                                   inputs of 1..64 tokens with the dense and the hard-gated (METHOD.md 2-4)
+                                   float64 logits and final hidden states, kept counts and original positions
+                                   per layer, multiply-adds performed, and the relative significance margin
+                                   at every keep/drop boundary (inputs are drawn until it is >= 1e-3).
 
 The model is HuggingFace BertForSequenceClassification's math written directly in PyTorch (no
 transformers package on Debian): embeddings LayerNorm(word + position + token_type), post-LN
