@@ -15,15 +15,16 @@ static class BenchVerbs
               Times C[M,N] = A[M,K] * W^T with W [N,K] packed once as a PackedWeight (the forward-pass path),
               best of repeated runs over at least one second; prints ms and GFLOP/s (2*M*N*K / time),
               or with --json one object {"m","k","n","threads","isa","ms","gflops"}.
-            """, Run));
+            """ + "\n" + EncoderBench.Usage, Run));
     }
 
     static int Run(ParsedArgs a, TextWriter o)
     {
-        if (a.Positionals.Count == 0) throw new UsageException("bench needs a kind: gemm");
+        if (a.Positionals.Count == 0) throw new UsageException("bench needs a kind: gemm or encoder");
         return a.Positionals[0] switch
         {
             "gemm" => RunGemm(a, o),
+            "encoder" => EncoderBench.Run(a, o),
             _ => throw new UsageException($"unknown bench kind '{a.Positionals[0]}'"),
         };
     }
@@ -37,16 +38,32 @@ static class BenchVerbs
         a.RejectUnknown(maxPositionals: 1);
         if ((long)m * k > int.MaxValue || (long)k * n > int.MaxValue || (long)m * n > int.MaxValue)
             throw new UsageException("matrices larger than 2^31 values are not supported");
-        var isa = IsaSelector.Active;
-        if (isaText is not null)
+        var saved = IsaSelector.Active;
+        try
         {
-            if (!IsaSelector.TryParse(isaText, out isa))
-                throw new UsageException($"--isa must be one of avx512, avx2, vector128, scalar, got '{isaText}'");
-            if (!IsaSelector.IsSupported(isa))
-                throw new UsageException($"--isa {IsaSelector.Name(isa)} is not supported by this CPU (best: {IsaSelector.Name(IsaSelector.Best)})");
-            IsaSelector.Active = isa;
+            var isa = saved;
+            if (isaText is not null)
+            {
+                if (!IsaSelector.TryParse(isaText, out isa))
+                    throw new UsageException($"--isa must be one of avx512, avx2, vector128, scalar, got '{isaText}'");
+                if (!IsaSelector.IsSupported(isa))
+                    throw new UsageException($"--isa {IsaSelector.Name(isa)} is not supported by this CPU (best: {IsaSelector.Name(IsaSelector.Best)})");
+                IsaSelector.Active = isa;
+            }
+            var (ms, gflops, runs) = TimeGemm(m, k, n, threads);
+            var inv = CultureInfo.InvariantCulture;
+            if (json)
+                o.WriteLine(string.Create(inv, $$"""{"m":{{m}},"k":{{k}},"n":{{n}},"threads":{{threads}},"isa":"{{IsaSelector.Name(isa)}}","ms":{{Math.Round(ms, 6)}},"gflops":{{Math.Round(gflops, 1)}}}"""));
+            else
+                o.WriteLine(string.Create(inv, $"gemm m={m} k={k} n={n} threads={threads} isa={IsaSelector.Name(isa)}: {ms:F4} ms, {gflops:F1} GFLOP/s (best of {runs} runs, packed weight)"));
+            return 0;
         }
+        finally { IsaSelector.Active = saved; }
+    }
 
+    /// <summary>Best time of C = X * W^T through the forward-pass path, over at least one second of runs.</summary>
+    static (double Ms, double Gflops, int Runs) TimeGemm(int m, int k, int n, int threads)
+    {
         var rng = new Random(1);
         var x = new float[m * k];
         var weight = new float[n * k];
@@ -67,12 +84,6 @@ static class BenchVerbs
             best = Math.Min(best, Stopwatch.GetElapsedTime(start).TotalSeconds);
             runs++;
         }
-        double ms = best * 1e3, gflops = 2.0 * m * n * k / best / 1e9;
-        var inv = CultureInfo.InvariantCulture;
-        if (json)
-            o.WriteLine(string.Create(inv, $$"""{"m":{{m}},"k":{{k}},"n":{{n}},"threads":{{threads}},"isa":"{{IsaSelector.Name(isa)}}","ms":{{Math.Round(ms, 4)}},"gflops":{{Math.Round(gflops, 1)}}}"""));
-        else
-            o.WriteLine(string.Create(inv, $"gemm m={m} k={k} n={n} threads={threads} isa={IsaSelector.Name(isa)}: {ms:F4} ms, {gflops:F1} GFLOP/s (best of {runs} runs, packed weight)"));
-        return 0;
+        return (best * 1e3, 2.0 * m * n * k / best / 1e9, runs);
     }
 }

@@ -46,8 +46,30 @@ internal static class ActivationsReference
         }
     }
 
+    // Below this |x|, tanh uses its Taylor series (radius pi/2: each term shrinks by about
+    // (0.55 / (pi/2))^2 = 0.12, so ten terms reach float precision); above it 1 - 2 / (exp(2|x|) + 1)
+    // has no cancellation because the result is at least 0.5.
+    internal const float TanhSeriesLimit = 0.55f;
+    internal static readonly float[] TanhSeries =
+    [
+        1f, -1f / 3, 2f / 15, -17f / 315, 62f / 2835, -1382f / 155925, 21844f / 6081075,
+        -929569f / 638512875, 6404582f / 10854718875, -443861162f / 1856156927625,
+    ];
+
+    internal static float Tanh(float x)
+    {
+        float a = MathF.Abs(x);
+        if (a < TanhSeriesLimit)
+        {
+            float x2 = x * x, poly = TanhSeries[^1];
+            for (int c = TanhSeries.Length - 2; c >= 0; c--) poly = poly * x2 + TanhSeries[c];
+            return x * poly;
+        }
+        return MathF.CopySign(1f - 2f / (MathF.Exp(2f * a) + 1f), x);
+    }
+
     internal static void Tanh(ReadOnlySpan<float> x, Span<float> y)
     {
-        for (int i = 0; i < x.Length; i++) y[i] = MathF.Tanh(x[i]);
+        for (int i = 0; i < x.Length; i++) y[i] = Tanh(x[i]);
     }
 }

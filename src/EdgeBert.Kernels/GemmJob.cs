@@ -4,28 +4,42 @@ using System.Runtime.InteropServices;
 namespace EdgeBert.Kernels;
 
 /// <summary>One GEMM call as parallel work: the operands (pinned by the caller for the duration of
-/// the call), and the loop nest that computes a range of columns of C. One instance per calling
-/// thread, reused, so a call allocates nothing.</summary>
+/// the call) and the loop nest. A chunk of rows of op(A) is packed once, shared by all threads
+/// (phase one, rows split across threads); then the columns of C are computed in parts of whole
+/// NR panels (phase two). There are a few parts per thread, claimed dynamically, so a thread whose
+/// core is taken by another process does not hold everyone up. One instance per calling thread,
+/// reused, so a call allocates nothing once its buffers have grown.</summary>
 internal sealed unsafe class GemmJob : IParallelWork
 {
-    /// <summary>Depth of a k block: a packed B panel (KC x 32 floats) and A panel stay in L1/L2.</summary>
+    /// <summary>Depth of a k block; 256..768 measured within 3% of each other (DESIGN.md 7).</summary>
     internal const int KcMax = 384;
-    /// <summary>Rows of A packed at once (MC x KC floats, kept in L2).</summary>
+    /// <summary>Rows of the packed A block one pass over a B panel uses (MC x KC floats, in L2).</summary>
     internal const int McMax = 192;
     /// <summary>Columns of B packed at once when B is not pre-packed (KC x NC floats, in L2/L3).</summary>
     internal const int NcMax = 1024;
-    /// <summary>Below this many multiply-adds per thread a fork/join costs more than it saves.</summary>
+    /// <summary>Packed A is bounded (8 MB); taller products are done in chunks of rows.</summary>
+    const long MaxPackedA = 1 << 21;
+    /// <summary>Below this many multiply-adds per part a fork/join costs more than it saves.</summary>
     const long MinMacsPerPart = 1 << 17;
+    /// <summary>Column parts per thread: enough to rebalance when a core is busy, few enough to keep
+    /// several NR panels per part.</summary>
+    const int PartsPerThread = 3;
 
     [ThreadStatic] static GemmJob? t_job;
 
     public static GemmJob ForCurrentThread() => t_job ??= new GemmJob();
 
     GemmMicroKernel _kernel = GemmMicroKernel.Scalar;
-    int _m, _n, _k, _lda, _ldb, _ldc, _parts, _panels;
+    int _m, _n, _k, _lda, _ldb, _ldc;
     float* _a, _b, _packedB, _c, _bias;
     bool _transA, _transB, _accumulate;
     GemmEpilogue _epilogue;
+
+    // The chunk in flight: rows [_row0, _row0 + _rows) of op(A), packed at _packedA.
+    int _row0, _rows, _kcStep, _mcStep, _panels, _parts;
+    bool _packing;
+    float[] _packedAStorage = [];
+    float* _packedA;
 
     public void Set(GemmMicroKernel kernel, int m, int n, int k, float* a, int lda, bool transA,
         float* b, int ldb, bool transB, float* packedB, float* c, int ldc, bool accumulate, float* bias, GemmEpilogue epilogue)
@@ -39,14 +53,30 @@ internal sealed unsafe class GemmJob : IParallelWork
 
     public void Run(WorkerPool? pool)
     {
-        _panels = (_n + _kernel.NR - 1) / _kernel.NR;
-        long macs = (long)_m * _n * Math.Max(_k, 1);
-        int threads = pool?.Threads ?? 1;
-        _parts = (int)Math.Max(1, Math.Min(Math.Min(threads, _panels), macs / MinMacsPerPart));
         try
         {
-            if (_parts == 1) Execute(0);
-            else pool!.Run(this, _parts);
+            int mr = _kernel.MR, nr = _kernel.NR;
+            int threads = pool?.Threads ?? 1;
+            _panels = (_n + nr - 1) / nr;
+            _kcStep = EvenStep(Math.Max(_k, 1), KcMax, 1);
+            int chunkRows = (int)Math.Max(mr, MaxPackedA / Math.Max(_k, 1) / mr * mr);
+            for (_row0 = 0; _row0 < _m; _row0 += chunkRows)
+            {
+                _rows = Math.Min(chunkRows, _m - _row0);
+                _mcStep = EvenStep(_rows, McMax, mr);
+                int rowPanels = (_rows + mr - 1) / mr;
+                long macs = (long)_rows * _n * Math.Max(_k, 1);
+                if (_k > 0)
+                {
+                    EnsurePackedA((long)rowPanels * mr * _k);
+                    _packing = true;
+                    _parts = (int)Math.Clamp(Math.Min((long)_rows * _k / (MinMacsPerPart / 4), rowPanels), 1, threads);
+                    RunParts(pool);
+                }
+                _packing = false;
+                _parts = (int)Math.Clamp(Math.Min(macs / MinMacsPerPart, _panels), 1, threads == 1 ? 1 : threads * PartsPerThread);
+                RunParts(pool);
+            }
         }
         finally
         {
@@ -54,13 +84,47 @@ internal sealed unsafe class GemmJob : IParallelWork
         }
     }
 
-    /// <summary>Part p computes a contiguous range of whole NR panels of columns, so the tile grid,
-    /// and hence every rounding, is the same for any number of threads.</summary>
+    void RunParts(WorkerPool? pool)
+    {
+        if (_parts == 1) Execute(0);
+        else pool!.Run(this, _parts);
+    }
+
     public void Execute(int part)
     {
-        int nr = _kernel.NR;
-        int first = (int)((long)part * _panels / _parts), last = (int)((long)(part + 1) * _panels / _parts);
-        if (first < last) ComputeColumns(first * nr, Math.Min(last * nr, _n));
+        if (_packing)
+        {
+            int mr = _kernel.MR, rowPanels = (_rows + mr - 1) / mr;
+            int first = (int)((long)part * rowPanels / _parts), last = (int)((long)(part + 1) * rowPanels / _parts);
+            if (first < last) PackRows(first * mr, Math.Min(last * mr, _rows));
+        }
+        else
+        {
+            // Whole NR panels per part, so the tile grid, and hence every rounding, is the same for any thread count.
+            int nr = _kernel.NR;
+            int first = (int)((long)part * _panels / _parts), last = (int)((long)(part + 1) * _panels / _parts);
+            if (first < last) ComputeColumns(first * nr, Math.Min(last * nr, _n));
+        }
+    }
+
+    void EnsurePackedA(long floats)
+    {
+        if (_packedAStorage.Length >= floats + 16) return;
+        _packedAStorage = GC.AllocateUninitializedArray<float>(checked((int)(floats + 16)), pinned: true);
+        float* start = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_packedAStorage));
+        _packedA = (float*)(((nuint)start + 63) & ~(nuint)63);
+    }
+
+    /// <summary>Packed A of the chunk: k block at pc starts at pc * paddedRows; inside it, MR-row panels of kc x MR.</summary>
+    void PackRows(int r0, int r1)
+    {
+        int mr = _kernel.MR;
+        long paddedRows = (_rows + mr - 1) / mr * mr;
+        for (int pc = 0; pc < _k; pc += _kcStep)
+        {
+            int kc = Math.Min(_kcStep, _k - pc);
+            GemmPacking.PackA(_a, _lda, _transA, _row0 + r0, r1 - r0, pc, kc, mr, _packedA + pc * paddedRows + (long)r0 * kc);
+        }
     }
 
     void ComputeColumns(int n0, int n1)
@@ -69,8 +133,9 @@ internal sealed unsafe class GemmJob : IParallelWork
         var scratch = GemmScratch.ForCurrentThread();
         var kernel = _kernel;
         int mr = kernel.MR, nr = kernel.NR;
-        int kcStep = EvenStep(_k, KcMax, 1);
-        int mcStep = EvenStep(_m, McMax, mr);
+        int kcStep = _kcStep, mcStep = _mcStep, rows = _rows;
+        long paddedRows = (rows + mr - 1) / mr * mr;
+        float* cChunk = _c + (long)_row0 * _ldc;
         int ncStep = _packedB != null ? n1 - n0 : NcMax;
         for (int jc = n0; jc < n1; jc += ncStep)
         {
@@ -91,35 +156,35 @@ internal sealed unsafe class GemmJob : IParallelWork
                     GemmPacking.PackB(_b, _ldb, _transB, jc, nc, pc, kc, nr, scratch.B);
                     bBlock = scratch.B;
                 }
+                float* aBlock = _packedA + pc * paddedRows;
                 bool firstBlock = pc == 0, lastBlock = pc + kc == _k;
                 bool loadC = _accumulate || !firstBlock;
                 float* biasBlock = firstBlock && _bias != null ? _bias + jc : null;
-                for (int ic = 0; ic < _m; ic += mcStep)
+                for (int ic = 0; ic < rows; ic += mcStep)
                 {
-                    int mc = Math.Min(mcStep, _m - ic);
-                    GemmPacking.PackA(_a, _lda, _transA, ic, mc, pc, kc, mr, scratch.A);
+                    int mc = Math.Min(mcStep, rows - ic);
                     for (int jr = 0; jr < nc; jr += nr)
                     {
                         int cols = Math.Min(nr, nc - jr);
                         float* bPanel = bBlock + jr / nr * panelStride;
                         float* biasTile = biasBlock == null ? null : biasBlock + jr;
-                        for (int ir = 0; ir < mc; ir += mr)
+                        for (int ir = ic; ir < ic + mc; ir += mr)
                         {
-                            int rows = Math.Min(mr, mc - ir);
-                            float* aPanel = scratch.A + (long)(ir / mr) * kc * mr;
-                            float* cTile = _c + (long)(ic + ir) * _ldc + jc + jr;
-                            if (rows == mr && cols == nr)
+                            int tileRows = Math.Min(mr, rows - ir);
+                            float* aPanel = aBlock + (long)ir * kc;
+                            float* cTile = cChunk + (long)ir * _ldc + jc + jr;
+                            if (tileRows == mr && cols == nr)
                                 kernel.Compute(kc, aPanel, bPanel, cTile, _ldc, loadC, biasTile);
                             else
                             {
                                 // Edge tile: compute the full tile into scratch, then merge only the valid part.
                                 kernel.Compute(kc, aPanel, bPanel, scratch.Tile, nr, false, null);
-                                MergeEdge(scratch.Tile, nr, cTile, _ldc, rows, cols, loadC, biasTile);
+                                MergeEdge(scratch.Tile, nr, cTile, _ldc, tileRows, cols, loadC, biasTile);
                             }
                         }
                     }
                     if (lastBlock && _epilogue == GemmEpilogue.Gelu)
-                        for (int i = ic; i < ic + mc; i++) GeluInPlace(_c + (long)i * _ldc + jc, nc);
+                        for (int i = ic; i < ic + mc; i++) GeluInPlace(cChunk + (long)i * _ldc + jc, nc);
                 }
             }
         }
@@ -141,7 +206,7 @@ internal sealed unsafe class GemmJob : IParallelWork
     /// <summary>k = 0: the product is empty, only the bias, accumulation and epilogue remain.</summary>
     void WithoutProduct(int n0, int n1)
     {
-        for (int i = 0; i < _m; i++)
+        for (int i = _row0; i < _row0 + _rows; i++)
         {
             float* row = _c + (long)i * _ldc;
             for (int j = n0; j < n1; j++)
@@ -170,7 +235,7 @@ internal sealed unsafe class GemmJob : IParallelWork
     }
 }
 
-/// <summary>Per-thread packing buffers, 64-byte aligned and pinned, allocated once per thread.</summary>
+/// <summary>Per-thread buffers for B blocks and edge tiles, 64-byte aligned and pinned, allocated once per thread.</summary>
 internal sealed unsafe class GemmScratch
 {
     [ThreadStatic] static GemmScratch? t_scratch;
@@ -178,19 +243,15 @@ internal sealed unsafe class GemmScratch
     public static GemmScratch ForCurrentThread() => t_scratch ??= new GemmScratch();
 
     readonly float[] _storage;
-    public float* A { get; }
     public float* B { get; }
     public float* Tile { get; }
 
     GemmScratch()
     {
-        const int aFloats = (GemmJob.McMax + 16) * GemmJob.KcMax;
         const int bFloats = GemmJob.KcMax * GemmJob.NcMax;
-        const int align = 16; // floats in 64 bytes
-        _storage = GC.AllocateUninitializedArray<float>(aFloats + bFloats + GemmMicroKernel.MaxTile + 4 * align, pinned: true);
+        _storage = GC.AllocateUninitializedArray<float>(bFloats + GemmMicroKernel.MaxTile + 16, pinned: true);
         float* start = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
         float* p = (float*)(((nuint)start + 63) & ~(nuint)63);
-        A = p; p += aFloats;
         B = p; p += bFloats;
         Tile = p;
     }

@@ -1,3 +1,6 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
 namespace EdgeBert.Kernels;
 
 /// <summary>LayerNorm over the last dimension of a row-major [rows, cols] matrix:
@@ -17,7 +20,15 @@ public static class LayerNorm
         if (save && (mean.Length < rows || rstd.Length < rows)) throw new ArgumentException("mean and rstd need one entry per row");
         for (int r = 0; r < rows; r++)
         {
-            var (m, s) = LayerNormReference.Row(x.Slice(r * cols, cols), y.Slice(r * cols, cols), gamma, beta, eps);
+            var xr = x.Slice(r * cols, cols);
+            var yr = y.Slice(r * cols, cols);
+            var (m, s) = IsaSelector.Active switch
+            {
+                Isa.Avx512 => RowCore<Vector512<float>, Simd512>(xr, yr, gamma, beta, eps),
+                Isa.Avx2 => RowCore<Vector256<float>, Simd256>(xr, yr, gamma, beta, eps),
+                Isa.Vector128 => RowCore<Vector128<float>, Simd128>(xr, yr, gamma, beta, eps),
+                _ => LayerNormReference.Row(xr, yr, gamma, beta, eps),
+            };
             if (save) { mean[r] = m; rstd[r] = s; }
         }
     }
@@ -33,8 +44,118 @@ public static class LayerNorm
         CheckShape(dx.Length, rows, cols, dbeta.Length, nameof(dx));
         if (mean.Length < rows || rstd.Length < rows) throw new ArgumentException("mean and rstd need one entry per row");
         for (int r = 0; r < rows; r++)
-            LayerNormReference.BackwardRow(x.Slice(r * cols, cols), dy.Slice(r * cols, cols), gamma, mean[r], rstd[r],
-                dx.Slice(r * cols, cols), dgamma, dbeta);
+        {
+            var xr = x.Slice(r * cols, cols);
+            var dyr = dy.Slice(r * cols, cols);
+            var dxr = dx.Slice(r * cols, cols);
+            switch (IsaSelector.Active)
+            {
+                case Isa.Avx512: BackwardRowCore<Vector512<float>, Simd512>(xr, dyr, gamma, mean[r], rstd[r], dxr, dgamma, dbeta); break;
+                case Isa.Avx2: BackwardRowCore<Vector256<float>, Simd256>(xr, dyr, gamma, mean[r], rstd[r], dxr, dgamma, dbeta); break;
+                case Isa.Vector128: BackwardRowCore<Vector128<float>, Simd128>(xr, dyr, gamma, mean[r], rstd[r], dxr, dgamma, dbeta); break;
+                default: LayerNormReference.BackwardRow(xr, dyr, gamma, mean[r], rstd[r], dxr, dgamma, dbeta); break;
+            }
+        }
+    }
+
+    /// <summary>Vector form of <see cref="LayerNormReference.Row"/> (same passes, same corrections).</summary>
+    static (float Mean, float Rstd) RowCore<TV, S>(ReadOnlySpan<float> x, Span<float> y,
+        ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, float eps) where TV : struct where S : struct, ISimd<TV>
+    {
+        int n = x.Length;
+        int whole = n - n % S.Count;
+        ref float xs = ref MemoryMarshal.GetReference(x);
+        ref float ys = ref MemoryMarshal.GetReference(y);
+        ref float gs = ref MemoryMarshal.GetReference(gamma);
+        ref float bs = ref MemoryMarshal.GetReference(beta);
+
+        double total = S.WideSum(ref xs, whole);
+        for (int j = whole; j < n; j++) total += x[j];
+        float mean = (float)(total / n);
+
+        var meanSplat = S.Splat(mean);
+        TV deviations = default, squares = default;
+        for (int j = 0; j < whole; j += S.Count)
+        {
+            var d = S.Subtract(S.Load(ref xs, j), meanSplat);
+            deviations = S.Add(deviations, d);
+            squares = S.MulAdd(d, d, squares);
+        }
+        float deviationSum = S.Sum(deviations), squareSum = S.Sum(squares);
+        for (int j = whole; j < n; j++)
+        {
+            float d = x[j] - mean;
+            deviationSum += d;
+            squareSum += d * d;
+        }
+        float shift = deviationSum / n;
+        float variance = MathF.Max(squareSum / n - shift * shift, 0f);
+        float rstd = 1f / MathF.Sqrt(variance + eps);
+
+        var shiftSplat = S.Splat(shift);
+        var rstdSplat = S.Splat(rstd);
+        for (int j = 0; j < whole; j += S.Count)
+        {
+            var xhat = S.Multiply(S.Subtract(S.Subtract(S.Load(ref xs, j), meanSplat), shiftSplat), rstdSplat);
+            S.Store(S.MulAdd(xhat, S.Load(ref gs, j), S.Load(ref bs, j)), ref ys, j);
+        }
+        for (int j = whole; j < n; j++)
+            y[j] = (x[j] - mean - shift) * rstd * gamma[j] + beta[j];
+        return (mean + shift, rstd);
+    }
+
+    /// <summary>Vector form of <see cref="LayerNormReference.BackwardRow"/>.</summary>
+    static void BackwardRowCore<TV, S>(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, ReadOnlySpan<float> gamma,
+        float mean, float rstd, Span<float> dx, Span<float> dgamma, Span<float> dbeta) where TV : struct where S : struct, ISimd<TV>
+    {
+        int n = x.Length;
+        int whole = n - n % S.Count;
+        ref float xs = ref MemoryMarshal.GetReference(x);
+        ref float dys = ref MemoryMarshal.GetReference(dy);
+        ref float gs = ref MemoryMarshal.GetReference(gamma);
+        ref float dxs = ref MemoryMarshal.GetReference(dx);
+        ref float dgs = ref MemoryMarshal.GetReference(dgamma);
+        ref float dbs = ref MemoryMarshal.GetReference(dbeta);
+        var meanSplat = S.Splat(mean);
+        var rstdSplat = S.Splat(rstd);
+
+        TV gSums = default, gxSums = default;
+        for (int j = 0; j < whole; j += S.Count)
+        {
+            var xhat = S.Multiply(S.Subtract(S.Load(ref xs, j), meanSplat), rstdSplat);
+            var d = S.Load(ref dys, j);
+            var g = S.Multiply(d, S.Load(ref gs, j));
+            gSums = S.Add(gSums, g);
+            gxSums = S.MulAdd(g, xhat, gxSums);
+            S.Store(S.MulAdd(d, xhat, S.Load(ref dgs, j)), ref dgs, j);
+            S.Store(S.Add(d, S.Load(ref dbs, j)), ref dbs, j);
+        }
+        float gSum = S.Sum(gSums), gxSum = S.Sum(gxSums);
+        for (int j = whole; j < n; j++)
+        {
+            float xhat = (x[j] - mean) * rstd;
+            float g = dy[j] * gamma[j];
+            gSum += g;
+            gxSum += g * xhat;
+            dgamma[j] += dy[j] * xhat;
+            dbeta[j] += dy[j];
+        }
+
+        float gMean = gSum / n, gxMean = gxSum / n;
+        var gMeanSplat = S.Splat(gMean);
+        var gxMeanSplat = S.Splat(gxMean);
+        for (int j = 0; j < whole; j += S.Count)
+        {
+            var xhat = S.Multiply(S.Subtract(S.Load(ref xs, j), meanSplat), rstdSplat);
+            var g = S.Multiply(S.Load(ref dys, j), S.Load(ref gs, j));
+            var inner = S.Subtract(S.Subtract(g, gMeanSplat), S.Multiply(xhat, gxMeanSplat));
+            S.Store(S.Multiply(rstdSplat, inner), ref dxs, j);
+        }
+        for (int j = whole; j < n; j++)
+        {
+            float xhat = (x[j] - mean) * rstd;
+            dx[j] = rstd * (dy[j] * gamma[j] - gMean - xhat * gxMean);
+        }
     }
 
     static void CheckShape(int length, int rows, int cols, int paramLength, string name)

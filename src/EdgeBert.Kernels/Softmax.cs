@@ -1,3 +1,6 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
 namespace EdgeBert.Kernels;
 
 /// <summary>Numerically stable row softmax (the row maximum is subtracted before exp).
@@ -24,8 +27,61 @@ public static class Softmax
         for (int r = 0; r < rows; r++) RowMasked(x.Slice(r * cols, cols), additiveKeyMask);
     }
 
+    /// <summary>Softmax of row + additiveMask in place (an empty mask means none).</summary>
     internal static void RowMasked(Span<float> row, ReadOnlySpan<float> additiveMask)
     {
-        SoftmaxReference.Row(row, additiveMask);
+        switch (IsaSelector.Active)
+        {
+            case Isa.Avx512: RowCore<Vector512<float>, Simd512>(row, additiveMask); break;
+            case Isa.Avx2: RowCore<Vector256<float>, Simd256>(row, additiveMask); break;
+            case Isa.Vector128: RowCore<Vector128<float>, Simd128>(row, additiveMask); break;
+            default: SoftmaxReference.Row(row, additiveMask); break;
+        }
+    }
+
+    internal static void RowCore<TV, S>(Span<float> row, ReadOnlySpan<float> additiveMask)
+        where TV : struct where S : struct, ISimd<TV>
+    {
+        int n = row.Length;
+        int whole = n - n % S.Count;
+        bool masked = !additiveMask.IsEmpty;
+        ref float r = ref MemoryMarshal.GetReference(row);
+        ref float m = ref MemoryMarshal.GetReference(additiveMask);
+
+        var maxVector = S.Splat(float.NegativeInfinity);
+        for (int j = 0; j < whole; j += S.Count)
+        {
+            var s = S.Load(ref r, j);
+            if (masked) { s = S.Add(s, S.Load(ref m, j)); S.Store(s, ref r, j); }
+            maxVector = S.Max(maxVector, s);
+        }
+        float max = S.MaxAcross(maxVector);
+        for (int j = whole; j < n; j++)
+        {
+            if (masked) row[j] += additiveMask[j];
+            max = MathF.Max(max, row[j]);
+        }
+        if (float.IsNegativeInfinity(max)) { row.Clear(); return; }
+
+        var maxSplat = S.Splat(max);
+        var sumVector = S.Splat(0f);
+        for (int j = 0; j < whole; j += S.Count)
+        {
+            var e = S.Exp(S.Subtract(S.Load(ref r, j), maxSplat));
+            S.Store(e, ref r, j);
+            sumVector = S.Add(sumVector, e);
+        }
+        float sum = S.Sum(sumVector);
+        for (int j = whole; j < n; j++)
+        {
+            float e = MathF.Exp(row[j] - max);
+            row[j] = e;
+            sum += e;
+        }
+
+        float inv = 1f / sum;
+        var invSplat = S.Splat(inv);
+        for (int j = 0; j < whole; j += S.Count) S.Store(S.Multiply(S.Load(ref r, j), invSplat), ref r, j);
+        for (int j = whole; j < n; j++) row[j] *= inv;
     }
 }

@@ -22,11 +22,8 @@ public sealed class SequenceResult
     public int[][]? Survivors { get; init; }
 }
 
-public readonly record struct RunOptions(bool UseGates = true, bool ReturnHidden = false, bool ReturnSurvivors = false)
-{
-    /// <summary>Gates on. Without this, new RunOptions() of a struct would be all false (dense).</summary>
-    public RunOptions() : this(UseGates: true) { }
-}
+/// <summary>Gated models run gated unless UseGates is false.</summary>
+public sealed record RunOptions(bool UseGates = true, bool ReturnHidden = false, bool ReturnSurvivors = false);
 
 /// <summary>The inference engine. Weights are packed once for the GEMM micro-kernels and the plain
 /// copies are released. The object is immutable after construction, so many threads can run it at
@@ -125,8 +122,7 @@ public sealed class BertEngine
         useGates && _gateKeptCounts is not null ? Math.Min(n, _gateKeptCounts[layer]) : n;
 
     /// <summary>Runs a batch. Sequences are packed into one token buffer (no padding); each keeps its
-    /// own length through the layers. Throws ArgumentException naming the sequence on bad ids.
-    /// Without options a gated checkpoint runs gated (default(RunOptions) would be dense).</summary>
+    /// own length through the layers. Throws ArgumentException naming the sequence on bad ids.</summary>
     public SequenceResult[] Run(IReadOnlyList<SequenceInput> batch, InferenceWorkspace workspace, RunOptions? options = null, WorkerPool? pool = null)
     {
         Validate(batch);

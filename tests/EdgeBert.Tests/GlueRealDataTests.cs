@@ -5,25 +5,12 @@ namespace EdgeBert.Tests;
 /// <summary>Locates ../shared/data next to the repository (never committed; CI provides it).</summary>
 internal static class SharedData
 {
-    public static string Directory { get; } = Locate();
+    public static string Directory { get; } = System.IO.Directory.Exists(ModelTestFiles.SharedData)
+        ? ModelTestFiles.SharedData
+        : throw new DirectoryNotFoundException(
+            $"shared test data not found at {ModelTestFiles.SharedData} (expected ../shared/data next to the repository)");
 
     public static string Glue(string task) => Path.Combine(Directory, "glue", task);
-
-    private static string Locate()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (!File.Exists(Path.Combine(dir.FullName, "EdgeBert.sln")))
-                continue;
-            string data = Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "data"));
-            return System.IO.Directory.Exists(data)
-                ? data
-                : throw new DirectoryNotFoundException(
-                    $"shared test data not found at {data} (expected ../shared/data next to the repository {dir.FullName})");
-        }
-        throw new DirectoryNotFoundException(
-            $"no directory containing EdgeBert.sln above {AppContext.BaseDirectory}; cannot locate ../shared/data");
-    }
 }
 
 /// <summary>The reader on the real GLUE files; counts and label distributions from shared/data/MANIFEST.md.</summary>

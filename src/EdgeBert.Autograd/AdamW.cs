@@ -1,0 +1,135 @@
+using EdgeBert.Kernels;
+
+namespace EdgeBert.Autograd;
+
+/// <summary>The optimizer state a checkpoint must keep for a bit-exact resume: the step count and
+/// both moments of every parameter, in group order then parameter order.</summary>
+public sealed record AdamWState(long Step, float[][] FirstMoments, float[][] SecondMoments);
+
+/// <summary>Adam with decoupled weight decay (Loshchilov and Hutter), as torch.optim.AdamW:
+/// p -= lr wd p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+/// p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps). A parameter without a gradient
+/// is left untouched (neither decayed nor moved).</summary>
+public sealed class AdamW
+{
+    readonly Tensor[] _parameters;
+    readonly ParameterGroup[] _groupOf;
+    readonly float[][] _m, _v;
+
+    public AdamW(IEnumerable<ParameterGroup> groups, float beta1 = 0.9f, float beta2 = 0.999f, float epsilon = 1e-8f)
+    {
+        ArgumentNullException.ThrowIfNull(groups);
+        if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) throw new ArgumentOutOfRangeException(nameof(beta1), "betas must be in [0, 1)");
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(epsilon);
+        Groups = groups.ToArray();
+        var parameters = new List<Tensor>();
+        var groupOf = new List<ParameterGroup>();
+        foreach (var group in Groups)
+            foreach (var p in group.Parameters)
+            {
+                if (parameters.Contains(p)) throw new ArgumentException($"parameter {p} appears in more than one place");
+                parameters.Add(p);
+                groupOf.Add(group);
+            }
+        _parameters = [.. parameters];
+        _groupOf = [.. groupOf];
+        _m = _parameters.Select(p => new float[p.Length]).ToArray();
+        _v = _parameters.Select(p => new float[p.Length]).ToArray();
+        Beta1 = beta1;
+        Beta2 = beta2;
+        Epsilon = epsilon;
+    }
+
+    public IReadOnlyList<ParameterGroup> Groups { get; }
+    public IReadOnlyList<Tensor> Parameters => _parameters;
+    public float Beta1 { get; }
+    public float Beta2 { get; }
+    public float Epsilon { get; }
+
+    /// <summary>Number of updates done so far.</summary>
+    public long Step { get; private set; }
+
+    /// <summary>One update of every parameter with a gradient, at each group's learning rate times
+    /// <paramref name="learningRateFactor"/> (the schedule's factor), then the groups' projections.</summary>
+    public void Update(float learningRateFactor = 1f)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(learningRateFactor);
+        Step++;
+        double correction1 = 1.0 - Math.Pow(Beta1, Step);
+        double correction2Sqrt = Math.Sqrt(1.0 - Math.Pow(Beta2, Step));
+        float b1 = Beta1, b2 = Beta2, eps = Epsilon;
+        for (int i = 0; i < _parameters.Length; i++)
+        {
+            var p = _parameters[i];
+            if (p.Grad is not { } g) continue;
+            var group = _groupOf[i];
+            float lr = group.LearningRate * learningRateFactor;
+            float decay = 1f - lr * group.WeightDecay;
+            float stepSize = (float)(lr / correction1);
+            float rootCorrection = (float)correction2Sqrt;
+            float[] w = p.Data, m = _m[i], v = _v[i];
+            for (int k = 0; k < w.Length; k++)
+            {
+                float gk = g[k];
+                m[k] = b1 * m[k] + (1f - b1) * gk;
+                v[k] = b2 * v[k] + (1f - b2) * gk * gk;
+                float denominator = MathF.Sqrt(v[k]) / rootCorrection + eps;
+                w[k] = w[k] * decay - stepSize * m[k] / denominator;
+            }
+            group.Projection?.Invoke(w);
+        }
+    }
+
+    /// <summary>Zeroes every parameter's gradient (keeping the buffers).</summary>
+    public void ZeroGrad()
+    {
+        foreach (var p in _parameters) p.ZeroGrad();
+    }
+
+    /// <summary>Clips the gradients of all parameters to a global L2 norm of at most maxNorm and
+    /// returns the norm before clipping.</summary>
+    public float ClipGradientNorm(float maxNorm) => GradientClipping.ClipByGlobalNorm(_parameters, maxNorm);
+
+    /// <summary>A deep copy of the step and moments.</summary>
+    public AdamWState ExportState() =>
+        new(Step, _m.Select(a => (float[])a.Clone()).ToArray(), _v.Select(a => (float[])a.Clone()).ToArray());
+
+    /// <summary>Restores a state exported by an optimizer over parameters of the same shapes.</summary>
+    public void ImportState(AdamWState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentOutOfRangeException.ThrowIfNegative(state.Step);
+        if (state.FirstMoments.Length != _parameters.Length || state.SecondMoments.Length != _parameters.Length)
+            throw new ArgumentException($"state has {state.FirstMoments.Length} moments, the optimizer {_parameters.Length} parameters");
+        for (int i = 0; i < _parameters.Length; i++)
+            if (state.FirstMoments[i].Length != _parameters[i].Length || state.SecondMoments[i].Length != _parameters[i].Length)
+                throw new ArgumentException($"state moments of parameter {i} do not match {_parameters[i]}");
+        for (int i = 0; i < _parameters.Length; i++)
+        {
+            state.FirstMoments[i].CopyTo(_m[i], 0);
+            state.SecondMoments[i].CopyTo(_v[i], 0);
+        }
+        Step = state.Step;
+    }
+}
+
+/// <summary>Gradient clipping by global norm, as torch.nn.utils.clip_grad_norm_.</summary>
+public static class GradientClipping
+{
+    /// <summary>Global L2 norm of all gradients (accumulated in double, in parameter order, so it is
+    /// deterministic); when above maxNorm every gradient is scaled by maxNorm / (norm + 1e-6).
+    /// Returns the norm before clipping.</summary>
+    public static float ClipByGlobalNorm(IEnumerable<Tensor> parameters, float maxNorm)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxNorm);
+        var grads = parameters.Select(p => p.Grad).OfType<float[]>().ToArray();
+        double squares = 0;
+        foreach (var g in grads) squares += Elementwise.Dot(g, g);
+        float norm = (float)Math.Sqrt(squares);
+        float scale = (float)(maxNorm / (norm + 1e-6));
+        if (scale < 1f)
+            foreach (var g in grads) Elementwise.Scale(g, scale, g);
+        return norm;
+    }
+}

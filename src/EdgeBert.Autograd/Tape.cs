@@ -1,0 +1,52 @@
+using EdgeBert.Kernels;
+
+namespace EdgeBert.Autograd;
+
+/// <summary>Reverse-mode autograd recorder: every op run while <see cref="IsRecording"/> appends a
+/// backward step; <see cref="Backward(Tensor)"/> runs them in reverse order, each accumulating into
+/// the gradients of its inputs. Steps hold the forward's tensors, so a tape is consumed by
+/// Backward (or dropped by <see cref="Reset"/>) to let them be collected.</summary>
+public sealed class Tape
+{
+    readonly List<Action> _steps = [];
+
+    public Tape(WorkerPool? pool = null) => Pool = pool;
+
+    /// <summary>Threads for GEMM and attention; null runs everything on the calling thread.</summary>
+    public WorkerPool? Pool { get; }
+
+    /// <summary>False for evaluation: ops compute the forward pass only and record nothing.</summary>
+    public bool IsRecording { get; set; } = true;
+
+    /// <summary>Number of recorded backward steps.</summary>
+    public int Count => _steps.Count;
+
+    /// <summary>Whether an op with these inputs must record a backward step.</summary>
+    internal bool Tracks(Tensor a) => IsRecording && a.RequiresGrad;
+    internal bool Tracks(Tensor a, Tensor? b) => IsRecording && (a.RequiresGrad || b is { RequiresGrad: true });
+    internal bool Tracks(Tensor a, Tensor? b, Tensor? c) => Tracks(a, b) || (IsRecording && c is { RequiresGrad: true });
+
+    internal void Record(Action backward) => _steps.Add(backward);
+
+    /// <summary>Seeds dL/dloss = 1 for a scalar loss and back-propagates.</summary>
+    public void Backward(Tensor loss)
+    {
+        ArgumentNullException.ThrowIfNull(loss);
+        if (loss.Length != 1) throw new ArgumentException($"Backward(loss) needs a scalar, got {loss}");
+        Backward(loss, [1f]);
+    }
+
+    /// <summary>Adds <paramref name="seed"/> to root's gradient and back-propagates: the gradient of
+    /// sum(seed * root) w.r.t. every tracked tensor. The tape is empty afterwards.</summary>
+    public void Backward(Tensor root, ReadOnlySpan<float> seed)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        if (seed.Length != root.Length) throw new ArgumentException($"seed has {seed.Length} values, {root} has {root.Length}");
+        Elementwise.AddInPlace(root.EnsureGrad(), seed);
+        for (int i = _steps.Count - 1; i >= 0; i--) _steps[i]();
+        _steps.Clear();
+    }
+
+    /// <summary>Forgets the recorded steps without running them.</summary>
+    public void Reset() => _steps.Clear();
+}
