@@ -12,6 +12,7 @@ public static class CliApp
     static CliApp()
     {
         InferVerbs.Register(Verbs);
+        TrainVerbs.Register(Verbs);
         BenchVerbs.Register(Verbs);
         TokenizeVerb.Register(Verbs);
     }

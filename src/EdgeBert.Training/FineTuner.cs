@@ -199,7 +199,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
                 var tape = new Tape(pool);
                 var forward = graph.Forward(tape, inputs, new TrainingForwardOptions
                     { Training = true, DropoutProbability = _o.Dropout, Rng = rng, UseGates = stage.Gated });
-                var loss = graph.Loss(tape, forward.Output, labels, scores, lambda, mu);
+                var loss = graph.Loss(tape, forward.Output, labels, scores, lambda, mu * StageProgress(optimizer.Step, batches * stage.Epochs));
                 tape.Backward(loss);
                 optimizer.ClipGradientNorm(_o.MaxGradientNorm);
                 optimizer.Update(schedule.Factor(optimizer.Step));
@@ -235,6 +235,12 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         }
         return true;
     }
+
+    /// <summary>The bi-modal weight ramps from 0 to mu over a gate stage. At g = 1 its gradient, -mu/(L N),
+    /// outweighs the L1 gradient lambda (j+1)/(L^2 N) whenever mu >= lambda (j+1)/L (METHOD.md's default
+    /// mu = lambda included), so applied in full from the first step it would pin every gate at 1;
+    /// ramped, the L1 term first finds the tokens to drop and the bi-modal term then settles the gates.</summary>
+    static float StageProgress(long step, long totalSteps) => totalSteps <= 0 ? 1f : Math.Min(1f, (float)step / totalSteps);
 
     IEnumerable<ParameterGroup> ParameterGroups(BertTrainingGraph graph, bool gated)
     {
