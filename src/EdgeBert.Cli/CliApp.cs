@@ -14,6 +14,7 @@ public static class CliApp
         InferVerbs.Register(Verbs);
         BenchVerbs.Register(Verbs);
         TokenizeVerb.Register(Verbs);
+        VocabVerb.Register(Verbs);
     }
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)

@@ -1,0 +1,66 @@
+using System.Diagnostics;
+
+namespace EdgeBert.Cli;
+
+/// <summary>A one-line progress bar with rate-based ETA on stderr. On a terminal it redraws in place at
+/// most ten times a second; when stderr is a file or pipe (background runs) it writes a line per 10%.</summary>
+sealed class ProgressBar(TextWriter output, string label, long total, bool interactive)
+{
+    const int Width = 30;
+    readonly Stopwatch _clock = Stopwatch.StartNew();
+    long _lastDrawTicks = long.MinValue;
+    int _lastDecile = -1;
+    long _done;
+    bool _completed;
+
+    public static ProgressBar OnStandardError(string label, long total) =>
+        new(Console.Error, label, total, !Console.IsErrorRedirected);
+
+    public void Report(long done)
+    {
+        if (_completed) return;
+        _done = done;
+        bool finished = done >= total;
+        if (finished) _completed = true;
+        if (interactive)
+        {
+            long now = _clock.ElapsedTicks;
+            if (!finished && now - _lastDrawTicks < Stopwatch.Frequency / 10) return;
+            _lastDrawTicks = now;
+            output.Write("\r" + Line(done, finished) + (finished ? "\n" : ""));
+        }
+        else
+        {
+            int decile = total <= 0 ? 10 : (int)(10 * Math.Min(done, total) / total);
+            if (decile == _lastDecile) return;
+            _lastDecile = decile;
+            output.WriteLine(Line(done, finished));
+        }
+        output.Flush();
+    }
+
+    /// <summary>Ends the bar where it is (work that stopped short of the total).</summary>
+    public void Complete()
+    {
+        if (_completed) return;
+        _completed = true;
+        output.WriteLine((interactive ? "\r" : "") + Line(_done, true));
+        output.Flush();
+    }
+
+    string Line(long done, bool finished)
+    {
+        double fraction = finished || total <= 0 ? 1 : Math.Clamp((double)done / total, 0, 1);
+        int filled = (int)(fraction * Width);
+        double elapsed = _clock.Elapsed.TotalSeconds;
+        string eta = fraction >= 1 ? $"done in {Time(elapsed)}"
+                   : fraction > 0 ? $"ETA {Time(elapsed * (1 - fraction) / fraction)}" : "ETA -";
+        return $"{label} [{new string('#', filled)}{new string('.', Width - filled)}] {fraction,4:P0} {done}/{total} {eta}   ";
+    }
+
+    static string Time(double seconds)
+    {
+        var t = TimeSpan.FromSeconds(Math.Round(seconds));
+        return t.TotalHours >= 1 ? $"{(int)t.TotalHours}:{t:mm\\:ss}" : $"{t:m\\:ss}";
+    }
+}
