@@ -16,6 +16,7 @@ sealed class ProgressBar(TextWriter output, string label, long total, bool inter
     string _details = "";
 
     public string Label => label;
+    public long Total => total;
 
     public static ProgressBar OnStandardError(string label, long total) =>
         new(Console.Error, label, total, !Console.IsErrorRedirected);
@@ -92,7 +93,7 @@ sealed class PhasedProgress(TextWriter log) : TextWriter
 
     public void Report(string phase, long done, long total, string? details = null)
     {
-        if (_bar is null || _bar.Label != phase)
+        if (_bar is null || _bar.Label != phase || _bar.Total != total)
         {
             _bar?.Complete();
             _bar = ProgressBar.OnStandardError(phase, total);
