@@ -282,11 +282,11 @@ public static class SweepFiles
     }
 
     /// <summary>The gated model with the largest FLOPs ratio whose hard metric is at most one point below
-    /// dense, or null when none is.</summary>
+    /// dense, or null when none both saves FLOPs and stays that close.</summary>
     public static SweepRow? BestWithinOnePoint(IReadOnlyList<SweepRow> rows)
     {
         var dense = rows.Single(r => r.IsDense);
-        return rows.Where(r => !r.IsDense && r.MetricHard >= dense.MetricHard - OnePoint - 1e-12)
+        return rows.Where(r => !r.IsDense && r.FlopsRatio > 1 && r.MetricHard >= dense.MetricHard - OnePoint - 1e-12)
             .OrderByDescending(r => r.FlopsRatio).FirstOrDefault();
     }
 
@@ -311,7 +311,7 @@ public static class SweepFiles
         sb.Append('\n');
         var best = BestWithinOnePoint(rows);
         sb.Append(best is null
-            ? string.Create(inv, $"No lambda keeps the hard {metric} within 1.0 point of dense ({dense.MetricHard:F4}).\n")
+            ? string.Create(inv, $"No lambda reduces FLOPs while keeping the hard {metric} within 1.0 point of dense ({dense.MetricHard:F4}).\n")
             : string.Create(inv, $"Largest FLOPs reduction within 1.0 point of dense: lambda {FormatLambda(best.Lambda!.Value)}, {best.FlopsRatio:F2}x fewer FLOPs and {best.Speedup:F2}x measured speed-up at {metric} {best.MetricHard:F4} (dense {dense.MetricHard:F4}).\n"));
         return sb.ToString();
     }

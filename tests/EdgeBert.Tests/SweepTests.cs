@@ -131,8 +131,10 @@ public class SweepFilesTests
         Assert.Contains("lambda 1, 3.00x fewer FLOPs", md);
         Assert.Contains("| -5.00 |", table[5]);                    // 0.85 vs 0.90: five points down
 
-        Assert.Null(SweepFiles.BestWithinOnePoint([dense, far]));
-        Assert.Contains("No lambda keeps", SweepFiles.Markdown(GlueTask.Sst2, [dense, far]));
+        // A model that saves nothing is no answer, however accurate.
+        var idle = SweepTestRows.Gated(0.01, 0.90, 1.0, 1.0);
+        Assert.Null(SweepFiles.BestWithinOnePoint([dense, idle, far]));
+        Assert.Contains("No lambda reduces FLOPs", SweepFiles.Markdown(GlueTask.Sst2, [dense, idle, far]));
     }
 
     [Fact]
