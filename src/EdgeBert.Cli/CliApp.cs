@@ -16,6 +16,7 @@ public static class CliApp
         BenchVerbs.Register(Verbs);
         TokenizeVerb.Register(Verbs);
         SweepVerb.Register(Verbs);
+        VocabVerb.Register(Verbs);
     }
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)

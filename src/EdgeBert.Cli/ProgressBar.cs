@@ -3,58 +3,110 @@ using System.Text;
 
 namespace EdgeBert.Cli;
 
-/// <summary>A one-line progress bar with rate and ETA on a terminal; when the stream is redirected it
-/// prints a plain line every 10% (or 30 s) instead, so logs stay readable.</summary>
-sealed class ProgressBar(TextWriter error)
+/// <summary>A one-line progress bar with rate-based ETA on stderr. On a terminal it redraws in place at
+/// most ten times a second; when stderr is a file or pipe (background runs) it writes a line per 10%.</summary>
+sealed class ProgressBar(TextWriter output, string label, long total, bool interactive)
 {
-    readonly bool _interactive = !Console.IsErrorRedirected;
+    const int Width = 30;
     readonly Stopwatch _clock = Stopwatch.StartNew();
-    string _label = "";
-    double _lastPrinted = -1, _lastPrintedAt;
-    bool _visible;
+    long _lastDrawTicks = long.MinValue;
+    int _lastDecile = -1;
+    long _done;
+    bool _completed, _visible;
+    string _details = "";
 
-    public void Report(string label, long done, long total, string details)
+    public string Label => label;
+    public long Total => total;
+
+    public static ProgressBar OnStandardError(string label, long total) =>
+        new(Console.Error, label, total, !Console.IsErrorRedirected);
+
+    /// <summary>Progress so far, with optional details (loss, rate) shown after the count.</summary>
+    public void Report(long done, string? details = null)
     {
-        if (label != _label) { _label = label; _clock.Restart(); _lastPrinted = -1; }
-        double fraction = total > 0 ? (double)done / total : 0;
-        double elapsed = _clock.Elapsed.TotalSeconds;
-        string eta = fraction > 0 ? Format(elapsed * (1 - fraction) / fraction) : "?";
-        if (_interactive)
+        if (_completed) return;
+        _done = done;
+        _details = details ?? _details;
+        bool finished = done >= total;
+        if (finished) _completed = true;
+        if (interactive)
         {
-            const int width = 24;
-            int filled = (int)(fraction * width);
-            var line = $"\r{label} [{new string('#', filled)}{new string('.', width - filled)}] {done}/{total} {details} ETA {eta}";
-            error.Write(line.PadRight(Console.BufferWidth > 0 ? Math.Min(Console.BufferWidth - 1, 160) : 0));
-            _visible = true;
+            long now = _clock.ElapsedTicks;
+            if (!finished && now - _lastDrawTicks < Stopwatch.Frequency / 10) return;
+            _lastDrawTicks = now;
+            output.Write("\r" + Line(done, finished) + (finished ? "\n" : ""));
+            _visible = !finished;
         }
-        else if (fraction - _lastPrinted >= 0.1 || elapsed - _lastPrintedAt >= 30 || done == total)
+        else
         {
-            error.WriteLine($"{label}: {done}/{total} ({100 * fraction:F0}%) {details} ETA {eta}");
-            _lastPrinted = fraction;
-            _lastPrintedAt = elapsed;
+            int decile = total <= 0 ? 10 : (int)(10 * Math.Min(done, total) / total);
+            if (decile == _lastDecile) return;
+            _lastDecile = decile;
+            output.WriteLine(Line(done, finished));
         }
+        output.Flush();
     }
 
+    /// <summary>Ends the bar where it is (work that stopped short of the total).</summary>
+    public void Complete()
+    {
+        if (_completed) return;
+        _completed = true;
+        output.WriteLine((interactive ? "\r" : "") + Line(_done, true));
+        output.Flush();
+    }
+
+    /// <summary>Wipes a half-drawn bar so a log line can take its place; the next Report redraws it.</summary>
     public void Clear()
     {
         if (!_visible) return;
-        error.Write("\r" + new string(' ', Math.Max(0, Math.Min(Console.BufferWidth - 1, 160))) + "\r");
+        output.Write("\r" + new string(' ', Width + label.Length + _details.Length + 40) + "\r");
         _visible = false;
+        _lastDrawTicks = long.MinValue;
     }
 
-    static string Format(double seconds) =>
-        seconds >= 3600 ? $"{(int)(seconds / 3600)}h{(int)(seconds % 3600 / 60):D2}m" : $"{(int)(seconds / 60)}:{(int)(seconds % 60):D2}";
+    string Line(long done, bool finished)
+    {
+        double fraction = finished || total <= 0 ? 1 : Math.Clamp((double)done / total, 0, 1);
+        int filled = (int)(fraction * Width);
+        double elapsed = _clock.Elapsed.TotalSeconds;
+        string eta = fraction >= 1 ? $"done in {Time(elapsed)}"
+                   : fraction > 0 ? $"ETA {Time(elapsed * (1 - fraction) / fraction)}" : "ETA -";
+        string details = _details.Length > 0 ? " " + _details : "";
+        return $"{label} [{new string('#', filled)}{new string('.', Width - filled)}] {fraction,4:P0} {done}/{total}{details} {eta}   ";
+    }
+
+    static string Time(double seconds)
+    {
+        var t = TimeSpan.FromSeconds(Math.Round(seconds));
+        return t.TotalHours >= 1 ? $"{(int)t.TotalHours}:{t:mm\\:ss}" : $"{t:m\\:ss}";
+    }
 }
 
-/// <summary>Clears the progress bar before each log line so the two do not interleave.</summary>
-sealed class ClearingWriter(TextWriter inner, ProgressBar bar) : TextWriter
+/// <summary>The bar of the current phase of a long job: a new bar whenever the phase's label changes,
+/// and log lines that clear the bar first so the two never interleave.</summary>
+sealed class PhasedProgress(TextWriter log) : TextWriter
 {
-    public override Encoding Encoding => inner.Encoding;
-    public override void Write(char value) => inner.Write(value);
+    ProgressBar? _bar;
+
+    public override Encoding Encoding => log.Encoding;
+
+    public void Report(string phase, long done, long total, string? details = null)
+    {
+        if (_bar is null || _bar.Label != phase || _bar.Total != total)
+        {
+            _bar?.Complete();
+            _bar = ProgressBar.OnStandardError(phase, total);
+        }
+        _bar.Report(done, details);
+    }
+
+    public override void Write(char value) => log.Write(value);
+
     public override void WriteLine(string? value)
     {
-        bar.Clear();
-        inner.WriteLine(value);
-        inner.Flush();
+        _bar?.Clear();
+        log.WriteLine(value);
+        log.Flush();
     }
 }

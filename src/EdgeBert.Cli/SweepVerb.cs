@@ -57,12 +57,11 @@ static class SweepVerb
         Console.CancelKeyPress += onCancel;
         try
         {
-            var bar = new ProgressBar(Console.Error);
-            var sweep = new Sweep(options, new ClearingWriter(o, bar), (model, p) => bar.Report(
+            var progress = new PhasedProgress(o);
+            var sweep = new Sweep(options, progress, (model, p) => progress.Report(
                 $"{model} stage {p.Stage + 1} epoch {p.Epoch + 1}/{p.Epochs}", p.Batch, p.Batches,
                 string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:F4}, {p.ExamplesPerSecond:F1} ex/s")));
             var rows = sweep.Run(cancel.Token);
-            bar.Clear();
             if (rows is null)
             {
                 o.WriteLine("interrupted: run the same command again to resume the sweep");

@@ -33,6 +33,16 @@ static class TrainVerbs
               computation (larger: fewer tokens); --mu (default = lambda) pushes gates to 0 or 1.
               Small models trained from scratch want a larger --lr (e.g. 1e-3).
             """, Train));
+        verbs.Add(new CliApp.Verb("pretrain", "masked-language-model pretraining on a text corpus",
+            """
+            edgebert pretrain --corpus DIR --vocab FILE --out DIR [--layers 4 --hidden 256 --heads 4 --intermediate 1024
+                              --max-len 128] (--hours H | --steps S) [--batch-size 32] [--lr 5e-4] [--warmup 0.05]
+                              [--threads N] [--seed 42] [--checkpoint-minutes 10] [--resume]
+              Every .txt file of DIR is tokenized and cut into sequences; 1 in 100 is held out to report MLM
+              accuracy and perplexity at each checkpoint. 15% of tokens are predicted (80% [MASK], 10% random,
+              10% unchanged). --out/resume is rewritten atomically every --checkpoint-minutes and on Ctrl+C;
+              --resume continues from it. The finished model (HF BertForMaskedLM layout) goes to --out.
+            """, Pretrain));
         verbs.Add(new CliApp.Verb("eval", "evaluate a model on a GLUE dev/test file",
             """
             edgebert eval [--model DIR] --task T --data FILE [--no-gates] [--threads 1] [--batch-size 32] [--json]
@@ -90,12 +100,50 @@ static class TrainVerbs
         Console.CancelKeyPress += onCancel;
         try
         {
-            var bar = new ProgressBar(Console.Error);
-            var trainer = new FineTuner(options, new ClearingWriter(o, bar), p => bar.Report(
+            var progress = new PhasedProgress(o);
+            var trainer = new FineTuner(options, progress, p => progress.Report(
                 $"stage {p.Stage + 1} epoch {p.Epoch + 1}/{p.Epochs}", p.Batch, p.Batches,
                 string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:F4}, {p.ExamplesPerSecond:F1} ex/s")));
             trainer.Run(cancel.Token);
-            bar.Clear();
+            return cancel.IsCancellationRequested ? 130 : 0;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    static int Pretrain(ParsedArgs a, TextWriter o)
+    {
+        var options = new PretrainOptions
+        {
+            CorpusDirectory = a.RequiredString("corpus"),
+            Vocab = a.RequiredString("vocab"),
+            OutputDirectory = a.RequiredString("out"),
+            Layers = a.Int("layers", 4, 1, 48), Hidden = a.Int("hidden", 256, 8, 8192), Heads = a.Int("heads", 4, 1, 128),
+            Intermediate = a.Int("intermediate", 1024, 8, 65536), MaxLength = a.Int("max-len", 128, 8, 4096),
+            Hours = a.Has("hours") ? a.Double("hours", 1, 1e-4, 1e4) : null,
+            Steps = a.Has("steps") ? a.Int("steps", 1, 1) : null,
+            BatchSize = a.Int("batch-size", 32, 1, 4096),
+            LearningRate = (float)a.Double("lr", 5e-4, 0, 1),
+            WarmupFraction = a.Double("warmup", 0.05, 0, 1),
+            Threads = a.Int("threads", Environment.ProcessorCount, 1, 256),
+            Seed = a.Int("seed", 42, 0),
+            CheckpointMinutes = a.Double("checkpoint-minutes", 10, 0.01, 1e4),
+            Resume = a.Flag("resume"),
+        };
+        a.RejectUnknown();
+        if ((options.Hours is null) == (options.Steps is null)) throw new UsageException("give exactly one of --hours H or --steps S");
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            var progress = new PhasedProgress(o);
+            var trainer = new MlmPretrainer(options, progress, p => progress.Report(
+                double.IsNaN(p.Loss) ? "tokenizing corpus" : "pretraining", p.Batch, p.Batches,
+                double.IsNaN(p.Loss) ? null : string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:F4}, {p.ExamplesPerSecond:F0} tokens/s")));
+            trainer.Run(cancel.Token);
             return cancel.IsCancellationRequested ? 130 : 0;
         }
         finally

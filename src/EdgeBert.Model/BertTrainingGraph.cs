@@ -163,6 +163,28 @@ public sealed class BertTrainingGraph
         }
     }
 
+    /// <summary>Masked-language-model loss (cross-entropy over the masked rows only) with the HF
+    /// pre-training head: LayerNorm(gelu(dense(h))) then a decoder tied to the word embeddings, plus
+    /// cls.predictions.bias. Also returns how many masked tokens were predicted right.</summary>
+    public (Tensor Loss, int Correct) MaskedLmLoss(Tape tape, Tensor hidden, int[] maskedRows, int[] targetIds)
+    {
+        var head = Weights.MlmHead ?? throw new InvalidOperationException("the model has no masked-LM head (cls.predictions)");
+        Tensor Find(Param p) => Parameters.First(t => ReferenceEquals(t.Tensor.Data, p.Values)).Tensor;
+        var selected = tape.SelectRows(hidden, maskedRows);
+        var transformed = tape.LayerNorm(tape.Gelu(tape.Linear(selected, Find(head.TransformWeight), Find(head.TransformBias))),
+            Find(head.TransformLayerNormWeight), Find(head.TransformLayerNormBias), _eps);
+        var logits = tape.Linear(transformed, _word, Find(head.DecoderBias));
+        int vocab = _word.Rows, correct = 0;
+        for (int i = 0; i < targetIds.Length; i++)
+        {
+            var row = logits.Data.AsSpan(i * vocab, vocab);
+            int best = 0;
+            for (int v = 1; v < vocab; v++) if (row[v] > row[best]) best = v;
+            if (best == targetIds[i]) correct++;
+        }
+        return (tape.CrossEntropy(logits, targetIds), correct);
+    }
+
     /// <summary>Task loss (cross-entropy, or MSE for regression) plus lambda R_l1 + mu R_bimodal when
     /// the gates train (METHOD.md point 5).</summary>
     public Tensor Loss(Tape tape, Tensor logits, int[]? labels, float[]? scores, float lambda = 0, float mu = 0)

@@ -7,7 +7,7 @@ namespace EdgeBert.Training;
 public sealed class TrainerState
 {
     const int Magic = 0x45425453; // "EBTS"
-    const int Version = 1;
+    const int Version = 2;
 
     public int Stage { get; set; }
     public int Epoch { get; set; }
@@ -16,6 +16,8 @@ public sealed class TrainerState
     public long LossCount { get; set; }
     public double BestMetric { get; set; } = double.NegativeInfinity;
     public ulong? RngState { get; set; }
+    /// <summary>The length of a run whose step count was fixed from a time budget (pretraining).</summary>
+    public long TotalSteps { get; set; }
     public AdamWState? Moments { get; set; }
 
     public void Write(string path)
@@ -25,6 +27,7 @@ public sealed class TrainerState
         writer.Write(Stage); writer.Write(Epoch); writer.Write(Batch);
         writer.Write(LossSum); writer.Write(LossCount); writer.Write(BestMetric);
         writer.Write(RngState ?? 0);
+        writer.Write(TotalSteps);
         var m = Moments ?? throw new InvalidOperationException("no optimizer state to save");
         writer.Write(m.Step);
         writer.Write(m.FirstMoments.Length);
@@ -46,7 +49,7 @@ public sealed class TrainerState
             {
                 Stage = reader.ReadInt32(), Epoch = reader.ReadInt32(), Batch = reader.ReadInt32(),
                 LossSum = reader.ReadDouble(), LossCount = reader.ReadInt64(), BestMetric = reader.ReadDouble(),
-                RngState = reader.ReadUInt64(),
+                RngState = reader.ReadUInt64(), TotalSteps = reader.ReadInt64(),
             };
             long step = reader.ReadInt64();
             int count = reader.ReadInt32();
