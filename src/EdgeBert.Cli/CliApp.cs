@@ -15,6 +15,7 @@ public static class CliApp
         TrainVerbs.Register(Verbs);
         BenchVerbs.Register(Verbs);
         TokenizeVerb.Register(Verbs);
+        SweepVerb.Register(Verbs);
         VocabVerb.Register(Verbs);
     }
 

@@ -72,7 +72,7 @@ public class GateLearningTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     const int Fillers = 40;
 
-    static (string Vocab, List<GlueExample> Train, List<GlueExample> Dev) MakeTask(string dir)
+    internal static (string Vocab, List<GlueExample> Train, List<GlueExample> Dev) MakeTask(string dir)
     {
         var words = new List<string> { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad" };
         words.AddRange(Enumerable.Range(0, Fillers).Select(i => $"w{i}"));
