@@ -236,11 +236,12 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         return true;
     }
 
-    /// <summary>The bi-modal weight ramps from 0 to mu over a gate stage. At g = 1 its gradient, -mu/(L N),
-    /// outweighs the L1 gradient lambda (j+1)/(L^2 N) whenever mu >= lambda (j+1)/L (METHOD.md's default
-    /// mu = lambda included), so applied in full from the first step it would pin every gate at 1;
-    /// ramped, the L1 term first finds the tokens to drop and the bi-modal term then settles the gates.</summary>
-    static float StageProgress(long step, long totalSteps) => totalSteps <= 0 ? 1f : Math.Min(1f, (float)step / totalSteps);
+    /// <summary>The bi-modal weight ramps from 0 to mu over the first half of a gate stage and stays at mu
+    /// for the second. At g = 1 its gradient, -mu/(L N), outweighs the L1 gradient lambda (j+1)/(L^2 N)
+    /// whenever mu >= lambda (j+1)/L (METHOD.md's default mu = lambda included), so applied in full from
+    /// the first step it would pin every gate at 1; ramped, the L1 term first finds the tokens to drop,
+    /// and the full bi-modal term then has half the stage to settle the gates at 0 or 1.</summary>
+    static float StageProgress(long step, long totalSteps) => totalSteps <= 0 ? 1f : Math.Min(1f, 2f * step / totalSteps);
 
     IEnumerable<ParameterGroup> ParameterGroups(BertTrainingGraph graph, bool gated)
     {
