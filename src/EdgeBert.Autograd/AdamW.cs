@@ -1,3 +1,4 @@
+using System.Numerics;
 using EdgeBert.Kernels;
 
 namespace EdgeBert.Autograd;
@@ -67,16 +68,47 @@ public sealed class AdamW
             float decay = 1f - lr * group.WeightDecay;
             float stepSize = (float)(lr / correction1);
             float rootCorrection = (float)correction2Sqrt;
-            float[] w = p.Data, m = _m[i], v = _v[i];
-            for (int k = 0; k < w.Length; k++)
+            UpdateValues(p.Data, g, _m[i], _v[i], b1, b2, eps, decay, stepSize, rootCorrection);
+            group.Projection?.Invoke(p.Data);
+        }
+    }
+
+    /// <summary>The element-wise AdamW update. The vector body and the scalar tail do the same IEEE
+    /// operations in the same order (no fused multiply-add), so results do not depend on the vector width.</summary>
+    static void UpdateValues(Span<float> w, ReadOnlySpan<float> g, Span<float> m, Span<float> v,
+        float b1, float b2, float eps, float decay, float stepSize, float rootCorrection)
+    {
+        int k = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            int width = Vector<float>.Count;
+            var vb1 = new Vector<float>(b1);
+            var vb2 = new Vector<float>(b2);
+            var va1 = new Vector<float>(1f - b1);
+            var va2 = new Vector<float>(1f - b2);
+            var vEps = new Vector<float>(eps);
+            var vDecay = new Vector<float>(decay);
+            var vStep = new Vector<float>(stepSize);
+            var vRoot = new Vector<float>(rootCorrection);
+            for (; k + width <= w.Length; k += width)
             {
-                float gk = g[k];
-                m[k] = b1 * m[k] + (1f - b1) * gk;
-                v[k] = b2 * v[k] + (1f - b2) * gk * gk;
-                float denominator = MathF.Sqrt(v[k]) / rootCorrection + eps;
-                w[k] = w[k] * decay - stepSize * m[k] / denominator;
+                var gk = new Vector<float>(g[k..]);
+                var mk = vb1 * new Vector<float>(m[k..]) + va1 * gk;
+                var vk = vb2 * new Vector<float>(v[k..]) + va2 * gk * gk;
+                var denominator = Vector.SquareRoot(vk) / vRoot + vEps;
+                var wk = new Vector<float>(w[k..]) * vDecay - vStep * mk / denominator;
+                mk.CopyTo(m[k..]);
+                vk.CopyTo(v[k..]);
+                wk.CopyTo(w[k..]);
             }
-            group.Projection?.Invoke(w);
+        }
+        for (; k < w.Length; k++)
+        {
+            float gk = g[k];
+            m[k] = b1 * m[k] + (1f - b1) * gk;
+            v[k] = b2 * v[k] + (1f - b2) * gk * gk;
+            float denominator = MathF.Sqrt(v[k]) / rootCorrection + eps;
+            w[k] = w[k] * decay - stepSize * m[k] / denominator;
         }
     }
 

@@ -4,7 +4,8 @@ namespace EdgeBert.Autograd;
 
 /// <summary>The output of <see cref="AttentionOps.MultiHeadAttention(Tape, Tensor, SequenceBatch, int, float[])"/>:
 /// the context [T, H] and, per sequence, its softmax probabilities [heads, n, n] (row = query,
-/// column = key), which the token gates rank by (received attention).</summary>
+/// column = key), which the token gates rank by (received attention). The backward step reads the
+/// probabilities again: read them, do not modify them.</summary>
 public sealed class AttentionResult(Tensor context, float[][] probabilities)
 {
     public Tensor Context { get; } = context;

@@ -12,8 +12,11 @@ public static class CliApp
     static CliApp()
     {
         InferVerbs.Register(Verbs);
+        TrainVerbs.Register(Verbs);
         BenchVerbs.Register(Verbs);
         TokenizeVerb.Register(Verbs);
+        SweepVerb.Register(Verbs);
+        VocabVerb.Register(Verbs);
         InfoVerb.Register(Verbs);
         SelfTestVerb.Register(Verbs);
     }

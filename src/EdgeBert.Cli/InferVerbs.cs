@@ -64,14 +64,18 @@ static class InferVerbs
         var (label, probability) = Decide(config, result.Logits);
         if (json)
         {
-            using var writer = new Utf8JsonWriter(Console.OpenStandardOutput());
-            writer.WriteStartObject();
-            writer.WriteString("label", label);
-            if (probability is { } p) writer.WriteNumber("probability", p);
-            WriteResultFields(writer, result);
-            writer.WriteEndObject();
-            writer.Flush();
-            o.WriteLine();
+            // Through the verb's writer, not the process's stdout, so callers (and tests) capture it.
+            var buffer = new MemoryStream();
+            using (var writer = new Utf8JsonWriter(buffer))
+            {
+                writer.WriteStartObject();
+                writer.WriteString("label", label);
+                if (probability is { } p) writer.WriteNumber("probability", p);
+                WriteLogits(writer, result);
+                WriteCosts(writer, result);
+                writer.WriteEndObject();
+            }
+            o.WriteLine(Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
         }
         else
         {
@@ -100,11 +104,15 @@ static class InferVerbs
         return (config.Labels[best], 1 / sum);
     }
 
-    static void WriteResultFields(Utf8JsonWriter w, SequenceResult r)
+    static void WriteLogits(Utf8JsonWriter w, SequenceResult r)
     {
         w.WriteStartArray("logits");
         foreach (var z in r.Logits) w.WriteNumberValue(z);
         w.WriteEndArray();
+    }
+
+    static void WriteCosts(Utf8JsonWriter w, SequenceResult r)
+    {
         w.WriteStartArray("kept");
         foreach (var k in r.Kept) w.WriteNumberValue(k);
         w.WriteEndArray();
@@ -146,8 +154,9 @@ static class InferVerbs
                             foreach (var id in batch[i].InputIds) w.WriteNumberValue(id);
                             w.WriteEndArray();
                             var (label, _) = Decide(model.Checkpoint.Config, results[i].Logits);
-                            WriteResultFields(w, results[i]);
+                            WriteLogits(w, results[i]);
                             w.WriteString("label", label);
+                            WriteCosts(w, results[i]);
                             w.WriteEndObject();
                         }
                         stream.Write(newline);

@@ -22,7 +22,8 @@ public sealed class SequenceResult
     public int[][]? Survivors { get; init; }
 }
 
-public readonly record struct RunOptions(bool UseGates = true, bool ReturnHidden = false, bool ReturnSurvivors = false);
+/// <summary>Gated models run gated unless UseGates is false.</summary>
+public sealed record RunOptions(bool UseGates = true, bool ReturnHidden = false, bool ReturnSurvivors = false);
 
 /// <summary>The inference engine. Weights are packed once for the GEMM micro-kernels and the plain
 /// copies are released. The object is immutable after construction, so many threads can run it at
@@ -122,13 +123,13 @@ public sealed class BertEngine
 
     /// <summary>Runs a batch. Sequences are packed into one token buffer (no padding); each keeps its
     /// own length through the layers. Throws ArgumentException naming the sequence on bad ids.</summary>
-    public SequenceResult[] Run(IReadOnlyList<SequenceInput> batch, InferenceWorkspace workspace, RunOptions options = default, WorkerPool? pool = null)
+    public SequenceResult[] Run(IReadOnlyList<SequenceInput> batch, InferenceWorkspace workspace, RunOptions? options = null, WorkerPool? pool = null)
     {
         Validate(batch);
-        return workspace.Run(this, batch, options, pool ?? WorkerPool.Single);
+        return workspace.Run(this, batch, options ?? new RunOptions(), pool ?? WorkerPool.Single);
     }
 
-    public SequenceResult[] Run(IReadOnlyList<SequenceInput> batch, RunOptions options = default, WorkerPool? pool = null) =>
+    public SequenceResult[] Run(IReadOnlyList<SequenceInput> batch, RunOptions? options = null, WorkerPool? pool = null) =>
         Run(batch, new InferenceWorkspace(), options, pool);
 
     void Validate(IReadOnlyList<SequenceInput> batch)

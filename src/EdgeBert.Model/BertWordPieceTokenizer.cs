@@ -167,7 +167,7 @@ public sealed class BertWordPieceTokenizer
         foreach (var (segment, isSpecial) in SplitOnSpecialTokens(text))
         {
             if (isSpecial) { pieces.Add((segment, _vocab.GetValueOrDefault(segment, UnknownId))); continue; }
-            foreach (var word in BasicTokenize(segment)) AppendWordPieces(word, pieces);
+            foreach (var word in BasicTokenize(segment, Options)) AppendWordPieces(word, pieces);
         }
         return pieces;
     }
@@ -226,12 +226,17 @@ public sealed class BertWordPieceTokenizer
         if (start < text.Length) yield return (text[start..], false);
     }
 
+    /// <summary>The words HF's BasicTokenizer makes of a text (no special-token split, no word pieces):
+    /// what a WordPiece vocabulary for this tokenizer is trained on.</summary>
+    public static List<string> BasicWords(string text, BertTokenizerOptions options) =>
+        BasicTokenize(text, options).ConvertAll(UnicodeText.ToUtf16);
+
     /// <summary>HF's BasicTokenizer on one segment: words as code point lists.</summary>
-    List<List<int>> BasicTokenize(string segment)
+    static List<List<int>> BasicTokenize(string segment, BertTokenizerOptions options)
     {
         var text = UnicodeText.CodePoints(segment);
         // HF lowercases the text character by character before the basic tokenizer runs (and again per word).
-        if (Options.DoLowerCase) text = UnicodeText.Lower(text);
+        if (options.DoLowerCase) text = UnicodeText.Lower(text);
 
         // Clean: drop NUL, U+FFFD and control characters; every whitespace becomes a space; space out CJK.
         var cleaned = new List<int>(text.Count);
@@ -240,7 +245,7 @@ public sealed class BertWordPieceTokenizer
             if (cp == 0 || cp == 0xFFFD) continue;
             if (IsWhitespace(cp)) { cleaned.Add(' '); continue; }
             if (IsControl(cp)) continue;
-            if (Options.TokenizeChineseChars && IsCjk(cp)) { cleaned.Add(' '); cleaned.Add(cp); cleaned.Add(' '); continue; }
+            if (options.TokenizeChineseChars && IsCjk(cp)) { cleaned.Add(' '); cleaned.Add(cp); cleaned.Add(' '); continue; }
             cleaned.Add(cp);
         }
         var normalized = UnicodeText.Nfc(cleaned);
@@ -249,12 +254,12 @@ public sealed class BertWordPieceTokenizer
         foreach (var token in SplitOnWhitespace(normalized))
         {
             var word = token;
-            if (Options.DoLowerCase)
+            if (options.DoLowerCase)
             {
                 word = UnicodeText.Lower(word);
-                if (Options.StripAccents != false) word = StripAccents(word);
+                if (options.StripAccents != false) word = StripAccents(word);
             }
-            else if (Options.StripAccents == true) word = StripAccents(word);
+            else if (options.StripAccents == true) word = StripAccents(word);
 
             // Every punctuation character is a word of its own.
             var current = new List<int>();

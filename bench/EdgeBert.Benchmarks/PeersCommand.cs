@@ -1,0 +1,250 @@
+using System.Diagnostics;
+using System.Globalization;
+using EdgeBert.Kernels;
+using EdgeBert.Model;
+
+namespace EdgeBert.Benchmarks;
+
+/// <summary>`peers`: EdgeBert against ONNX Runtime and PyTorch on the same weights and the same inputs,
+/// in one process run, runs interleaved so that noise from other processes hits every peer alike.</summary>
+static class PeersCommand
+{
+    public const string Usage = """
+        peers (--shape base|mini|tiny | --model DIR) --seq S --batch B --threads T
+              [--rounds R] [--seconds X] [--warmup W] [--opset N] [--python PATH] [--no-torch] [--keep]
+          Saves the model (random weights of the shape, seed 1, or DIR) in the HF layout to a temporary
+          directory, exports it to ONNX with tools/torch_peer.py, checks that every peer's logits and
+          last hidden states agree with EdgeBert dense (relative error norm <= 1e-4), then runs the
+          peers in turn (W warm-up runs each, then rounds in rotating order, at least R rounds and X
+          seconds; defaults 2, 10, 10) and prints median and min ms per batch and the ratios to ONNX
+          Runtime. The B sequences all have S tokens: EdgeBert packs sequences without padding, the
+          peers pad to the longest, so only equal lengths compare like with like.
+        """;
+
+    const double Tolerance = 1e-4;
+
+    public static int Run(string[] args)
+    {
+        Options o;
+        try { o = Options.Parse(args); }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}\n{Usage}");
+            return 2;
+        }
+        try { return Run(o); }
+        catch (Exception e) when (e is InvalidOperationException or InvalidDataException or IOException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+
+    static int Run(Options o)
+    {
+        var checkpoint = o.ModelDir is not null ? BertCheckpoint.Load(o.ModelDir)
+            : new BertCheckpoint(BertConfig.ForShape(o.Shape!), WeightInit.Random(BertConfig.ForShape(o.Shape!), seed: 1));
+        var config = checkpoint.Config;
+        if (o.Seq > config.MaxPositionEmbeddings)
+            throw new InvalidOperationException($"--seq {o.Seq} is longer than max_position_embeddings {config.MaxPositionEmbeddings}");
+
+        string dir = Path.Combine(Path.GetTempPath(), $"edgebert-peers-{Environment.ProcessId}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string python = PeersPython.Interpreter(o.Python);
+            checkpoint.Save(dir);
+            string onnxPath = Path.Combine(dir, "model.onnx"), inputsPath = Path.Combine(dir, "inputs.json");
+            var watch = Stopwatch.StartNew();
+            PeersPython.Export(python, dir, onnxPath, o.Opset);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"exported {onnxPath} (opset {o.Opset}) in {watch.Elapsed.TotalSeconds:F1} s"));
+
+            var batch = RandomBatch(config, o.Batch, o.Seq);
+            TorchPeer.WriteInputs(inputsPath, batch);
+            var engine = BertEngine.Load(checkpoint);
+            var peers = new List<IPeer>();
+            try
+            {
+                var dense = new EdgeBertPeer(engine, batch, o.Threads, gated: false);
+                peers.Add(dense);
+                dense.Capture();
+                if (engine.HasGates)
+                {
+                    var gated = new EdgeBertPeer(engine, batch, o.Threads, gated: true);
+                    peers.Add(gated);
+                    gated.Capture();
+                }
+                var ort = new OnnxRuntimePeer(onnxPath, batch, o.Threads, engine.NumLabels, config.HiddenSize);
+                peers.Add(ort);
+                ort.RunOnceMs();
+                if (!o.NoTorch) peers.Add(new TorchPeer(python, dir, inputsPath, o.Threads));
+
+                if (!CheckAgreement(peers, dense)) return 1;
+                var times = Time(peers, o);
+                PrintTable(peers, times, ort, engine, batch, o);
+            }
+            finally
+            {
+                foreach (var p in peers) p.Dispose();
+            }
+            return 0;
+        }
+        finally
+        {
+            if (o.Keep) Console.WriteLine($"kept {dir}");
+            else Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>B sequences of S random ids; token types 0 for the first half and 1 for the rest, as a
+    /// sentence pair would have them (when the model has two types).</summary>
+    static SequenceInput[] RandomBatch(BertConfig config, int count, int seq)
+    {
+        var rng = new Random(2);
+        var batch = new SequenceInput[count];
+        for (int s = 0; s < count; s++)
+        {
+            var ids = new int[seq];
+            var types = new int[seq];
+            for (int i = 0; i < seq; i++)
+            {
+                ids[i] = rng.Next(config.VocabSize);
+                types[i] = config.TypeVocabSize > 1 && i >= seq / 2 ? 1 : 0;
+            }
+            batch[s] = new SequenceInput(ids, types);
+        }
+        return batch;
+    }
+
+    /// <summary>Every dense peer's outputs against EdgeBert dense; the gated peer drops tokens, so its
+    /// distance is shown but not checked.</summary>
+    static bool CheckAgreement(List<IPeer> peers, EdgeBertPeer dense)
+    {
+        bool ok = true;
+        foreach (var p in peers)
+        {
+            if (p == dense) continue;
+            bool gated = p is EdgeBertPeer;
+            var parts = new List<string>();
+            if (p.Logits is not null && dense.Logits is not null)
+            {
+                double e = RelativeError(p.Logits, dense.Logits);
+                parts.Add(string.Create(CultureInfo.InvariantCulture, $"logits {e:0.00E+00}"));
+                ok &= gated || e <= Tolerance;
+            }
+            if (!gated)
+            {
+                double e = p.Hidden.Length == dense.Hidden.Length ? RelativeError(p.Hidden, dense.Hidden) : double.PositiveInfinity;
+                parts.Add(string.Create(CultureInfo.InvariantCulture, $"last_hidden_state {e:0.00E+00}"));
+                ok &= e <= Tolerance;
+            }
+            string verdict = gated ? "(tokens dropped: not checked)" : ok ? "ok" : $"FAILED: above {Tolerance:E0}";
+            Console.WriteLine($"agreement {p.Name} vs EdgeBert dense: relative error norm {string.Join(", ", parts)} {verdict}");
+        }
+        if (!ok) Console.Error.WriteLine("error: the peers disagree with EdgeBert; timings would compare different computations");
+        return ok;
+    }
+
+    /// <summary>||a - b|| / ||b|| in double.</summary>
+    static double RelativeError(float[] a, float[] b)
+    {
+        if (a.Length != b.Length) return double.PositiveInfinity;
+        double diff = 0, norm = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            double d = (double)a[i] - b[i];
+            diff += d * d;
+            norm += (double)b[i] * b[i];
+        }
+        return Math.Sqrt(diff / Math.Max(norm, double.Epsilon));
+    }
+
+    static List<double>[] Time(List<IPeer> peers, Options o)
+    {
+        foreach (var p in peers)
+            for (int i = 0; i < o.Warmup; i++) p.RunOnceMs();
+        var times = peers.Select(_ => new List<double>()).ToArray();
+        var watch = Stopwatch.StartNew();
+        for (int round = 0; round < o.Rounds || watch.Elapsed.TotalSeconds < o.Seconds; round++)
+            for (int k = 0; k < peers.Count; k++)
+            {
+                // Rotate the order so that no peer always runs right after the same neighbour.
+                int i = (round + k) % peers.Count;
+                times[i].Add(peers[i].RunOnceMs());
+            }
+        return times;
+    }
+
+    static void PrintTable(List<IPeer> peers, List<double>[] times, IPeer ort, BertEngine engine, SequenceInput[] batch, Options o)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        double ortMedian = Median(times[peers.IndexOf(ort)]), ortMin = times[peers.IndexOf(ort)].Min();
+        long denseFlops = 0, gatedFlops = 0;
+        foreach (var s in batch)
+        {
+            var kept = Enumerable.Range(0, engine.Config.NumHiddenLayers).Select(j => engine.KeptAt(j, s.InputIds.Length, useGates: true)).ToArray();
+            var (flops, dense) = engine.CountFlops(s.InputIds.Length, kept);
+            denseFlops += dense;
+            gatedFlops += flops;
+        }
+        string model = o.ModelDir ?? o.Shape!;
+        Console.WriteLine(string.Create(inv,
+            $"\npeers {model} seq={o.Seq} batch={o.Batch} threads={o.Threads} isa={IsaSelector.Name(IsaSelector.Active)} runs={times[0].Count} (sequences of equal length)"));
+        Console.WriteLine("| peer | median ms | min ms | median / ORT | min / ORT | GFLOP/s (median) |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+        for (int i = 0; i < peers.Count; i++)
+        {
+            double median = Median(times[i]), min = times[i].Min();
+            long flops = peers[i] is EdgeBertPeer { Name: "EdgeBert gated" } ? gatedFlops : denseFlops;
+            Console.WriteLine(string.Create(inv,
+                $"| {peers[i].Name} | {median:F2} | {min:F2} | {median / ortMedian:F3} | {min / ortMin:F3} | {2.0 * flops / median / 1e6:F1} |"));
+        }
+    }
+
+    static double Median(List<double> xs)
+    {
+        var sorted = xs.Order().ToArray();
+        int n = sorted.Length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+
+    sealed record Options(string? Shape, string? ModelDir, int Seq, int Batch, int Threads, int Rounds, double Seconds,
+                          int Warmup, int Opset, string? Python, bool NoTorch, bool Keep)
+    {
+        public static Options Parse(string[] args)
+        {
+            var values = new Dictionary<string, string>();
+            var flags = new HashSet<string>();
+            for (int i = 0; i < args.Length; i++)
+            {
+                if (!args[i].StartsWith("--", StringComparison.Ordinal)) throw new ArgumentException($"unexpected argument '{args[i]}'");
+                string key = args[i][2..];
+                if (key is "no-torch" or "keep") flags.Add(key);
+                else if (i + 1 < args.Length) values[key] = args[++i];
+                else throw new ArgumentException($"--{key} needs a value");
+            }
+            string[] known = ["shape", "model", "seq", "batch", "threads", "rounds", "seconds", "warmup", "opset", "python"];
+            foreach (var key in values.Keys)
+                if (!known.Contains(key)) throw new ArgumentException($"unknown option --{key}");
+            values.TryGetValue("shape", out var shape);
+            values.TryGetValue("model", out var model);
+            if ((shape is null) == (model is null)) throw new ArgumentException("give exactly one of --shape base|mini|tiny or --model DIR");
+            if (shape is not null and not ("base" or "mini" or "tiny")) throw new ArgumentException($"--shape must be base, mini or tiny, got '{shape}'");
+            int Int(string key, int fallback, int min, int max)
+            {
+                if (!values.TryGetValue(key, out var text)) return fallback;
+                if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) || v < min || v > max)
+                    throw new ArgumentException($"--{key} must be an integer in [{min}, {max}], got '{text}'");
+                return v;
+            }
+            double seconds = 10;
+            if (values.TryGetValue("seconds", out var s) &&
+                (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out seconds) || seconds < 0))
+                throw new ArgumentException($"--seconds must be a non-negative number, got '{s}'");
+            values.TryGetValue("python", out var python);
+            return new Options(shape, model, Int("seq", 128, 1, 1 << 16), Int("batch", 1, 1, 1024), Int("threads", 1, 1, 256),
+                               Int("rounds", 10, 1, 1_000_000), seconds, Int("warmup", 2, 0, 1000), Int("opset", 14, 9, 17),
+                               python, flags.Contains("no-torch"), flags.Contains("keep"));
+        }
+    }
+}

@@ -1,0 +1,92 @@
+using System.Globalization;
+using EdgeBert.Training;
+
+namespace EdgeBert.Cli;
+
+/// <summary>`edgebert sweep`: the accuracy / computation trade-off over several lambdas.</summary>
+static class SweepVerb
+{
+    public static void Register(List<CliApp.Verb> verbs) => verbs.Add(new CliApp.Verb("sweep",
+        "train one gated model per lambda plus the dense baseline and plot the trade-off",
+        """
+        edgebert sweep --task T --data DIR --init MODEL_DIR|random:tiny|mini|small --lambdas a,b,c,.. --out DIR
+                       [--vocab FILE] [--epochs 3] [--lr 5e-5] [--batch-size 32] [--max-len 128] [--seed 42]
+                       [--threads N] [--max-train N] [--mu X] [--gate-lr 1e-2] [--gate-positions N]
+                       [--gate-threshold 0.5] [--timing-examples N]
+          The dense baseline is --init if it is already fine-tuned on the task, else a dense fine-tune into
+          OUT/dense. Each lambda trains gates (two-stage, from the dense baseline) into OUT/lambda-<value>;
+          --mu defaults to each lambda. Every model is evaluated on dev (hard and soft gates, exact FLOPs) and
+          timed against the dense baseline at 1 thread, one sequence per batch, alternating runs, best of 3
+          (--timing-examples: time on the first N dev examples only).
+          Writes OUT/results.csv, OUT/tradeoff.svg and OUT/summary.md. Models already finished are reused and
+          an interrupted one continues from its resume state, so rerunning the same command resumes a sweep.
+        """, Run));
+
+    static int Run(ParsedArgs a, TextWriter o)
+    {
+        var taskName = a.RequiredString("task");
+        if (!GlueTask.TryGet(taskName, out var task)) throw new UsageException($"unknown task '{taskName}' (SST-2, CoLA, MRPC, RTE, STS-B, QNLI, WNLI, MNLI, QQP)");
+        var options = new SweepOptions
+        {
+            Task = task,
+            DataDirectory = a.RequiredString("data"),
+            Init = a.RequiredString("init"),
+            OutputDirectory = a.RequiredString("out"),
+            Lambdas = ParseLambdas(a.RequiredString("lambdas")),
+            Vocab = a.String("vocab"),
+            Epochs = a.Int("epochs", 3, 1, 1000),
+            LearningRate = (float)a.Double("lr", 5e-5, 0, 1),
+            BatchSize = a.Int("batch-size", 32, 1, 4096),
+            MaxLength = a.Int("max-len", 128, 2, 4096),
+            Seed = a.Int("seed", 42, 0),
+            Threads = a.Int("threads", Environment.ProcessorCount, 1, 256),
+            MaxTrainExamples = a.Has("max-train") ? a.Int("max-train", 0, 1) : null,
+            Mu = a.Has("mu") ? (float)a.Double("mu", 0, 0, 1e6) : null,
+            GateLearningRate = (float)a.Double("gate-lr", 1e-2, 0, 10),
+            GatePositions = a.Has("gate-positions") ? a.Int("gate-positions", 128, 1, 4096) : null,
+            GateThreshold = (float)a.Double("gate-threshold", 0.5, 0, 1),
+            TimingExamples = a.Has("timing-examples") ? a.Int("timing-examples", 0, 1) : null,
+        };
+        a.RejectUnknown();
+        if (!options.Init.StartsWith("random:", StringComparison.Ordinal) && !Directory.Exists(options.Init))
+            throw new DirectoryNotFoundException($"{options.Init}: model directory not found");
+        if (!Directory.Exists(options.DataDirectory)) throw new DirectoryNotFoundException($"{options.DataDirectory}: data directory not found");
+
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            var progress = new PhasedProgress(o);
+            var sweep = new Sweep(options, progress, (model, p) => progress.Report(
+                $"{model} stage {p.Stage + 1} epoch {p.Epoch + 1}/{p.Epochs}", p.Batch, p.Batches,
+                string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:F4}, {p.ExamplesPerSecond:F1} ex/s")));
+            var rows = sweep.Run(cancel.Token);
+            if (rows is null)
+            {
+                o.WriteLine("interrupted: run the same command again to resume the sweep");
+                return 130;
+            }
+            o.WriteLine();
+            o.Write(File.ReadAllText(Path.Combine(options.OutputDirectory, SweepFiles.SummaryFile)));
+            return 0;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    static List<double> ParseLambdas(string text)
+    {
+        var lambdas = new List<double>();
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!double.TryParse(part, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v) || v < 0)
+                throw new UsageException($"--lambdas expects comma-separated numbers >= 0, got '{part}'");
+            lambdas.Add(v);
+        }
+        if (lambdas.Distinct().Count() != lambdas.Count) throw new UsageException("--lambdas lists a value twice");
+        return lambdas;
+    }
+}

@@ -1,0 +1,277 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using EdgeBert.Autograd;
+using EdgeBert.Kernels;
+using EdgeBert.Model;
+using EdgeBert.Training;
+
+namespace EdgeBert.Cli;
+
+/// <summary>`edgebert train`, `edgebert eval` and `edgebert bench train`.</summary>
+static class TrainVerbs
+{
+    public const string BenchTrainUsage = """
+        edgebert bench train (--shape base|mini|tiny | --model DIR) --seq N --batch B --threads T [--seconds X] [--json]
+          One training step (forward, backward, AdamW) on random ids: ms per step and tokens/s.
+        """;
+
+    public static void Register(List<CliApp.Verb> verbs)
+    {
+        verbs.Add(new CliApp.Verb("train", "fine-tune a model on a GLUE task, optionally learning token gates",
+            """
+            edgebert train --task T --data DIR --init MODEL_DIR|random:tiny|mini|small --out DIR [--vocab FILE]
+                           [--epochs 3] [--lr 5e-5] [--batch-size 32] [--max-len 128] [--warmup 0.1] [--seed 42]
+                           [--threads N] [--resume] [--max-train N] [--save-every STEPS]
+                           [--gates one-stage|two-stage --lambda X [--mu X] [--gate-lr 1e-2] [--gate-positions N] [--gate-threshold 0.5]]
+              Tasks: SST-2, CoLA, MRPC, RTE, STS-B, QNLI, WNLI, MNLI, QQP; DIR holds train.tsv and dev.tsv.
+              After each epoch the dev set is evaluated; the best dense epoch (a gated stage: its last epoch) is
+              saved to --out in the HuggingFace layout, and --out/resume holds the state --resume continues from
+              (weights, optimizer moments, step, RNG), also written on Ctrl+C.
+              Gates (METHOD.md): two-stage fine-tunes densely, then trains gates (skipped if --init is already
+              fine-tuned on the task); one-stage trains everything at once. --lambda trades accuracy for
+              computation (larger: fewer tokens); --mu (default = lambda) pushes gates to 0 or 1.
+              Small models trained from scratch want a larger --lr (e.g. 1e-3).
+            """, Train));
+        verbs.Add(new CliApp.Verb("pretrain", "masked-language-model pretraining on a text corpus",
+            """
+            edgebert pretrain --corpus DIR --vocab FILE --out DIR [--layers 4 --hidden 256 --heads 4 --intermediate 1024
+                              --max-len 128] (--hours H | --steps S) [--batch-size 32] [--lr 5e-4] [--warmup 0.05]
+                              [--threads N] [--seed 42] [--checkpoint-minutes 10] [--resume]
+              Every .txt file of DIR is tokenized and cut into sequences; 1 in 100 is held out to report MLM
+              accuracy and perplexity at each checkpoint. 15% of tokens are predicted (80% [MASK], 10% random,
+              10% unchanged). --out/resume is rewritten atomically every --checkpoint-minutes and on Ctrl+C;
+              --resume continues from it. The finished model (HF BertForMaskedLM layout) goes to --out.
+            """, Pretrain));
+        verbs.Add(new CliApp.Verb("eval", "evaluate a model on a GLUE dev/test file",
+            """
+            edgebert eval [--model DIR] --task T --data FILE [--no-gates] [--threads 1] [--batch-size 32] [--json]
+              Prints the task's metrics, the FLOPs ratio (dense / run) and ms per example. For a gated model
+              it also times the dense run and reports the measured speed-up.
+              --json: {"task","examples","metrics":{..},"flops_ratio","ms_per_example","speedup"}.
+            """, Eval));
+    }
+
+    static int Train(ParsedArgs a, TextWriter o)
+    {
+        var taskName = a.RequiredString("task");
+        if (!GlueTask.TryGet(taskName, out var task)) throw new UsageException($"unknown task '{taskName}' (SST-2, CoLA, MRPC, RTE, STS-B, QNLI, WNLI, MNLI, QQP)");
+        var gatesText = a.String("gates");
+        var gates = gatesText switch
+        {
+            null => GateTraining.None,
+            "one-stage" => GateTraining.OneStage,
+            "two-stage" => GateTraining.TwoStage,
+            _ => throw new UsageException($"--gates must be one-stage or two-stage, got '{gatesText}'"),
+        };
+        var options = new FineTuneOptions
+        {
+            Task = task,
+            DataDirectory = a.RequiredString("data"),
+            Init = a.RequiredString("init"),
+            OutputDirectory = a.RequiredString("out"),
+            Vocab = a.String("vocab"),
+            Epochs = a.Int("epochs", 3, 1, 1000),
+            LearningRate = (float)a.Double("lr", 5e-5, 0, 1),
+            BatchSize = a.Int("batch-size", 32, 1, 4096),
+            MaxLength = a.Int("max-len", 128, 2, 4096),
+            WarmupFraction = a.Double("warmup", 0.1, 0, 1),
+            Seed = a.Int("seed", 42, 0),
+            Threads = a.Int("threads", Environment.ProcessorCount, 1, 256),
+            Resume = a.Flag("resume"),
+            MaxTrainExamples = a.Has("max-train") ? a.Int("max-train", 0, 1) : null,
+            SaveEverySteps = a.Int("save-every", 0, 0),
+            Gates = gates,
+            Lambda = (float)a.Double("lambda", 0, 0, 1e6),
+            Mu = a.Has("mu") ? (float)a.Double("mu", 0, 0, 1e6) : null,
+            GateLearningRate = (float)a.Double("gate-lr", 1e-2, 0, 10),
+            GatePositions = a.Has("gate-positions") ? a.Int("gate-positions", 128, 1, 4096) : null,
+            GateThreshold = (float)a.Double("gate-threshold", 0.5, 0, 1),
+        };
+        a.RejectUnknown();
+        if (gates == GateTraining.None && (a.Has("lambda") || a.Has("mu") || a.Has("gate-lr")))
+            throw new UsageException("--lambda, --mu and --gate-lr need --gates one-stage|two-stage");
+        if (!options.Init.StartsWith("random:", StringComparison.Ordinal) && !Directory.Exists(options.Init))
+            throw new DirectoryNotFoundException($"{options.Init}: model directory not found");
+        if (!Directory.Exists(options.DataDirectory)) throw new DirectoryNotFoundException($"{options.DataDirectory}: data directory not found");
+
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            var progress = new PhasedProgress(o);
+            var trainer = new FineTuner(options, progress, p => progress.Report(
+                $"stage {p.Stage + 1} epoch {p.Epoch + 1}/{p.Epochs}", p.Batch, p.Batches,
+                string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:F4}, {p.ExamplesPerSecond:F1} ex/s")));
+            trainer.Run(cancel.Token);
+            return cancel.IsCancellationRequested ? 130 : 0;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    static int Pretrain(ParsedArgs a, TextWriter o)
+    {
+        var options = new PretrainOptions
+        {
+            CorpusDirectory = a.RequiredString("corpus"),
+            Vocab = a.RequiredString("vocab"),
+            OutputDirectory = a.RequiredString("out"),
+            Layers = a.Int("layers", 4, 1, 48), Hidden = a.Int("hidden", 256, 8, 8192), Heads = a.Int("heads", 4, 1, 128),
+            Intermediate = a.Int("intermediate", 1024, 8, 65536), MaxLength = a.Int("max-len", 128, 8, 4096),
+            Hours = a.Has("hours") ? a.Double("hours", 1, 1e-4, 1e4) : null,
+            Steps = a.Has("steps") ? a.Int("steps", 1, 1) : null,
+            BatchSize = a.Int("batch-size", 32, 1, 4096),
+            LearningRate = (float)a.Double("lr", 5e-4, 0, 1),
+            WarmupFraction = a.Double("warmup", 0.05, 0, 1),
+            Threads = a.Int("threads", Environment.ProcessorCount, 1, 256),
+            Seed = a.Int("seed", 42, 0),
+            CheckpointMinutes = a.Double("checkpoint-minutes", 10, 0.01, 1e4),
+            Resume = a.Flag("resume"),
+        };
+        a.RejectUnknown();
+        if ((options.Hours is null) == (options.Steps is null)) throw new UsageException("give exactly one of --hours H or --steps S");
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            var progress = new PhasedProgress(o);
+            var trainer = new MlmPretrainer(options, progress, p => progress.Report(
+                double.IsNaN(p.Loss) ? "tokenizing corpus" : "pretraining", p.Batch, p.Batches,
+                double.IsNaN(p.Loss) ? null : string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:F4}, {p.ExamplesPerSecond:F0} tokens/s")));
+            trainer.Run(cancel.Token);
+            return cancel.IsCancellationRequested ? 130 : 0;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    static int Eval(ParsedArgs a, TextWriter o)
+    {
+        var taskName = a.RequiredString("task");
+        if (!GlueTask.TryGet(taskName, out var task)) throw new UsageException($"unknown task '{taskName}'");
+        string data = a.RequiredString("data");
+        string? modelArg = a.String("model");
+        bool noGates = a.Flag("no-gates"), json = a.Flag("json");
+        int threads = a.Int("threads", 1, 1, 256), batchSize = a.Int("batch-size", 32, 1, 4096);
+        a.RejectUnknown();
+        if (!File.Exists(data)) throw new FileNotFoundException($"{data}: file not found");
+
+        var checkpoint = BertCheckpoint.Load(ModelLocator.Resolve(modelArg));
+        var labels = task.IsRegression ? (IReadOnlyList<string>)["score"] : task.Labels;
+        if (checkpoint.Config.NumLabels != labels.Count)
+            throw new InvalidDataException($"the model has {checkpoint.Config.NumLabels} labels, {task.Name} needs {labels.Count}");
+        var engine = BertEngine.Load(checkpoint);
+        var examples = TaskData.Encode(GlueReader.Read(task, data), checkpoint.RequireTokenizer(), checkpoint.MaxSequenceLength);
+        using var pool = new WorkerPool(threads);
+        bool gated = engine.HasGates && !noGates;
+        var result = Evaluator.Evaluate(engine, task, examples, gated, pool, batchSize);
+        double? speedup = null;
+        if (gated)
+        {
+            // Alternate gated and dense timings so machine noise hits both alike.
+            double gatedMs = result.MillisecondsPerExample, denseMs = double.MaxValue;
+            for (int round = 0; round < 2; round++)
+            {
+                denseMs = Math.Min(denseMs, Evaluator.Evaluate(engine, task, examples, false, pool, batchSize).MillisecondsPerExample);
+                gatedMs = Math.Min(gatedMs, Evaluator.Evaluate(engine, task, examples, true, pool, batchSize).MillisecondsPerExample);
+            }
+            speedup = denseMs / gatedMs;
+            result = result with { MillisecondsPerExample = gatedMs };
+        }
+        var inv = CultureInfo.InvariantCulture;
+        if (json)
+        {
+            using var stream = new MemoryStream();
+            using (var w = new Utf8JsonWriter(stream))
+            {
+                w.WriteStartObject();
+                w.WriteString("task", task.Name);
+                w.WriteNumber("examples", result.Examples);
+                w.WriteStartObject("metrics");
+                foreach (var (name, value) in result.Metrics) w.WriteNumber(name, value);
+                w.WriteEndObject();
+                w.WriteNumber("flops_ratio", Math.Round(result.FlopsRatio, 4));
+                w.WriteNumber("ms_per_example", Math.Round(result.MillisecondsPerExample, 4));
+                if (speedup is { } s) w.WriteNumber("speedup", Math.Round(s, 3));
+                w.WriteEndObject();
+            }
+            o.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+        }
+        else
+        {
+            o.WriteLine($"{task.Name}: {result.Examples} examples");
+            foreach (var (name, value) in result.Metrics) o.WriteLine(string.Create(inv, $"  {name,-10} {value:F4}"));
+            o.WriteLine(string.Create(inv, $"  FLOPs ratio (dense / run): {result.FlopsRatio:F2}x, {result.MillisecondsPerExample:F3} ms per example at {threads} thread(s)"));
+            if (speedup is { } s) o.WriteLine(string.Create(inv, $"  measured speed-up over dense: {s:F2}x"));
+        }
+        return 0;
+    }
+
+    public static int BenchTrain(ParsedArgs a, TextWriter o)
+    {
+        string? modelDir = a.String("model"), shape = a.String("shape");
+        int seq = a.RequiredInt("seq", 1, 4096), batchSize = a.RequiredInt("batch", 1, 4096);
+        int threads = a.Int("threads", 1, 1, 256);
+        double seconds = a.Double("seconds", 3, 0, 3600);
+        bool json = a.Flag("json");
+        a.RejectUnknown(maxPositionals: 1);
+        if ((modelDir is null) == (shape is null)) throw new UsageException("give exactly one of --model DIR or --shape base|mini|tiny");
+        BertConfig config;
+        BertWeights weights;
+        if (modelDir is not null)
+        {
+            var checkpoint = BertCheckpoint.Load(modelDir);
+            (config, weights) = (checkpoint.Config, checkpoint.Weights);
+        }
+        else
+        {
+            if (shape is not ("base" or "mini" or "tiny")) throw new UsageException($"--shape must be base, mini or tiny, got '{shape}'");
+            config = BertConfig.ForShape(shape);
+            weights = WeightInit.Random(config, seed: 1);
+        }
+        if (seq > config.MaxPositionEmbeddings) throw new UsageException($"--seq {seq} exceeds max_position_embeddings {config.MaxPositionEmbeddings}");
+        if (weights.ClassifierWeight is null) throw new InvalidDataException("the model has no classifier to train");
+
+        var graph = new BertTrainingGraph(config, weights);
+        var optimizer = new AdamW([new ParameterGroup("all", graph.Parameters.Select(p => p.Tensor), 1e-5f, 0.01f)]);
+        var rng = new Random(3);
+        var batch = Enumerable.Range(0, batchSize).Select(_ =>
+            new SequenceInput(Enumerable.Range(0, seq).Select(_ => rng.Next(config.VocabSize)).ToArray())).ToArray();
+        var labels = Enumerable.Range(0, batchSize).Select(_ => rng.Next(Math.Max(1, config.NumLabels))).ToArray();
+        var scores = new float[batchSize];
+        using var pool = new WorkerPool(threads);
+        var dropout = new Rng(5);
+        void Step()
+        {
+            var tape = new Tape(pool);
+            var output = graph.Forward(tape, batch, new TrainingForwardOptions { Training = true, Rng = dropout }).Output;
+            tape.Backward(graph.Loss(tape, output, labels, scores));
+            optimizer.Update();
+            optimizer.ZeroGrad();
+        }
+        Step();
+        double best = double.MaxValue;
+        int runs = 0;
+        var total = Stopwatch.StartNew();
+        while (total.Elapsed.TotalSeconds < seconds || runs < 3)
+        {
+            long start = Stopwatch.GetTimestamp();
+            Step();
+            best = Math.Min(best, Stopwatch.GetElapsedTime(start).TotalSeconds);
+            runs++;
+        }
+        double ms = best * 1e3, tokens = (double)seq * batchSize / best;
+        var inv = CultureInfo.InvariantCulture;
+        o.WriteLine(json
+            ? string.Create(inv, $$"""{"seq":{{seq}},"batch":{{batchSize}},"threads":{{threads}},"ms_per_step":{{Math.Round(ms, 3)}},"tokens_per_s":{{Math.Round(tokens, 1)}}}""")
+            : string.Create(inv, $"train step seq={seq} batch={batchSize} threads={threads}: {ms:F2} ms per step, {tokens:F0} tokens/s (best of {runs})"));
+        return 0;
+    }
+}

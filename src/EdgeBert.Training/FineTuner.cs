@@ -1,0 +1,334 @@
+using System.Diagnostics;
+using System.Globalization;
+using EdgeBert.Autograd;
+using EdgeBert.Kernels;
+using EdgeBert.Model;
+
+namespace EdgeBert.Training;
+
+public enum GateTraining { None, OneStage, TwoStage }
+
+/// <summary>Everything `edgebert train` takes. Defaults follow BERT fine-tuning practice.</summary>
+public sealed record FineTuneOptions
+{
+    public required GlueTask Task { get; init; }
+    /// <summary>The task's directory (train.tsv, dev.tsv), unless the examples are given directly.</summary>
+    public string? DataDirectory { get; init; }
+    public IReadOnlyList<GlueExample>? TrainExamples { get; init; }
+    public IReadOnlyList<GlueExample>? DevExamples { get; init; }
+    /// <summary>A model directory, or "random:tiny|mini|small|base" with <see cref="Vocab"/>.</summary>
+    public required string Init { get; init; }
+    public string? Vocab { get; init; }
+    public required string OutputDirectory { get; init; }
+    public int Epochs { get; init; } = 3;
+    public float LearningRate { get; init; } = 5e-5f;
+    public int BatchSize { get; init; } = 32;
+    public int MaxLength { get; init; } = 128;
+    public double WarmupFraction { get; init; } = 0.1;
+    public int Seed { get; init; } = 42;
+    public int Threads { get; init; } = 1;
+    public bool Resume { get; init; }
+    public float WeightDecay { get; init; } = 0.01f;
+    public float MaxGradientNorm { get; init; } = 1f;
+    public float Dropout { get; init; } = 0.1f;
+    /// <summary>Also save the resume state every this many steps (0: at the end of each epoch only).</summary>
+    public int SaveEverySteps { get; init; }
+    public int? MaxTrainExamples { get; init; }
+
+    public GateTraining Gates { get; init; }
+    public float Lambda { get; init; }
+    /// <summary>Weight of the bi-modal regularizer; METHOD.md's default is mu = lambda.</summary>
+    public float? Mu { get; init; }
+    public float GateLearningRate { get; init; } = 1e-2f;
+    public int? GatePositions { get; init; }
+    public float GateThreshold { get; init; } = TokenGates.DefaultThreshold;
+}
+
+/// <summary>One line of the per-epoch log.</summary>
+public sealed record EpochReport(int Stage, bool Gated, int Epoch, double TrainLoss, EvalResult Hard,
+    IReadOnlyDictionary<string, double>? Soft, double MeanGate, double UndecidedShare, int[]? KeptCounts, bool Saved);
+
+public sealed record TrainingProgress(int Stage, int Epoch, int Epochs, int Batch, int Batches, double Loss, double ExamplesPerSecond);
+
+/// <summary>Fine-tunes BERT on a GLUE task, optionally learning token gates (METHOD.md): dense, one-stage
+/// (task head, model and gates together) or two-stage (dense fine-tune, then gates). Saves the best
+/// checkpoint in the HF layout and a resume state (weights, AdamW moments, step, RNG) that continues
+/// bit for bit.</summary>
+public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<TrainingProgress>? progress = null)
+{
+    public const string ResumeFolder = "resume";
+    const string StateFile = "trainer_state.bin";
+
+    readonly FineTuneOptions _o = options;
+
+    public List<EpochReport> Reports { get; } = [];
+
+    public sealed record Stage(bool Gated, int Epochs);
+
+    public void Run(CancellationToken cancel = default)
+    {
+        var task = _o.Task;
+        ValidateOptions();
+        string resumeDir = Path.Combine(_o.OutputDirectory, ResumeFolder);
+        bool resuming = _o.Resume && File.Exists(Path.Combine(resumeDir, StateFile));
+        if (_o.Resume && !resuming) log.WriteLine($"no resume state in {resumeDir}: starting from --init");
+
+        var checkpoint = resuming ? BertCheckpoint.Load(resumeDir) : LoadInit();
+        var config = checkpoint.Config;
+        var weights = checkpoint.Weights;
+        var tokenizer = checkpoint.RequireTokenizer();
+        bool fineTuned = !resuming && weights.ClassifierWeight is not null && config.Labels.SequenceEqual(TaskLabels(task));
+        if (!resuming) PrepareHead(config, weights);
+        int maxLength = Math.Min(_o.MaxLength, checkpoint.MaxSequenceLength);
+
+        var train = Encode(_o.TrainExamples ?? GlueReader.Read(task, DataDir(), GlueSplit.Train), tokenizer, maxLength, _o.MaxTrainExamples);
+        var dev = Encode(_o.DevExamples ?? GlueReader.Read(task, DataDir(), GlueSplit.Dev), tokenizer, maxLength, null);
+        log.WriteLine($"{task.Name}: {train.Length} training and {dev.Length} dev examples, max length {maxLength}");
+
+        var stages = Stages(fineTuned);
+        var state = resuming ? TrainerState.Read(Path.Combine(resumeDir, StateFile)) : new TrainerState();
+        using var pool = new WorkerPool(_o.Threads);
+        for (int s = state.Stage; s < stages.Count; s++)
+        {
+            var stage = stages[s];
+            if (stage.Gated && !weights.HasGates) AddGates(config, weights);
+            if (s != state.Stage) state = new TrainerState { Stage = s };
+            if (!RunStage(stage, s, config, checkpoint, train, dev, state, pool, cancel)) return;
+        }
+        log.WriteLine($"done: best checkpoint in {_o.OutputDirectory}");
+    }
+
+    void ValidateOptions()
+    {
+        if (_o.Epochs < 1) throw new ArgumentException("--epochs must be at least 1");
+        if (_o.BatchSize < 1) throw new ArgumentException("--batch-size must be at least 1");
+        if (_o.MaxLength < 2) throw new ArgumentException("--max-len must be at least 2");
+        if (_o.Gates != GateTraining.None && _o.Lambda < 0) throw new ArgumentException("--lambda must be >= 0");
+    }
+
+    string DataDir() => _o.DataDirectory ?? throw new ArgumentException("no --data directory given");
+
+    static IReadOnlyList<string> TaskLabels(GlueTask task) => task.IsRegression ? ["score"] : task.Labels;
+
+    BertCheckpoint LoadInit()
+    {
+        if (!_o.Init.StartsWith("random:", StringComparison.Ordinal)) return BertCheckpoint.Load(_o.Init);
+        string shape = _o.Init["random:".Length..];
+        var vocabPath = _o.Vocab ?? throw new ArgumentException("--init random:SHAPE needs --vocab FILE");
+        if (!File.Exists(vocabPath)) throw new FileNotFoundException($"{vocabPath}: file not found");
+        var tokenizer = BertWordPieceTokenizer.Load(vocabPath);
+        var config = shape == "small"
+            ? new BertConfig { HiddenSize = 512, NumHiddenLayers = 4, NumAttentionHeads = 8, IntermediateSize = 2048 }
+            : BertConfig.ForShape(shape);
+        config.VocabSize = tokenizer.VocabSize;
+        config.MaxPositionEmbeddings = Math.Max(_o.MaxLength, 128);
+        TaskData.ApplyTask(config, _o.Task);
+        var weights = WeightInit.Random(config, _o.Seed);
+        return new BertCheckpoint(config, weights, tokenizer, Path.GetDirectoryName(Path.GetFullPath(vocabPath)));
+    }
+
+    /// <summary>A classifier for the task's labels, freshly initialised unless the checkpoint already has one.</summary>
+    void PrepareHead(BertConfig config, BertWeights weights)
+    {
+        var labels = TaskLabels(_o.Task);
+        if (weights.ClassifierWeight is not null && config.Labels.SequenceEqual(labels)) return;
+        TaskData.ApplyTask(config, _o.Task);
+        var fresh = WeightInit.Random(config, _o.Seed + 1);
+        weights.PoolerWeight ??= fresh.PoolerWeight;
+        weights.PoolerBias ??= fresh.PoolerBias;
+        weights.ClassifierWeight = fresh.ClassifierWeight;
+        weights.ClassifierBias = fresh.ClassifierBias;
+        log.WriteLine($"new classifier for {_o.Task.Name}: labels {string.Join(", ", labels)}");
+    }
+
+    void AddGates(BertConfig config, BertWeights weights)
+    {
+        config.GatePositions = _o.GatePositions ?? config.GatePositions;
+        if (_o.MaxLength > config.GatePositions)
+            throw new ArgumentException($"--max-len {_o.MaxLength} exceeds --gate-positions {config.GatePositions}: every rank needs a gate");
+        foreach (var layer in weights.Layers)
+            layer.Gate = new Param([config.GatePositions], Enumerable.Repeat(1f, config.GatePositions).ToArray());
+    }
+
+    IReadOnlyList<Stage> Stages(bool fineTuned) => _o.Gates switch
+    {
+        GateTraining.None => [new Stage(false, _o.Epochs)],
+        GateTraining.OneStage => [new Stage(true, _o.Epochs)],
+        _ when fineTuned => [new Stage(true, _o.Epochs)],
+        _ => [new Stage(false, _o.Epochs), new Stage(true, _o.Epochs)],
+    };
+
+    static EncodedExample[] Encode(IReadOnlyList<GlueExample> examples, BertWordPieceTokenizer tokenizer, int maxLength, int? limit)
+    {
+        var list = limit is { } n && n < examples.Count ? examples.Take(n).ToList() : examples;
+        return TaskData.Encode(list, tokenizer, maxLength);
+    }
+
+    /// <summary>Returns false when cancelled (after saving the resume state).</summary>
+    bool RunStage(Stage stage, int stageIndex, BertConfig config, BertCheckpoint checkpoint, EncodedExample[] train,
+        EncodedExample[] dev, TrainerState state, WorkerPool pool, CancellationToken cancel)
+    {
+        var weights = checkpoint.Weights;
+        var graph = new BertTrainingGraph(config, weights);
+        var optimizer = new AdamW(ParameterGroups(graph, stage.Gated));
+        if (state.Moments is not null) optimizer.ImportState(state.Moments);
+        int batches = (train.Length + _o.BatchSize - 1) / _o.BatchSize;
+        var schedule = LinearWarmupDecay.FromFraction(_o.WarmupFraction, (long)batches * stage.Epochs);
+        var rng = new Rng(state.RngState ?? (ulong)(_o.Seed * 7919L + stageIndex + 1));
+        float lambda = stage.Gated ? _o.Lambda : 0, mu = stage.Gated ? _o.Mu ?? _o.Lambda : 0;
+        log.WriteLine(stage.Gated
+            ? string.Create(CultureInfo.InvariantCulture, $"stage {stageIndex + 1}: gate training, lambda {lambda}, mu {mu}, gate lr {_o.GateLearningRate}, {stage.Epochs} epochs")
+            : $"stage {stageIndex + 1}: dense fine-tuning, {stage.Epochs} epochs");
+
+        for (int epoch = state.Epoch; epoch < stage.Epochs; epoch++)
+        {
+            var order = Shuffle(train.Length, _o.Seed, stageIndex, epoch);
+            var clock = Stopwatch.StartNew();
+            int examplesSeen = 0;
+            for (int b = state.Batch; b < batches; b++)
+            {
+                int start = b * _o.BatchSize, count = Math.Min(_o.BatchSize, train.Length - start);
+                var inputs = new SequenceInput[count];
+                var labels = new int[count];
+                var scores = new float[count];
+                for (int i = 0; i < count; i++)
+                {
+                    var e = train[order[start + i]];
+                    inputs[i] = e.Input; labels[i] = e.Label; scores[i] = e.Score;
+                }
+                var tape = new Tape(pool);
+                var forward = graph.Forward(tape, inputs, new TrainingForwardOptions
+                    { Training = true, DropoutProbability = _o.Dropout, Rng = rng, UseGates = stage.Gated });
+                var loss = graph.Loss(tape, forward.Output, labels, scores, lambda, mu * StageProgress(optimizer.Step, batches * stage.Epochs));
+                tape.Backward(loss);
+                optimizer.ClipGradientNorm(_o.MaxGradientNorm);
+                optimizer.Update(schedule.Factor(optimizer.Step));
+                optimizer.ZeroGrad();
+
+                state.LossSum += loss.Data[0];
+                state.LossCount++;
+                examplesSeen += count;
+                state.Batch = b + 1;
+                progress?.Invoke(new TrainingProgress(stageIndex, epoch, stage.Epochs, b + 1, batches,
+                    state.LossSum / state.LossCount, examplesSeen / Math.Max(1e-9, clock.Elapsed.TotalSeconds)));
+                bool stop = cancel.IsCancellationRequested;
+                if (stop || (_o.SaveEverySteps > 0 && optimizer.Step % _o.SaveEverySteps == 0 && b + 1 < batches))
+                {
+                    state.Epoch = epoch;
+                    SaveResume(checkpoint, state, optimizer, rng);
+                    if (stop)
+                    {
+                        log.WriteLine($"interrupted: resume state saved in {Path.Combine(_o.OutputDirectory, ResumeFolder)} (continue with --resume)");
+                        return false;
+                    }
+                }
+            }
+
+            var report = EndOfEpoch(stage, stageIndex, epoch, graph, config, weights, checkpoint, dev, state, pool);
+            Reports.Add(report);
+            LogEpoch(report);
+            state.Epoch = epoch + 1;
+            state.Batch = 0;
+            state.LossSum = 0;
+            state.LossCount = 0;
+            SaveResume(checkpoint, state, optimizer, rng);
+        }
+        return true;
+    }
+
+    /// <summary>The bi-modal weight ramps from 0 to mu over the first half of a gate stage and stays at mu
+    /// for the second. At g = 1 its gradient, -mu/(L N), outweighs the L1 gradient lambda (j+1)/(L^2 N)
+    /// whenever mu >= lambda (j+1)/L (METHOD.md's default mu = lambda included), so applied in full from
+    /// the first step it would pin every gate at 1; ramped, the L1 term first finds the tokens to drop,
+    /// and the full bi-modal term then has half the stage to settle the gates at 0 or 1.</summary>
+    static float StageProgress(long step, long totalSteps) => totalSteps <= 0 ? 1f : Math.Min(1f, 2f * step / totalSteps);
+
+    IEnumerable<ParameterGroup> ParameterGroups(BertTrainingGraph graph, bool gated)
+    {
+        // No weight decay on biases and LayerNorm parameters (BERT practice) nor on gates (METHOD.md).
+        static bool NoDecay(string name) => name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm", StringComparison.Ordinal);
+        var model = graph.Parameters.Where(p => !p.Name.EndsWith(".gate", StringComparison.Ordinal)).ToList();
+        yield return new ParameterGroup("decay", model.Where(p => !NoDecay(p.Name)).Select(p => p.Tensor), _o.LearningRate, _o.WeightDecay);
+        yield return new ParameterGroup("no-decay", model.Where(p => NoDecay(p.Name)).Select(p => p.Tensor), _o.LearningRate);
+        if (gated)
+            yield return new ParameterGroup("gates", graph.Gates, _o.GateLearningRate, projection: ParameterGroup.ClipToUnitInterval);
+    }
+
+    /// <summary>A permutation fixed by (seed, stage, epoch), so a resumed run sees the same order.</summary>
+    static int[] Shuffle(int count, int seed, int stage, int epoch)
+    {
+        var order = Enumerable.Range(0, count).ToArray();
+        var rng = new Rng((ulong)seed * 1_000_003UL + (ulong)stage * 10_007UL + (ulong)epoch + 1);
+        for (int i = count - 1; i > 0; i--)
+        {
+            int j = rng.NextInt(i + 1);
+            (order[i], order[j]) = (order[j], order[i]);
+        }
+        return order;
+    }
+
+    EpochReport EndOfEpoch(Stage stage, int stageIndex, int epoch, BertTrainingGraph graph, BertConfig config, BertWeights weights,
+        BertCheckpoint checkpoint, EncodedExample[] dev, TrainerState state, WorkerPool pool)
+    {
+        var engine = new BertEngine(config, weights, releaseWeights: false, _o.GateThreshold);
+        var hard = Evaluator.Evaluate(engine, _o.Task, dev, useGates: true, pool);
+        IReadOnlyDictionary<string, double>? soft = null;
+        double meanGate = 1, undecided = 0;
+        int[]? kept = null;
+        if (stage.Gated)
+        {
+            soft = Evaluator.EvaluateSoft(graph, _o.Task, dev, pool);
+            var gates = weights.Layers.Select(l => l.Gate!.Values).ToArray();
+            meanGate = gates.SelectMany(g => g).Average(g => (double)g);
+            undecided = gates.SelectMany(g => g).Count(g => g > 0.1f && g < 0.9f) / (double)gates.Sum(g => g.Length);
+            kept = TokenGates.KeptCounts(gates, _o.GateThreshold);
+        }
+        // A gated stage keeps shrinking its token counts as it trains, so its last epoch is the model
+        // that reflects lambda; a dense stage keeps its best dev epoch.
+        bool save = stage.Gated ? epoch + 1 == stage.Epochs : hard.MainMetric > state.BestMetric;
+        if (save)
+        {
+            state.BestMetric = hard.MainMetric;
+            SaveCheckpoint(checkpoint, _o.OutputDirectory);
+        }
+        double loss = state.LossCount > 0 ? state.LossSum / state.LossCount : double.NaN;
+        return new EpochReport(stageIndex, stage.Gated, epoch, loss, hard, soft, meanGate, undecided, kept, save);
+    }
+
+    void LogEpoch(EpochReport r)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        string metrics = string.Join(", ", r.Hard.Metrics.Select(m => string.Create(inv, $"{m.Key} {m.Value:F4}")));
+        string line = string.Create(inv, $"stage {r.Stage + 1} epoch {r.Epoch + 1}: train loss {r.TrainLoss:F4}, dev {metrics}");
+        if (r.Gated)
+        {
+            string soft = string.Join(", ", r.Soft!.Select(m => string.Create(inv, $"{m.Key} {m.Value:F4}")));
+            line += string.Create(inv, $" (hard), {soft} (soft); mean gate {r.MeanGate:F3}, undecided {100 * r.UndecidedShare:F1}%, m_j [{string.Join(", ", r.KeptCounts!)}], FLOPs ratio {r.Hard.FlopsRatio:F2}x");
+        }
+        log.WriteLine(line + (r.Saved ? " -> saved" : ""));
+    }
+
+    void SaveCheckpoint(BertCheckpoint checkpoint, string directory)
+    {
+        checkpoint.Save(directory);
+        string vocab = Path.Combine(directory, BertCheckpoint.VocabFile);
+        if (!File.Exists(vocab) && _o.Vocab is not null) File.Copy(_o.Vocab, vocab);
+    }
+
+    /// <summary>Writes weights, optimizer moments, step and RNG into a fresh folder, then swaps it in,
+    /// so an interruption at any moment leaves either the old or the new state, never a mix.</summary>
+    void SaveResume(BertCheckpoint checkpoint, TrainerState state, AdamW optimizer, Rng rng)
+    {
+        string target = Path.Combine(_o.OutputDirectory, ResumeFolder);
+        string temp = target + ".tmp", old = target + ".old";
+        if (Directory.Exists(temp)) Directory.Delete(temp, true);
+        SaveCheckpoint(checkpoint, temp);
+        state.Moments = optimizer.ExportState();
+        state.RngState = rng.State;
+        state.Write(Path.Combine(temp, StateFile));
+        if (Directory.Exists(old)) Directory.Delete(old, true);
+        if (Directory.Exists(target)) Directory.Move(target, old);
+        Directory.Move(temp, target);
+        if (Directory.Exists(old)) Directory.Delete(old, true);
+    }
+}

@@ -1,0 +1,125 @@
+using EdgeBert.Model;
+using EdgeBert.Training;
+
+namespace EdgeBert.Tests;
+
+public class FineTunerTests
+{
+    static FineTuneOptions Sst2Options(string outDir, int epochs) => new()
+    {
+        Task = GlueTask.Sst2,
+        DataDirectory = SharedData.Glue("SST-2"),
+        Init = "random:tiny",
+        Vocab = ModelTestFiles.BertBaseVocab,
+        OutputDirectory = outDir,
+        Epochs = epochs,
+        LearningRate = 2e-3f,
+        BatchSize = 16,
+        MaxLength = 48,
+        MaxTrainExamples = 640,
+        Threads = 2,
+        Seed = 7,
+    };
+
+    [Fact]
+    public void ShortRunLowersTheLossAndSavesALoadableCheckpoint()
+    {
+        using var dir = new ModelTestFiles.TempDir();
+        var tuner = new FineTuner(Sst2Options(dir.Path, 3), TextWriter.Null);
+        tuner.Run();
+        var losses = tuner.Reports.Select(r => r.TrainLoss).ToArray();
+        Assert.True(losses[^1] < losses[0] - 0.05, $"train loss did not fall: {string.Join(", ", losses)}");
+
+        var saved = BertCheckpoint.Load(dir.Path);
+        Assert.Equal(["0", "1"], saved.Config.Labels);
+        var dev = TaskData.Encode(GlueReader.Read(GlueTask.Sst2, SharedData.Glue("SST-2"), GlueSplit.Dev), saved.RequireTokenizer(), 48);
+        var result = Evaluator.Evaluate(BertEngine.Load(saved), GlueTask.Sst2, dev, useGates: true, Kernels.WorkerPool.Single);
+        // The saved model is the best epoch's, so its dev accuracy is the best one reported.
+        Assert.Equal(tuner.Reports.Max(r => r.Hard.MainMetric), result.MainMetric, 6);
+    }
+
+    [Fact]
+    public void ResumeAfterAnInterruptionContinuesBitForBit()
+    {
+        using var straight = new ModelTestFiles.TempDir();
+        using var interrupted = new ModelTestFiles.TempDir();
+        new FineTuner(Sst2Options(straight.Path, 2), TextWriter.Null).Run();
+
+        // Stop in the middle of the first epoch, as Ctrl+C would, then continue with Resume.
+        using (var cancel = new CancellationTokenSource())
+        {
+            var first = new FineTuner(Sst2Options(interrupted.Path, 2), TextWriter.Null, p =>
+            {
+                if (p.Epoch == 0 && p.Batch == 7) cancel.Cancel();
+            });
+            first.Run(cancel.Token);
+            Assert.Empty(first.Reports);
+        }
+        new FineTuner(Sst2Options(interrupted.Path, 2) with { Resume = true }, TextWriter.Null).Run();
+
+        foreach (var folder in new[] { "", FineTuner.ResumeFolder })
+        {
+            var a = File.ReadAllBytes(Path.Combine(straight.Path, folder, "model.safetensors"));
+            var b = File.ReadAllBytes(Path.Combine(interrupted.Path, folder, "model.safetensors"));
+            Assert.True(a.AsSpan().SequenceEqual(b), $"{folder}/model.safetensors differs");
+        }
+    }
+}
+
+/// <summary>The synthetic task of issue 5: the label is decided by one marker token among random
+/// filler tokens, so a gated model can drop almost every token and lose nothing.</summary>
+public class GateLearningTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    const int Fillers = 40;
+
+    internal static (string Vocab, List<GlueExample> Train, List<GlueExample> Dev) MakeTask(string dir)
+    {
+        var words = new List<string> { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad" };
+        words.AddRange(Enumerable.Range(0, Fillers).Select(i => $"w{i}"));
+        string vocab = Path.Combine(dir, "vocab.txt");
+        File.WriteAllLines(vocab, words);
+        var rng = new Random(17);
+        List<GlueExample> Make(int count) => Enumerable.Range(0, count).Select(i =>
+        {
+            int n = rng.Next(12, 24), marker = rng.Next(n);
+            int label = rng.Next(2);
+            var text = Enumerable.Range(0, n).Select(p => p == marker ? (label == 1 ? "good" : "bad") : $"w{rng.Next(Fillers)}");
+            return new GlueExample(string.Join(' ', text), null, label, float.NaN, i + 1);
+        }).ToList();
+        return (vocab, Make(1200), Make(300));
+    }
+
+    FineTuneOptions Options(string dir, GateTraining gates, float lambda)
+    {
+        var (vocab, train, dev) = MakeTask(dir);
+        return new FineTuneOptions
+        {
+            Task = GlueTask.Sst2, TrainExamples = train, DevExamples = dev, Init = "random:tiny", Vocab = vocab,
+            OutputDirectory = Path.Combine(dir, "out"), Epochs = 4, LearningRate = 2e-3f, BatchSize = 32, MaxLength = 32,
+            Threads = 2, Seed = 3, Gates = gates, Lambda = lambda, GatePositions = 32, GateLearningRate = 5e-2f,
+        };
+    }
+
+    [Fact]
+    public void GatedModelDropsMostTokensAndKeepsAccuracy()
+    {
+        using var denseDir = new ModelTestFiles.TempDir();
+        using var gatedDir = new ModelTestFiles.TempDir();
+        var dense = new FineTuner(Options(denseDir.Path, GateTraining.None, 0), TextWriter.Null);
+        dense.Run();
+        var log = new StringWriter();
+        var gated = new FineTuner(Options(gatedDir.Path, GateTraining.OneStage, 2f), log);
+        gated.Run();
+
+        output.WriteLine(log.ToString());
+        double denseAccuracy = dense.Reports.Max(r => r.Hard.MainMetric);
+        var last = gated.Reports[^1];
+        Assert.True(denseAccuracy >= 0.95, $"dense accuracy {denseAccuracy}");
+        Assert.True(last.Hard.MainMetric >= denseAccuracy - 0.02, $"gated {last.Hard.MainMetric} vs dense {denseAccuracy}");
+        // The last layer must run on at most a quarter of the tokens ([CLS] and [SEP] included).
+        double meanLength = MakeTask(gatedDir.Path).Dev.Average(e => e.TextA.Split(' ').Length + 2);
+        Assert.True(last.Hard.MeanKeptPerLayer[^1] <= 0.25 * meanLength,
+            $"last layer keeps {last.Hard.MeanKeptPerLayer[^1]:F1} tokens on average:\n{log}");
+        Assert.True(last.Hard.FlopsRatio > 1.5, $"FLOPs ratio {last.Hard.FlopsRatio}");
+    }
+}
