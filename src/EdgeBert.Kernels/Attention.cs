@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace EdgeBert.Kernels;
@@ -84,137 +83,92 @@ public static class Attention
             for (int w = 0; w < n; w++) sig[w] -= probs[(h * n + w) * n + w];
     }
 
-    [ThreadStatic] static float[]? t_keysTransposed;
+    // Per-thread scratch, grown to the largest head seen: K^T or V^T (headDim x stride) and scores
+    // or their gradients (n x stride), with stride = n rounded up to whole vectors.
+    [ThreadStatic] static float[]? t_transposed;
+    [ThreadStatic] static float[]? t_scores;
 
-    /// <summary>Scores are computed from K^T so that a query's score row is a sum of headDim
-    /// scaled rows of K^T, accumulated in registers, with no horizontal sums.</summary>
-    static void ForwardHeadCore<TV, S>(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int ld,
+    /// <summary>S = Q (scale K)^T as a product against K^T (so score rows are vector stores), softmax
+    /// per row, then context = P V; both products as register-blocked tiles (<see cref="AttentionProduct"/>).</summary>
+    static unsafe void ForwardHeadCore<TV, S>(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int ld,
         int n, int headDim, int head, Span<float> context, int ldContext, Span<float> headProbs,
         ReadOnlySpan<float> additiveKeyMask) where TV : struct where S : struct, ISimd<TV>
     {
         if (n == 0) return;
         float scale = 1f / MathF.Sqrt(headDim);
         int col = head * headDim;
-        int block = 4 * S.Count;
-
-        var keysTransposed = t_keysTransposed;
-        if (keysTransposed == null || keysTransposed.Length < headDim * n)
-            t_keysTransposed = keysTransposed = new float[Math.Max(headDim * n, 64 * 128)];
-        for (int j = 0; j < n; j++)
+        int stride = (n + S.Count - 1) / S.Count * S.Count;
+        // Whole vectors of keys: the scores go straight into the probabilities.
+        bool direct = stride == n;
+        var keysTransposed = Scratch(ref t_transposed, headDim * stride);
+        var scores = direct ? null : Scratch(ref t_scores, n * stride);
+        fixed (float* pq = q, pk = k, pv = v, pc = context, pp = headProbs, pkt = keysTransposed, ps = scores)
         {
-            var kj = k.Slice(j * ld + col, headDim);
-            for (int d = 0; d < headDim; d++) keysTransposed[d * n + j] = kj[d];
-        }
-        ref float kt = ref MemoryMarshal.GetArrayDataReference(keysTransposed);
-        ref float vs = ref MemoryMarshal.GetReference(v);
-        Span<float> scaledQuery = headDim <= 1024 ? stackalloc float[headDim] : new float[headDim];
-
-        for (int i = 0; i < n; i++)
-        {
-            Elementwise.Scale(q.Slice(i * ld + col, headDim), scale, scaledQuery);
-            var row = headProbs.Slice(i * n, n);
-            ref float pr = ref MemoryMarshal.GetReference(row);
-            int j = 0;
-            for (; j <= n - block; j += block)
+            Transpose(pk + col, ld, n, headDim, scale, pkt, stride);
+            AttentionProduct.Multiply<TV, S>(n, stride, headDim, pq + col, ld, false, pkt, stride, direct ? pp : ps, stride);
+            for (int i = 0; i < n; i++)
             {
-                TV a0 = default, a1 = default, a2 = default, a3 = default;
-                for (int d = 0; d < headDim; d++)
-                {
-                    var qd = S.Splat(scaledQuery[d]);
-                    int o = d * n + j;
-                    a0 = S.MulAdd(qd, S.Load(ref kt, o), a0);
-                    a1 = S.MulAdd(qd, S.Load(ref kt, o + S.Count), a1);
-                    a2 = S.MulAdd(qd, S.Load(ref kt, o + 2 * S.Count), a2);
-                    a3 = S.MulAdd(qd, S.Load(ref kt, o + 3 * S.Count), a3);
-                }
-                S.Store(a0, ref pr, j);
-                S.Store(a1, ref pr, j + S.Count);
-                S.Store(a2, ref pr, j + 2 * S.Count);
-                S.Store(a3, ref pr, j + 3 * S.Count);
+                var row = headProbs.Slice(i * n, n);
+                if (!direct) new ReadOnlySpan<float>(ps + (nint)i * stride, n).CopyTo(row);
+                Softmax.RowCore<TV, S>(row, additiveKeyMask);
             }
-            for (; j <= n - S.Count; j += S.Count)
-            {
-                TV a0 = default;
-                for (int d = 0; d < headDim; d++) a0 = S.MulAdd(S.Splat(scaledQuery[d]), S.Load(ref kt, d * n + j), a0);
-                S.Store(a0, ref pr, j);
-            }
-            for (; j < n; j++)
-            {
-                float sum = 0;
-                for (int d = 0; d < headDim; d++) sum += scaledQuery[d] * keysTransposed[d * n + j];
-                row[j] = sum;
-            }
-
-            Softmax.RowCore<TV, S>(row, additiveKeyMask);
-
-            var ci = context.Slice(i * ldContext + col, headDim);
-            ref float cr = ref MemoryMarshal.GetReference(ci);
-            int d0 = 0;
-            for (; d0 <= headDim - block; d0 += block)
-            {
-                TV a0 = default, a1 = default, a2 = default, a3 = default;
-                for (int jj = 0; jj < n; jj++)
-                {
-                    float p = row[jj];
-                    if (p == 0) continue; // masked keys (and pruned tokens) cost nothing
-                    var pv = S.Splat(p);
-                    int o = jj * ld + col + d0;
-                    a0 = S.MulAdd(pv, S.Load(ref vs, o), a0);
-                    a1 = S.MulAdd(pv, S.Load(ref vs, o + S.Count), a1);
-                    a2 = S.MulAdd(pv, S.Load(ref vs, o + 2 * S.Count), a2);
-                    a3 = S.MulAdd(pv, S.Load(ref vs, o + 3 * S.Count), a3);
-                }
-                S.Store(a0, ref cr, d0);
-                S.Store(a1, ref cr, d0 + S.Count);
-                S.Store(a2, ref cr, d0 + 2 * S.Count);
-                S.Store(a3, ref cr, d0 + 3 * S.Count);
-            }
-            for (; d0 <= headDim - S.Count; d0 += S.Count)
-            {
-                TV a0 = default;
-                for (int jj = 0; jj < n; jj++) a0 = S.MulAdd(S.Splat(row[jj]), S.Load(ref vs, jj * ld + col + d0), a0);
-                S.Store(a0, ref cr, d0);
-            }
-            for (; d0 < headDim; d0++)
-            {
-                float sum = 0;
-                for (int jj = 0; jj < n; jj++) sum += row[jj] * v[jj * ld + col + d0];
-                ci[d0] = sum;
-            }
+            AttentionProduct.Multiply<TV, S>(n, headDim, n, pp, n, false, pv + col, ld, pc + col, ldContext);
         }
     }
 
-    /// <summary>The reference's loops with vector dots and axpys over headDim.</summary>
-    static void BackwardHeadCore<TV, S>(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int ld,
+    /// <summary>With S = scale Q K^T and P = softmax(S), as products: dP = dC V^T, dS = scale P (dP - rowsum(P dP)),
+    /// dQ = dS K, dK = dS^T Q, dV = P^T dC.</summary>
+    static unsafe void BackwardHeadCore<TV, S>(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int ld,
         int n, int headDim, int head, ReadOnlySpan<float> headProbs, ReadOnlySpan<float> dContext, int ldContext,
         Span<float> dq, Span<float> dk, Span<float> dv) where TV : struct where S : struct, ISimd<TV>
     {
+        if (n == 0) return;
         float scale = 1f / MathF.Sqrt(headDim);
         int col = head * headDim;
+        int stride = (n + S.Count - 1) / S.Count * S.Count;
+        var valuesTransposed = Scratch(ref t_transposed, headDim * stride);
+        var dScores = Scratch(ref t_scores, n * stride);
+        fixed (float* pq = q, pk = k, pv = v, pp = headProbs, pdc = dContext, pdq = dq, pdk = dk, pdv = dv,
+            pvt = valuesTransposed, pds = dScores)
+        {
+            Transpose(pv + col, ld, n, headDim, 1f, pvt, stride);
+            AttentionProduct.Multiply<TV, S>(n, stride, headDim, pdc + col, ldContext, false, pvt, stride, pds, stride);
+            var scaleSplat = S.Splat(scale);
+            int whole = n - n % S.Count;
+            for (int i = 0; i < n; i++)
+            {
+                float* p = pp + (nint)i * n, ds = pds + (nint)i * stride;
+                float weighted = Elementwise.DotCore<TV, S>(new ReadOnlySpan<float>(p, n), new ReadOnlySpan<float>(ds, n));
+                var weightedSplat = S.Splat(weighted);
+                int j = 0;
+                for (; j < whole; j += S.Count)
+                    S.Store(S.Multiply(S.Multiply(scaleSplat, S.Load(ref *p, j)), S.Subtract(S.Load(ref *ds, j), weightedSplat)), ref *ds, j);
+                for (; j < n; j++) ds[j] = scale * p[j] * (ds[j] - weighted);
+            }
+            AttentionProduct.Multiply<TV, S>(n, headDim, n, pds, stride, false, pk + col, ld, pdq + col, ld);
+            AttentionProduct.Multiply<TV, S>(n, headDim, n, pds, stride, true, pq + col, ld, pdk + col, ld);
+            AttentionProduct.Multiply<TV, S>(n, headDim, n, pp, n, true, pdc + col, ldContext, pdv + col, ld);
+        }
+    }
+
+    static float[] Scratch(ref float[]? slot, int length)
+    {
+        var buffer = slot;
+        if (buffer == null || buffer.Length < length) slot = buffer = new float[Math.Max(length, 64 * 128)];
+        return buffer;
+    }
+
+    /// <summary>dst[d, j] = scale * src[j, d] for n rows of headDim values; columns n..stride-1 are zeroed
+    /// so the products may run whole vectors past the last key.</summary>
+    static unsafe void Transpose(float* src, int ld, int n, int headDim, float scale, float* dst, int stride)
+    {
         for (int j = 0; j < n; j++)
         {
-            dk.Slice(j * ld + col, headDim).Clear();
-            dv.Slice(j * ld + col, headDim).Clear();
+            float* row = src + (nint)j * ld;
+            for (int d = 0; d < headDim; d++) dst[(nint)d * stride + j] = scale * row[d];
         }
-        Span<float> dScores = n <= 1024 ? stackalloc float[n] : new float[n];
-        for (int i = 0; i < n; i++)
-        {
-            var p = headProbs.Slice(i * n, n);
-            var dci = dContext.Slice(i * ldContext + col, headDim);
-            for (int j = 0; j < n; j++) dScores[j] = Elementwise.DotCore<TV, S>(dci, v.Slice(j * ld + col, headDim));
-            float weighted = Elementwise.DotCore<TV, S>(p, dScores);
-            var qi = q.Slice(i * ld + col, headDim);
-            var dqi = dq.Slice(i * ld + col, headDim);
-            dqi.Clear();
-            for (int j = 0; j < n; j++)
-            {
-                if (p[j] == 0) continue;
-                float ds = scale * p[j] * (dScores[j] - weighted);
-                Elementwise.AxpyCore<TV, S>(ds, k.Slice(j * ld + col, headDim), dqi);
-                Elementwise.AxpyCore<TV, S>(ds, qi, dk.Slice(j * ld + col, headDim));
-                Elementwise.AxpyCore<TV, S>(p[j], dci, dv.Slice(j * ld + col, headDim));
-            }
-        }
+        for (int d = 0; d < headDim; d++)
+            for (int j = n; j < stride; j++) dst[(nint)d * stride + j] = 0;
     }
 
     static void CheckHead(int qLength, int kLength, int vLength, int ld, int n, int headDim, int head,

@@ -61,7 +61,7 @@ public class AttentionTests
 
     public static TheoryData<int, int, int> Shapes => new()
     {
-        { 1, 1, 64 }, { 2, 2, 64 }, { 5, 3, 8 }, { 17, 2, 64 }, { 33, 2, 13 }, { 40, 1, 20 }, { 128, 2, 64 },
+        { 1, 1, 64 }, { 2, 2, 64 }, { 12, 1, 64 }, { 5, 3, 8 }, { 17, 2, 64 }, { 33, 2, 13 }, { 40, 1, 20 }, { 128, 2, 64 },
     };
 
     [Theory]
@@ -96,6 +96,7 @@ public class AttentionTests
     [InlineData(3, 1, 5)]
     [InlineData(6, 2, 8)]
     [InlineData(9, 2, 64)]
+    [InlineData(12, 1, 64)]
     public void BackwardMatchesCentralDifferences(int n, int heads, int headDim)
     {
         var s = new Layout(n, heads, headDim);
