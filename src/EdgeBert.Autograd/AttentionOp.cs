@@ -32,10 +32,12 @@ public static class AttentionOps
         tape.Record(() =>
         {
             if (context.Grad is not { } dContext) return;
-            var dqkv = new float[qkv.Length];
+            // The kernel overwrites every column of dqkv: a first contribution goes straight into the gradient.
+            bool first = qkv.Grad is null;
+            var dqkv = first ? qkv.EnsureGrad() : new float[qkv.Length];
             var grads = new Operands(dqkv, dqkv, dqkv, 0, hidden, 2 * hidden, 3 * hidden);
             Backward(tape, input, grads, context.Grad, hidden, batch, heads, result.Probabilities);
-            Elementwise.AddInPlace(qkv.EnsureGrad(), dqkv);
+            if (!first) Ops.AccumulateGrad(tape.Pool, qkv, dqkv);
         });
         return result;
     }
@@ -57,11 +59,19 @@ public static class AttentionOps
         tape.Record(() =>
         {
             if (context.Grad is not { } dContext) return;
-            var grads = new Operands(new float[q.Length], new float[k.Length], new float[v.Length], 0, 0, 0, hidden);
+            // The kernel overwrites dq, dk and dv: a tensor's first contribution goes straight into its
+            // gradient (in order, so a tensor passed twice gets a scratch the second time).
+            bool qFirst = q.RequiresGrad && q.Grad is null;
+            var dq = qFirst ? q.EnsureGrad() : new float[q.Length];
+            bool kFirst = k.RequiresGrad && k.Grad is null;
+            var dk = kFirst ? k.EnsureGrad() : new float[k.Length];
+            bool vFirst = v.RequiresGrad && v.Grad is null;
+            var dv = vFirst ? v.EnsureGrad() : new float[v.Length];
+            var grads = new Operands(dq, dk, dv, 0, 0, 0, hidden);
             Backward(tape, input, grads, dContext, hidden, batch, heads, result.Probabilities);
-            if (q.RequiresGrad) Elementwise.AddInPlace(q.EnsureGrad(), grads.Q);
-            if (k.RequiresGrad) Elementwise.AddInPlace(k.EnsureGrad(), grads.K);
-            if (v.RequiresGrad) Elementwise.AddInPlace(v.EnsureGrad(), grads.V);
+            if (q.RequiresGrad && !qFirst) Ops.AccumulateGrad(tape.Pool, q, dq);
+            if (k.RequiresGrad && !kFirst) Ops.AccumulateGrad(tape.Pool, k, dk);
+            if (v.RequiresGrad && !vFirst) Ops.AccumulateGrad(tape.Pool, v, dv);
         });
         return result;
     }
