@@ -253,8 +253,8 @@ static class TrainVerbs
             var tape = new Tape(pool);
             var output = graph.Forward(tape, batch, new TrainingForwardOptions { Training = true, Rng = dropout }).Output;
             tape.Backward(graph.Loss(tape, output, labels, scores));
-            optimizer.Update();
-            optimizer.ZeroGrad();
+            optimizer.Update(pool: pool);
+            optimizer.ZeroGrad(pool);
         }
         Step();
         double best = double.MaxValue;

@@ -202,8 +202,8 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
                 var loss = graph.Loss(tape, forward.Output, labels, scores, lambda, mu * StageProgress(optimizer.Step, batches * stage.Epochs));
                 tape.Backward(loss);
                 optimizer.ClipGradientNorm(_o.MaxGradientNorm);
-                optimizer.Update(schedule.Factor(optimizer.Step));
-                optimizer.ZeroGrad();
+                optimizer.Update(schedule.Factor(optimizer.Step), pool);
+                optimizer.ZeroGrad(pool);
 
                 state.LossSum += loss.Data[0];
                 state.LossCount++;

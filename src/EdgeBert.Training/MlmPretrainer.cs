@@ -92,8 +92,8 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
             tape.Backward(loss);
             optimizer.ClipGradientNorm(1f);
             var schedule = LinearWarmupDecay.FromFraction(_o.WarmupFraction, Math.Max(totalSteps, optimizer.Step + 1));
-            optimizer.Update(totalSteps == 0 ? 1f : schedule.Factor(optimizer.Step));
-            optimizer.ZeroGrad();
+            optimizer.Update(totalSteps == 0 ? 1f : schedule.Factor(optimizer.Step), pool);
+            optimizer.ZeroGrad(pool);
             tokens += inputs.Sum(s => s.InputIds.Length);
             state.LossSum += loss.Data[0];
             state.LossCount++;
