@@ -17,7 +17,7 @@ public static class Losses
         if (batch == 0) throw new ArgumentException("cross-entropy of an empty batch");
         foreach (int label in labels)
             if ((uint)label >= (uint)classes) throw new ArgumentOutOfRangeException(nameof(labels), $"label {label} outside [0, {classes})");
-        var probabilities = new float[logits.Length];
+        var probabilities = tape.NewBuffer(logits.Length, false);
         var rowLosses = new double[batch];
         // Rows are independent; their losses are summed in row order afterwards, so the pool changes nothing.
         ParallelChunks.Run(tape.Pool, batch, ParallelChunks.RowGrain(classes), (_, b0, b1) =>

@@ -17,7 +17,7 @@ public static class Ops
         if (x.Cols != inFeatures) throw new ArgumentException($"Linear input {x} does not have {inFeatures} columns");
         if (bias is not null && bias.Length != outFeatures) throw new ArgumentException($"Linear bias {bias} does not have {outFeatures} values");
         int rows = x.Rows;
-        var y = Tensor.Zeros(rows, outFeatures);
+        var y = tape.NewTensor(inFeatures == 0, rows, outFeatures); // the GEMM writes every element
         Gemm.Multiply(rows, outFeatures, inFeatures, x.Data, inFeatures, false, weight.Data, inFeatures, true,
             y.Data, outFeatures, bias: bias is null ? default : bias.Data, pool: tape.Pool);
         if (!tape.Tracks(x, weight, bias)) return y;
@@ -48,7 +48,7 @@ public static class Ops
         int vocab = table.Rows, width = table.Cols;
         for (int t = 0; t < ids.Length; t++)
             if ((uint)ids[t] >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(ids), $"id {ids[t]} at {t} is outside [0, {vocab})");
-        var y = Tensor.Zeros(ids.Length, width);
+        var y = tape.NewTensor(false, ids.Length, width);
         ParallelChunks.Run(tape.Pool, ids.Length, ParallelChunks.RowGrain(width), (_, start, end) =>
         {
             for (int t = start; t < end; t++)
@@ -76,7 +76,7 @@ public static class Ops
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(rows);
         int count = x.Rows, width = x.Cols;
-        var y = Tensor.Zeros(rows.Length, width);
+        var y = tape.NewTensor(false, rows.Length, width);
         for (int r = 0; r < rows.Length; r++)
         {
             if ((uint)rows[r] >= (uint)count) throw new ArgumentOutOfRangeException(nameof(rows), $"row {rows[r]} is outside [0, {count})");
@@ -100,7 +100,7 @@ public static class Ops
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
         if (!a.Shape.AsSpan().SequenceEqual(b.Shape)) throw new ArgumentException($"Add needs equal shapes, got {a} and {b}");
-        var y = new Tensor(new float[a.Length], a.Shape);
+        var y = tape.NewTensor(false, a.Shape);
         ParallelChunks.Run(tape.Pool, a.Length, ParallelChunks.ElementGrain, (_, start, end) =>
             Elementwise.Add(a.Data.AsSpan(start..end), b.Data.AsSpan(start..end), y.Data.AsSpan(start..end)));
         if (!tape.Tracks(a, b)) return y;
@@ -118,7 +118,7 @@ public static class Ops
     public static Tensor Scale(this Tape tape, Tensor x, float s)
     {
         ArgumentNullException.ThrowIfNull(x);
-        var y = new Tensor(new float[x.Length], x.Shape);
+        var y = tape.NewTensor(false, x.Shape);
         Elementwise.Scale(x.Data, s, y.Data);
         if (!tape.Tracks(x)) return y;
         y.RequiresGrad = true;
@@ -157,9 +157,9 @@ public static class Ops
         ArgumentNullException.ThrowIfNull(gamma);
         ArgumentNullException.ThrowIfNull(beta);
         int rows = x.Rows, cols = x.Cols;
-        var y = new Tensor(new float[x.Length], x.Shape);
+        var y = tape.NewTensor(false, x.Shape);
         bool track = tape.Tracks(x, gamma, beta);
-        float[] mean = track ? new float[rows] : [], rstd = track ? new float[rows] : [];
+        float[] mean = track ? tape.NewBuffer(rows, false) : [], rstd = track ? tape.NewBuffer(rows, false) : [];
         int grain = ParallelChunks.RowGrain(cols);
         ParallelChunks.Run(tape.Pool, rows, grain, (_, r0, r1) =>
             Kernels.LayerNorm.Forward(x.Data.AsSpan(r0 * cols, (r1 - r0) * cols), y.Data.AsSpan(r0 * cols, (r1 - r0) * cols),
@@ -174,7 +174,7 @@ public static class Ops
             bool first = x.Grad is null;
             var dxAll = x.RequiresGrad ? x.EnsureGrad() : null;
             int chunks = ParallelChunks.Count(rows, grain);
-            var partials = new float[chunks * 2 * cols];
+            var partials = tape.NewBuffer(chunks * 2 * cols, clear: true);
             ParallelChunks.Run(tape.Pool, rows, grain, (chunk, r0, r1) =>
             {
                 int count = (r1 - r0) * cols;
@@ -202,7 +202,7 @@ public static class Ops
     public static Tensor Gelu(this Tape tape, Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
-        var y = new Tensor(new float[x.Length], x.Shape);
+        var y = tape.NewTensor(false, x.Shape);
         ParallelChunks.Run(tape.Pool, x.Length, ParallelChunks.ElementGrain, (_, start, end) =>
             Activations.Gelu(x.Data.AsSpan(start..end), y.Data.AsSpan(start..end)));
         if (!tape.Tracks(x)) return y;
@@ -219,7 +219,7 @@ public static class Ops
     public static Tensor Tanh(this Tape tape, Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
-        var y = new Tensor(new float[x.Length], x.Shape);
+        var y = tape.NewTensor(false, x.Shape);
         Activations.Tanh(x.Data, y.Data);
         if (!tape.Tracks(x)) return y;
         y.RequiresGrad = true;
@@ -246,13 +246,13 @@ public static class Ops
         ArgumentNullException.ThrowIfNull(rng);
         if (!(p >= 0f && p < 1f)) throw new ArgumentOutOfRangeException(nameof(p), p, "dropout probability must be in [0, 1)");
         if (!training || p == 0f) return x;
-        var mask = new float[x.Length];
+        var mask = tape.NewBuffer(x.Length, false);
         float keepScale = 1f / (1f - p);
         // 24-bit uniforms, two per 64-bit draw; element i is dropped when u < p. SplitMix64's draw j is a
         // function of the start state and j alone, so chunks draw their own stretch of the sequence.
         uint threshold = (uint)Math.Round(p * (1 << 24));
         ulong start = rng.Skip((mask.Length + 1) / 2);
-        var y = new Tensor(new float[x.Length], x.Shape);
+        var y = tape.NewTensor(false, x.Shape);
         ParallelChunks.Run(tape.Pool, mask.Length, ParallelChunks.ElementGrain, (_, begin, end) =>
         {
             for (int i = begin; i < end; i += 2) // begin is even: the grain is
