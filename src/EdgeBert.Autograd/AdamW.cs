@@ -16,6 +16,7 @@ public sealed class AdamW
     readonly Tensor[] _parameters;
     readonly ParameterGroup[] _groupOf;
     readonly float[][] _m, _v;
+    readonly (int Parameter, int Start, int End)[] _slices;
 
     public AdamW(IEnumerable<ParameterGroup> groups, float beta1 = 0.9f, float beta2 = 0.999f, float epsilon = 1e-8f)
     {
@@ -36,6 +37,7 @@ public sealed class AdamW
         _groupOf = [.. groupOf];
         _m = _parameters.Select(p => new float[p.Length]).ToArray();
         _v = _parameters.Select(p => new float[p.Length]).ToArray();
+        _slices = Slices(_parameters);
         Beta1 = beta1;
         Beta2 = beta2;
         Epsilon = epsilon;
@@ -51,26 +53,47 @@ public sealed class AdamW
     public long Step { get; private set; }
 
     /// <summary>One update of every parameter with a gradient, at each group's learning rate times
-    /// <paramref name="learningRateFactor"/> (the schedule's factor), then the groups' projections.</summary>
-    public void Update(float learningRateFactor = 1f)
+    /// <paramref name="learningRateFactor"/> (the schedule's factor), then the groups' projections.
+    /// A pool spreads the update over its threads (same result).</summary>
+    public void Update(float learningRateFactor = 1f, WorkerPool? pool = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(learningRateFactor);
         Step++;
         double correction1 = 1.0 - Math.Pow(Beta1, Step);
         double correction2Sqrt = Math.Sqrt(1.0 - Math.Pow(Beta2, Step));
         float b1 = Beta1, b2 = Beta2, eps = Epsilon;
-        for (int i = 0; i < _parameters.Length; i++)
+        float rootCorrection = (float)correction2Sqrt;
+        // Element-wise, so any split of the parameters into slices gives the same values.
+        ForEachSlice(pool, (i, start, end) =>
         {
             var p = _parameters[i];
-            if (p.Grad is not { } g) continue;
+            if (p.Grad is not { } g) return;
             var group = _groupOf[i];
             float lr = group.LearningRate * learningRateFactor;
             float decay = 1f - lr * group.WeightDecay;
             float stepSize = (float)(lr / correction1);
-            float rootCorrection = (float)correction2Sqrt;
-            UpdateValues(p.Data, g, _m[i], _v[i], b1, b2, eps, decay, stepSize, rootCorrection);
-            group.Projection?.Invoke(p.Data);
-        }
+            UpdateValues(p.Data.AsSpan(start..end), g.AsSpan(start..end), _m[i].AsSpan(start..end), _v[i].AsSpan(start..end),
+                b1, b2, eps, decay, stepSize, rootCorrection);
+        });
+        for (int i = 0; i < _parameters.Length; i++)
+            if (_parameters[i].Grad is not null) _groupOf[i].Projection?.Invoke(_parameters[i].Data);
+    }
+
+    /// <summary>Calls body(parameter index, start, end) for every slice of at most
+    /// <see cref="ParallelChunks.ElementGrain"/> values of every parameter, spread over the pool.</summary>
+    void ForEachSlice(WorkerPool? pool, Action<int, int, int> body) =>
+        ParallelChunks.Run(pool, _slices.Length, 1, (_, first, last) =>
+        {
+            for (int s = first; s < last; s++) body(_slices[s].Parameter, _slices[s].Start, _slices[s].End);
+        });
+
+    static (int Parameter, int Start, int End)[] Slices(Tensor[] parameters)
+    {
+        var slices = new List<(int, int, int)>();
+        for (int i = 0; i < parameters.Length; i++)
+            for (int start = 0; start < parameters[i].Length; start += ParallelChunks.ElementGrain)
+                slices.Add((i, start, Math.Min(parameters[i].Length, start + ParallelChunks.ElementGrain)));
+        return [.. slices];
     }
 
     /// <summary>The element-wise AdamW update. The vector body and the scalar tail do the same IEEE
@@ -112,11 +135,9 @@ public sealed class AdamW
         }
     }
 
-    /// <summary>Zeroes every parameter's gradient (keeping the buffers).</summary>
-    public void ZeroGrad()
-    {
-        foreach (var p in _parameters) p.ZeroGrad();
-    }
+    /// <summary>Zeroes every parameter's gradient (keeping the buffers), spread over the pool if given.</summary>
+    public void ZeroGrad(WorkerPool? pool = null) =>
+        ForEachSlice(pool, (i, start, end) => _parameters[i].Grad?.AsSpan(start..end).Clear());
 
     /// <summary>Clips the gradients of all parameters to a global L2 norm of at most maxNorm and
     /// returns the norm before clipping.</summary>

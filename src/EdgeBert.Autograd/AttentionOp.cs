@@ -32,10 +32,12 @@ public static class AttentionOps
         tape.Record(() =>
         {
             if (context.Grad is not { } dContext) return;
-            var dqkv = new float[qkv.Length];
+            // The kernel overwrites every column of dqkv: a first contribution goes straight into the gradient.
+            bool first = qkv.Grad is null;
+            var dqkv = first ? qkv.EnsureGrad() : tape.NewBuffer(qkv.Length, false);
             var grads = new Operands(dqkv, dqkv, dqkv, 0, hidden, 2 * hidden, 3 * hidden);
             Backward(tape, input, grads, context.Grad, hidden, batch, heads, result.Probabilities);
-            Elementwise.AddInPlace(qkv.EnsureGrad(), dqkv);
+            if (!first) Ops.AccumulateGrad(tape.Pool, qkv, dqkv);
         });
         return result;
     }
@@ -57,11 +59,19 @@ public static class AttentionOps
         tape.Record(() =>
         {
             if (context.Grad is not { } dContext) return;
-            var grads = new Operands(new float[q.Length], new float[k.Length], new float[v.Length], 0, 0, 0, hidden);
+            // The kernel overwrites dq, dk and dv: a tensor's first contribution goes straight into its
+            // gradient (in order, so a tensor passed twice gets a scratch the second time).
+            bool qFirst = q.RequiresGrad && q.Grad is null;
+            var dq = qFirst ? q.EnsureGrad() : tape.NewBuffer(q.Length, false);
+            bool kFirst = k.RequiresGrad && k.Grad is null;
+            var dk = kFirst ? k.EnsureGrad() : tape.NewBuffer(k.Length, false);
+            bool vFirst = v.RequiresGrad && v.Grad is null;
+            var dv = vFirst ? v.EnsureGrad() : tape.NewBuffer(v.Length, false);
+            var grads = new Operands(dq, dk, dv, 0, 0, 0, hidden);
             Backward(tape, input, grads, dContext, hidden, batch, heads, result.Probabilities);
-            if (q.RequiresGrad) Elementwise.AddInPlace(q.EnsureGrad(), grads.Q);
-            if (k.RequiresGrad) Elementwise.AddInPlace(k.EnsureGrad(), grads.K);
-            if (v.RequiresGrad) Elementwise.AddInPlace(v.EnsureGrad(), grads.V);
+            if (q.RequiresGrad && !qFirst) Ops.AccumulateGrad(tape.Pool, q, dq);
+            if (k.RequiresGrad && !kFirst) Ops.AccumulateGrad(tape.Pool, k, dk);
+            if (v.RequiresGrad && !vFirst) Ops.AccumulateGrad(tape.Pool, v, dv);
         });
         return result;
     }
@@ -84,9 +94,9 @@ public static class AttentionOps
         if (hidden % heads != 0) throw new ArgumentException($"hidden size {hidden} is not a multiple of {heads} heads");
         if (rows != batch.TotalTokens) throw new ArgumentException($"{rows} token rows, but the batch has {batch.TotalTokens} tokens");
         if (keyMask is not null && keyMask.Length != rows) throw new ArgumentException($"key mask has {keyMask.Length} values for {rows} tokens");
-        var context = Tensor.Zeros(rows, hidden);
+        var context = tape.NewTensor(true, rows, hidden);
         var probabilities = new float[batch.Count][];
-        for (int s = 0; s < batch.Count; s++) probabilities[s] = new float[heads * batch.Length(s) * batch.Length(s)];
+        for (int s = 0; s < batch.Count; s++) probabilities[s] = tape.NewBuffer(heads * batch.Length(s) * batch.Length(s), clear: true);
         var work = new HeadWork(input, default, context.Data, hidden, batch, heads, keyMask, probabilities, backward: false);
         Run(tape, work, batch.Count * heads);
         return new AttentionResult(context, probabilities);

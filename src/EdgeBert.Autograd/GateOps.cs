@@ -18,7 +18,7 @@ public static class GateOps
         if (ranks.Length != rows) throw new ArgumentException($"{ranks.Length} ranks for {rows} tokens");
         foreach (int r in ranks)
             if ((uint)r >= (uint)gate.Length) throw new ArgumentOutOfRangeException(nameof(ranks), $"rank {r} is outside the {gate.Length} gates");
-        var y = new Tensor(new float[x.Length], x.Shape);
+        var y = tape.NewTensor(false, x.Shape);
         for (int t = 0; t < rows; t++)
             Elementwise.Scale(x.Data.AsSpan(t * width, width), gate.Data[ranks[t]], y.Data.AsSpan(t * width, width));
         if (!tape.Tracks(x, gate)) return y;

@@ -15,20 +15,28 @@ public static class Losses
         int batch = logits.Rows, classes = logits.Cols;
         if (labels.Length != batch) throw new ArgumentException($"{labels.Length} labels for {batch} rows of logits");
         if (batch == 0) throw new ArgumentException("cross-entropy of an empty batch");
-        var probabilities = (float[])logits.Data.Clone();
-        Softmax.Rows(probabilities, batch, classes);
-        double total = 0;
-        for (int b = 0; b < batch; b++)
-        {
-            int label = labels[b];
+        foreach (int label in labels)
             if ((uint)label >= (uint)classes) throw new ArgumentOutOfRangeException(nameof(labels), $"label {label} outside [0, {classes})");
-            var row = logits.Data.AsSpan(b * classes, classes);
-            float max = float.NegativeInfinity;
-            foreach (float z in row) max = Math.Max(max, z);
-            double sumExp = 0;
-            foreach (float z in row) sumExp += Math.Exp(z - max);
-            total += Math.Log(sumExp) - (row[label] - max);
-        }
+        var probabilities = tape.NewBuffer(logits.Length, false);
+        var rowLosses = new double[batch];
+        // Rows are independent; their losses are summed in row order afterwards, so the pool changes nothing.
+        ParallelChunks.Run(tape.Pool, batch, ParallelChunks.RowGrain(classes), (_, b0, b1) =>
+        {
+            var chunk = probabilities.AsSpan(b0 * classes, (b1 - b0) * classes);
+            logits.Data.AsSpan(b0 * classes, chunk.Length).CopyTo(chunk);
+            Softmax.Rows(chunk, b1 - b0, classes);
+            for (int b = b0; b < b1; b++)
+            {
+                var row = logits.Data.AsSpan(b * classes, classes);
+                float max = float.NegativeInfinity;
+                foreach (float z in row) max = Math.Max(max, z);
+                double sumExp = 0;
+                foreach (float z in row) sumExp += Math.Exp(z - max);
+                rowLosses[b] = Math.Log(sumExp) - (row[labels[b]] - max);
+            }
+        });
+        double total = 0;
+        foreach (double rowLoss in rowLosses) total += rowLoss;
         var loss = new Tensor([(float)(total / batch)], 1);
         if (!tape.Tracks(logits)) return loss;
         loss.RequiresGrad = true;
@@ -36,7 +44,10 @@ public static class Losses
         {
             if (loss.Grad is not { } dLoss) return;
             for (int b = 0; b < batch; b++) probabilities[b * classes + labels[b]] -= 1f;
-            Elementwise.Axpy(dLoss[0] / batch, probabilities, logits.EnsureGrad());
+            float scale = dLoss[0] / batch;
+            var dLogits = logits.EnsureGrad();
+            ParallelChunks.Run(tape.Pool, probabilities.Length, ParallelChunks.ElementGrain, (_, start, end) =>
+                Elementwise.Axpy(scale, probabilities.AsSpan(start..end), dLogits.AsSpan(start..end)));
         });
         return loss;
     }

@@ -7,9 +7,25 @@ public sealed class Rng(ulong seed)
     /// <summary>The complete generator state.</summary>
     public ulong State { get; set; } = seed;
 
-    public ulong NextUInt64()
+    const ulong Increment = 0x9E3779B97F4A7C15UL;
+
+    public ulong NextUInt64() => Mix(State += Increment);
+
+    /// <summary>Advances past <paramref name="draws"/> draws at once and returns the state before, from
+    /// which <see cref="Draw"/> gives each of them (so they can be made in parallel).</summary>
+    public ulong Skip(long draws)
     {
-        ulong z = State += 0x9E3779B97F4A7C15UL;
+        ArgumentOutOfRangeException.ThrowIfNegative(draws);
+        ulong start = State;
+        State += (ulong)draws * Increment;
+        return start;
+    }
+
+    /// <summary>The value the <paramref name="index"/>-th NextUInt64 after state <paramref name="start"/> returns.</summary>
+    public static ulong Draw(ulong start, long index) => Mix(start + (ulong)(index + 1) * Increment);
+
+    static ulong Mix(ulong z)
+    {
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         return z ^ (z >> 31);

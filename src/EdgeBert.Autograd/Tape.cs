@@ -10,7 +10,16 @@ public sealed class Tape
 {
     readonly List<Action> _steps = [];
 
-    public Tape(WorkerPool? pool = null) => Pool = pool;
+    readonly TensorArena? _arena;
+
+    /// <summary>A tape on <paramref name="arena"/> reuses the buffers of the previous tape made on it
+    /// (whose tensors become invalid), see <see cref="TensorArena"/>.</summary>
+    public Tape(WorkerPool? pool = null, TensorArena? arena = null)
+    {
+        Pool = pool;
+        _arena = arena;
+        arena?.Recycle();
+    }
 
     /// <summary>Threads for GEMM and attention; null runs everything on the calling thread.</summary>
     public WorkerPool? Pool { get; }
@@ -27,6 +36,18 @@ public sealed class Tape
     internal bool Tracks(Tensor a, Tensor? b, Tensor? c) => Tracks(a, b) || (IsRecording && c is { RequiresGrad: true });
 
     internal void Record(Action backward) => _steps.Add(backward);
+
+    /// <summary>A buffer for an op's output or scratch, zeroed if <paramref name="clear"/> (otherwise
+    /// the op must overwrite every element).</summary>
+    internal float[] NewBuffer(int length, bool clear) => _arena?.Rent(length, clear) ?? new float[length];
+
+    /// <summary>An op's output tensor; its gradient comes from the same arena.</summary>
+    internal Tensor NewTensor(bool clear, params int[] shape)
+    {
+        long count = 1;
+        foreach (int d in shape) count *= d;
+        return new Tensor(NewBuffer(checked((int)count), clear), shape) { Arena = _arena };
+    }
 
     /// <summary>Seeds dL/dloss = 1 for a scalar loss and back-propagates.</summary>
     public void Backward(Tensor loss)

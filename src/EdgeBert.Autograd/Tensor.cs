@@ -49,7 +49,10 @@ public sealed class Tensor
     public int Cols => Rows == 0 ? 0 : Length / Rows;
 
     /// <summary>The gradient buffer, allocated (zeroed) if needed.</summary>
-    public float[] EnsureGrad() => Grad ??= new float[Data.Length];
+    public float[] EnsureGrad() => Grad ??= Arena?.Rent(Data.Length, clear: true) ?? new float[Data.Length];
+
+    /// <summary>Where the gradient of a tensor made by a tape on an arena comes from.</summary>
+    internal TensorArena? Arena { get; init; }
 
     /// <summary>Zeroes the gradient in place (keeps the buffer for the next step).</summary>
     public void ZeroGrad() => Grad?.AsSpan().Clear();

@@ -248,13 +248,14 @@ static class TrainVerbs
         var scores = new float[batchSize];
         using var pool = new WorkerPool(threads);
         var dropout = new Rng(5);
+        var arena = new TensorArena();
         void Step()
         {
-            var tape = new Tape(pool);
+            var tape = new Tape(pool, arena);
             var output = graph.Forward(tape, batch, new TrainingForwardOptions { Training = true, Rng = dropout }).Output;
             tape.Backward(graph.Loss(tape, output, labels, scores));
-            optimizer.Update();
-            optimizer.ZeroGrad();
+            optimizer.Update(pool: pool);
+            optimizer.ZeroGrad(pool);
         }
         Step();
         double best = double.MaxValue;

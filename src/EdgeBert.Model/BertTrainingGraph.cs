@@ -174,15 +174,19 @@ public sealed class BertTrainingGraph
         var transformed = tape.LayerNorm(tape.Gelu(tape.Linear(selected, Find(head.TransformWeight), Find(head.TransformBias))),
             Find(head.TransformLayerNormWeight), Find(head.TransformLayerNormBias), _eps);
         var logits = tape.Linear(transformed, _word, Find(head.DecoderBias));
-        int vocab = _word.Rows, correct = 0;
-        for (int i = 0; i < targetIds.Length; i++)
+        int vocab = _word.Rows;
+        var right = new bool[targetIds.Length];
+        ParallelChunks.Run(tape.Pool, targetIds.Length, ParallelChunks.RowGrain(vocab), (_, start, end) =>
         {
-            var row = logits.Data.AsSpan(i * vocab, vocab);
-            int best = 0;
-            for (int v = 1; v < vocab; v++) if (row[v] > row[best]) best = v;
-            if (best == targetIds[i]) correct++;
-        }
-        return (tape.CrossEntropy(logits, targetIds), correct);
+            for (int i = start; i < end; i++)
+            {
+                var row = logits.Data.AsSpan(i * vocab, vocab);
+                int best = 0;
+                for (int v = 1; v < vocab; v++) if (row[v] > row[best]) best = v;
+                right[i] = best == targetIds[i];
+            }
+        });
+        return (tape.CrossEntropy(logits, targetIds), right.Count(r => r));
     }
 
     /// <summary>Task loss (cross-entropy, or MSE for regression) plus lambda R_l1 + mu R_bimodal when

@@ -180,6 +180,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
             ? string.Create(CultureInfo.InvariantCulture, $"stage {stageIndex + 1}: gate training, lambda {lambda}, mu {mu}, gate lr {_o.GateLearningRate}, {stage.Epochs} epochs")
             : $"stage {stageIndex + 1}: dense fine-tuning, {stage.Epochs} epochs");
 
+        var arena = new TensorArena();
         for (int epoch = state.Epoch; epoch < stage.Epochs; epoch++)
         {
             var order = Shuffle(train.Length, _o.Seed, stageIndex, epoch);
@@ -196,14 +197,14 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
                     var e = train[order[start + i]];
                     inputs[i] = e.Input; labels[i] = e.Label; scores[i] = e.Score;
                 }
-                var tape = new Tape(pool);
+                var tape = new Tape(pool, arena);
                 var forward = graph.Forward(tape, inputs, new TrainingForwardOptions
                     { Training = true, DropoutProbability = _o.Dropout, Rng = rng, UseGates = stage.Gated });
                 var loss = graph.Loss(tape, forward.Output, labels, scores, lambda, mu * StageProgress(optimizer.Step, batches * stage.Epochs));
                 tape.Backward(loss);
                 optimizer.ClipGradientNorm(_o.MaxGradientNorm);
-                optimizer.Update(schedule.Factor(optimizer.Step));
-                optimizer.ZeroGrad();
+                optimizer.Update(schedule.Factor(optimizer.Step), pool);
+                optimizer.ZeroGrad(pool);
 
                 state.LossSum += loss.Data[0];
                 state.LossCount++;

@@ -72,7 +72,7 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
         var sinceCheckpoint = Stopwatch.StartNew();
         long tokens = 0;
         var order = Shuffle(train.Count, state.Epoch);
-
+        var arena = new TensorArena();
         while (totalSteps == 0 || optimizer.Step < totalSteps)
         {
             if (state.Batch + _o.BatchSize > order.Length)
@@ -86,14 +86,14 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
             state.Batch += _o.BatchSize;
 
             var (inputs, maskedRows, targets) = Mask(batch, tokenizer, checkpoint.Config.VocabSize, rng);
-            var tape = new Tape(pool);
+            var tape = new Tape(pool, arena);
             var hidden = graph.Forward(tape, inputs, new TrainingForwardOptions { Training = true, Rng = rng }).Output;
             var (loss, correct) = graph.MaskedLmLoss(tape, hidden, maskedRows, targets);
             tape.Backward(loss);
             optimizer.ClipGradientNorm(1f);
             var schedule = LinearWarmupDecay.FromFraction(_o.WarmupFraction, Math.Max(totalSteps, optimizer.Step + 1));
-            optimizer.Update(totalSteps == 0 ? 1f : schedule.Factor(optimizer.Step));
-            optimizer.ZeroGrad();
+            optimizer.Update(totalSteps == 0 ? 1f : schedule.Factor(optimizer.Step), pool);
+            optimizer.ZeroGrad(pool);
             tokens += inputs.Sum(s => s.InputIds.Length);
             state.LossSum += loss.Data[0];
             state.LossCount++;
