@@ -52,16 +52,13 @@ static class SweepVerb
             throw new DirectoryNotFoundException($"{options.Init}: model directory not found");
         if (!Directory.Exists(options.DataDirectory)) throw new DirectoryNotFoundException($"{options.DataDirectory}: data directory not found");
 
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
-        Console.CancelKeyPress += onCancel;
-        try
+        using var stop = new StopSignal();
         {
             var progress = new PhasedProgress(o);
             var sweep = new Sweep(options, progress, (model, p) => progress.Report(
                 $"{model} stage {p.Stage + 1} epoch {p.Epoch + 1}/{p.Epochs}", p.Batch, p.Batches,
                 string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:F4}, {p.ExamplesPerSecond:F1} ex/s")));
-            var rows = sweep.Run(cancel.Token);
+            var rows = sweep.Run(stop.Token);
             if (rows is null)
             {
                 o.WriteLine("interrupted: run the same command again to resume the sweep");
@@ -70,10 +67,6 @@ static class SweepVerb
             o.WriteLine();
             o.Write(File.ReadAllText(Path.Combine(options.OutputDirectory, SweepFiles.SummaryFile)));
             return 0;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
         }
     }
 

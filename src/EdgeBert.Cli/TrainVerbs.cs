@@ -95,21 +95,14 @@ static class TrainVerbs
             throw new DirectoryNotFoundException($"{options.Init}: model directory not found");
         if (!Directory.Exists(options.DataDirectory)) throw new DirectoryNotFoundException($"{options.DataDirectory}: data directory not found");
 
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
-        Console.CancelKeyPress += onCancel;
-        try
+        using var stop = new StopSignal();
         {
             var progress = new PhasedProgress(o);
             var trainer = new FineTuner(options, progress, p => progress.Report(
                 $"stage {p.Stage + 1} epoch {p.Epoch + 1}/{p.Epochs}", p.Batch, p.Batches,
                 string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:F4}, {p.ExamplesPerSecond:F1} ex/s")));
-            trainer.Run(cancel.Token);
-            return cancel.IsCancellationRequested ? 130 : 0;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
+            trainer.Run(stop.Token);
+            return stop.Requested ? 130 : 0;
         }
     }
 
@@ -134,21 +127,14 @@ static class TrainVerbs
         };
         a.RejectUnknown();
         if ((options.Hours is null) == (options.Steps is null)) throw new UsageException("give exactly one of --hours H or --steps S");
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
-        Console.CancelKeyPress += onCancel;
-        try
+        using var stop = new StopSignal();
         {
             var progress = new PhasedProgress(o);
             var trainer = new MlmPretrainer(options, progress, p => progress.Report(
                 double.IsNaN(p.Loss) ? "tokenizing corpus" : "pretraining", p.Batch, p.Batches,
                 double.IsNaN(p.Loss) ? null : string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:F4}, {p.ExamplesPerSecond:F0} tokens/s")));
-            trainer.Run(cancel.Token);
-            return cancel.IsCancellationRequested ? 130 : 0;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
+            trainer.Run(stop.Token);
+            return stop.Requested ? 130 : 0;
         }
     }
 
