@@ -121,7 +121,7 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
                 state.Moments = optimizer.ExportState();
                 state.RngState = rng.State;
                 SaveAtomically(checkpoint, resumeDir, dir => state.Write(Path.Combine(dir, StateFile)));
-                if (last) checkpoint.Save(_o.OutputDirectory);
+                if (last) Save(checkpoint, _o.OutputDirectory);
                 sinceCheckpoint.Restart();
                 if (stop)
                 {
@@ -242,11 +242,19 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
         return new MlmReport(step, (double)correct / Math.Max(1, masked), Math.Exp(lossSum / Math.Max(1, masked)), masked);
     }
 
-    static void SaveAtomically(BertCheckpoint checkpoint, string target, Action<string> extra)
+    /// <summary>The checkpoint with its vocabulary (which may live under another file name than vocab.txt).</summary>
+    void Save(BertCheckpoint checkpoint, string directory)
+    {
+        checkpoint.Save(directory);
+        string vocab = Path.Combine(directory, BertCheckpoint.VocabFile);
+        if (!File.Exists(vocab)) File.Copy(_o.Vocab, vocab);
+    }
+
+    void SaveAtomically(BertCheckpoint checkpoint, string target, Action<string> extra)
     {
         string temp = target + ".tmp", old = target + ".old";
         if (Directory.Exists(temp)) Directory.Delete(temp, true);
-        checkpoint.Save(temp);
+        Save(checkpoint, temp);
         extra(temp);
         if (Directory.Exists(old)) Directory.Delete(old, true);
         if (Directory.Exists(target)) Directory.Move(target, old);
