@@ -183,7 +183,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         var arena = new TensorArena();
         for (int epoch = state.Epoch; epoch < stage.Epochs; epoch++)
         {
-            var order = Shuffle(train.Length, _o.Seed, stageIndex, epoch);
+            var order = RunFiles.Permutation(train.Length, (ulong)_o.Seed * 1_000_003UL + (ulong)stageIndex * 10_007UL + (ulong)epoch + 1);
             var clock = Stopwatch.StartNew();
             int examplesSeen = 0;
             for (int b = state.Batch; b < batches; b++)
@@ -255,19 +255,6 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
             yield return new ParameterGroup("gates", graph.Gates, _o.GateLearningRate, projection: ParameterGroup.ClipToUnitInterval);
     }
 
-    /// <summary>A permutation fixed by (seed, stage, epoch), so a resumed run sees the same order.</summary>
-    static int[] Shuffle(int count, int seed, int stage, int epoch)
-    {
-        var order = Enumerable.Range(0, count).ToArray();
-        var rng = new Rng((ulong)seed * 1_000_003UL + (ulong)stage * 10_007UL + (ulong)epoch + 1);
-        for (int i = count - 1; i > 0; i--)
-        {
-            int j = rng.NextInt(i + 1);
-            (order[i], order[j]) = (order[j], order[i]);
-        }
-        return order;
-    }
-
     EpochReport EndOfEpoch(Stage stage, int stageIndex, int epoch, BertTrainingGraph graph, BertConfig config, BertWeights weights,
         BertCheckpoint checkpoint, EncodedExample[] dev, TrainerState state, WorkerPool pool)
     {
@@ -316,20 +303,13 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         if (!File.Exists(vocab) && _o.Vocab is not null) File.Copy(_o.Vocab, vocab);
     }
 
-    /// <summary>Writes weights, optimizer moments, step and RNG into a fresh folder, then swaps it in,
-    /// so an interruption at any moment leaves either the old or the new state, never a mix.</summary>
-    void SaveResume(BertCheckpoint checkpoint, TrainerState state, AdamW optimizer, Rng rng)
-    {
-        string target = Path.Combine(_o.OutputDirectory, ResumeFolder);
-        string temp = target + ".tmp", old = target + ".old";
-        if (Directory.Exists(temp)) Directory.Delete(temp, true);
-        SaveCheckpoint(checkpoint, temp);
-        state.Moments = optimizer.ExportState();
-        state.RngState = rng.State;
-        state.Write(Path.Combine(temp, StateFile));
-        if (Directory.Exists(old)) Directory.Delete(old, true);
-        if (Directory.Exists(target)) Directory.Move(target, old);
-        Directory.Move(temp, target);
-        if (Directory.Exists(old)) Directory.Delete(old, true);
-    }
+    /// <summary>Weights, optimizer moments, step and RNG, replaced as one folder.</summary>
+    void SaveResume(BertCheckpoint checkpoint, TrainerState state, AdamW optimizer, Rng rng) =>
+        RunFiles.ReplaceDirectory(Path.Combine(_o.OutputDirectory, ResumeFolder), dir =>
+        {
+            SaveCheckpoint(checkpoint, dir);
+            state.Moments = optimizer.ExportState();
+            state.RngState = rng.State;
+            state.Write(Path.Combine(dir, StateFile));
+        });
 }

@@ -71,7 +71,7 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
         var clock = Stopwatch.StartNew();
         var sinceCheckpoint = Stopwatch.StartNew();
         long tokens = 0;
-        var order = Shuffle(train.Count, state.Epoch);
+        var order = RunFiles.Permutation(train.Count, (ulong)_o.Seed * 1_000_003UL + (ulong)state.Epoch + 17);
         var arena = new TensorArena();
         while (totalSteps == 0 || optimizer.Step < totalSteps)
         {
@@ -79,7 +79,7 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
             {
                 state.Epoch++;
                 state.Batch = 0;
-                order = Shuffle(train.Count, state.Epoch);
+                order = RunFiles.Permutation(train.Count, (ulong)_o.Seed * 1_000_003UL + (ulong)state.Epoch + 17);
             }
             var batch = new int[_o.BatchSize][];
             for (int i = 0; i < batch.Length; i++) batch[i] = train[order[state.Batch + i]];
@@ -120,7 +120,11 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
                 state.LossSum = 0; state.LossCount = 0;
                 state.Moments = optimizer.ExportState();
                 state.RngState = rng.State;
-                SaveAtomically(checkpoint, resumeDir, dir => state.Write(Path.Combine(dir, StateFile)));
+                RunFiles.ReplaceDirectory(resumeDir, dir =>
+                {
+                    Save(checkpoint, dir);
+                    state.Write(Path.Combine(dir, StateFile));
+                });
                 if (last) Save(checkpoint, _o.OutputDirectory);
                 sinceCheckpoint.Restart();
                 if (stop)
@@ -177,18 +181,6 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
                 (index % _o.HoldOutEvery == 0 ? heldOut : train).Add(sequence);
             }
         return (train, heldOut);
-    }
-
-    int[] Shuffle(int count, int epoch)
-    {
-        var order = Enumerable.Range(0, count).ToArray();
-        var rng = new Rng((ulong)_o.Seed * 1_000_003UL + (ulong)epoch + 17);
-        for (int i = count - 1; i > 0; i--)
-        {
-            int j = rng.NextInt(i + 1);
-            (order[i], order[j]) = (order[j], order[i]);
-        }
-        return order;
     }
 
     /// <summary>BERT's masking: 15% of the non-special tokens are predicted; 80% of those are replaced by
@@ -248,17 +240,5 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
         checkpoint.Save(directory);
         string vocab = Path.Combine(directory, BertCheckpoint.VocabFile);
         if (!File.Exists(vocab)) File.Copy(_o.Vocab, vocab);
-    }
-
-    void SaveAtomically(BertCheckpoint checkpoint, string target, Action<string> extra)
-    {
-        string temp = target + ".tmp", old = target + ".old";
-        if (Directory.Exists(temp)) Directory.Delete(temp, true);
-        Save(checkpoint, temp);
-        extra(temp);
-        if (Directory.Exists(old)) Directory.Delete(old, true);
-        if (Directory.Exists(target)) Directory.Move(target, old);
-        Directory.Move(temp, target);
-        if (Directory.Exists(old)) Directory.Delete(old, true);
     }
 }
