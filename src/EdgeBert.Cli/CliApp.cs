@@ -13,6 +13,7 @@ public static class CliApp
     {
         InferVerbs.Register(Verbs);
         TrainVerbs.Register(Verbs);
+        ExportVerb.Register(Verbs);
         BenchVerbs.Register(Verbs);
         TokenizeVerb.Register(Verbs);
         SweepVerb.Register(Verbs);

@@ -1,0 +1,43 @@
+using EdgeBert.Model;
+
+namespace EdgeBert.Cli;
+
+/// <summary>`edgebert export`: rewrite a checkpoint for shipping (F16 storage, without the MLM head).</summary>
+static class ExportVerb
+{
+    public static void Register(List<CliApp.Verb> verbs) =>
+        verbs.Add(new CliApp.Verb("export", "rewrite a model for shipping (F16 weights, no pretraining head)",
+            """
+            edgebert export --model DIR --out DIR [--f16] [--keep-mlm-head]
+              Writes config.json, model.safetensors, vocab.txt and tokenizer_config.json (made from the
+              tokenizer's settings when the model has none) to --out.
+              --f16 stores the weights as half precision (about half the size; the engine computes in F32).
+              A classifier checkpoint drops its masked-LM head (cls.predictions.*) unless --keep-mlm-head.
+            """, Run));
+
+    static int Run(ParsedArgs a, TextWriter o)
+    {
+        string model = a.RequiredString("model"), output = a.RequiredString("out");
+        bool f16 = a.Flag("f16"), keepHead = a.Flag("keep-mlm-head");
+        a.RejectUnknown();
+        if (Path.GetFullPath(model) == Path.GetFullPath(output)) throw new UsageException("--out must differ from --model");
+        var checkpoint = BertCheckpoint.Load(model);
+        if (!keepHead && checkpoint.Weights.ClassifierWeight is not null) checkpoint.Weights.MlmHead = null;
+        checkpoint.Save(output, f16 ? TensorStorage.F16 : TensorStorage.F32);
+        string tokenizerConfig = Path.Combine(output, BertCheckpoint.TokenizerConfigFile);
+        if (!File.Exists(tokenizerConfig) && checkpoint.Tokenizer is { } tokenizer)
+        {
+            // HuggingFace's BertTokenizer reads these; without the file it would not lowercase.
+            var json = new System.Text.Json.Nodes.JsonObject
+            {
+                ["tokenizer_class"] = "BertTokenizer",
+                ["do_lower_case"] = tokenizer.Options.DoLowerCase,
+                ["model_max_length"] = checkpoint.MaxSequenceLength,
+            };
+            File.WriteAllText(tokenizerConfig, json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+        }
+        long bytes = new FileInfo(Path.Combine(output, BertCheckpoint.WeightsFile)).Length;
+        o.WriteLine($"wrote {output} ({bytes / 1e6:F1} MB of weights, {(f16 ? "F16" : "F32")})");
+        return 0;
+    }
+}
