@@ -8,21 +8,29 @@ static class ExportVerb
     public static void Register(List<CliApp.Verb> verbs) =>
         verbs.Add(new CliApp.Verb("export", "rewrite a model for shipping (F16 weights, no pretraining head)",
             """
-            edgebert export --model DIR --out DIR [--f16] [--keep-mlm-head]
+            edgebert export --model DIR --out DIR [--f16] [--keep-mlm-head] [--labels A,B,..]
               Writes config.json, model.safetensors, vocab.txt and tokenizer_config.json (made from the
               tokenizer's settings when the model has none) to --out.
               --f16 stores the weights as half precision (about half the size; the engine computes in F32).
               A classifier checkpoint drops its masked-LM head (cls.predictions.*) unless --keep-mlm-head.
+              --labels renames the classes (id2label), e.g. --labels negative,positive for SST-2's 0,1.
             """, Run));
 
     static int Run(ParsedArgs a, TextWriter o)
     {
         string model = a.RequiredString("model"), output = a.RequiredString("out");
         bool f16 = a.Flag("f16"), keepHead = a.Flag("keep-mlm-head");
+        var labels = a.String("labels")?.Split(',', StringSplitOptions.TrimEntries);
         a.RejectUnknown();
         if (Path.GetFullPath(model) == Path.GetFullPath(output)) throw new UsageException("--out must differ from --model");
         var checkpoint = BertCheckpoint.Load(model);
         if (!keepHead && checkpoint.Weights.ClassifierWeight is not null) checkpoint.Weights.MlmHead = null;
+        if (labels is not null)
+        {
+            if (labels.Length != checkpoint.Config.NumLabels || labels.Any(string.IsNullOrEmpty) || labels.Distinct().Count() != labels.Length)
+                throw new UsageException($"--labels needs {checkpoint.Config.NumLabels} distinct names, got '{string.Join(',', labels)}'");
+            checkpoint.Config.Labels = labels;
+        }
         checkpoint.Save(output, f16 ? TensorStorage.F16 : TensorStorage.F32);
         string tokenizerConfig = Path.Combine(output, BertCheckpoint.TokenizerConfigFile);
         if (!File.Exists(tokenizerConfig) && checkpoint.Tokenizer is { } tokenizer)

@@ -132,8 +132,8 @@ public sealed partial class BertCheckpoint
         SafeTensors.Write(Path.Combine(directory, WeightsFile),
                           Weights.Named().Select(t => (t.Name, t.Param.Shape, t.Param.Values)), storage);
         var config = Config.ToJson();
-        if (config["architectures"] is null)
-            config["architectures"] = new System.Text.Json.Nodes.JsonArray(
+        // The head decides the class HuggingFace builds (a fine-tuned MLM checkpoint is a classifier now).
+        config["architectures"] = new System.Text.Json.Nodes.JsonArray(
                 Weights.ClassifierWeight is not null ? "BertForSequenceClassification"
                 : Weights.MlmHead is not null ? "BertForMaskedLM" : "BertModel");
         BertConfig.WriteJson(Path.Combine(directory, ConfigFile), config);

@@ -12,9 +12,10 @@ public class ExportVerbTests
         using var dir = new ModelTestFiles.TempDir();
         string output = Path.Combine(dir.Path, "f16");
         var stdout = new StringWriter();
-        Assert.Equal(0, CliApp.Run(["export", "--model", ModelTestFiles.TinyBert, "--out", output, "--f16"], stdout, new StringWriter()));
+        Assert.Equal(0, CliApp.Run(["export", "--model", ModelTestFiles.TinyBert, "--out", output, "--f16", "--labels", "neg,mid,pos"], stdout, new StringWriter()));
 
         var exported = BertCheckpoint.Load(output);
+        Assert.Equal(["neg", "mid", "pos"], exported.Config.Labels);
         Assert.True(new FileInfo(Path.Combine(output, "model.safetensors")).Length
                     < 0.6 * new FileInfo(Path.Combine(ModelTestFiles.TinyBert, "model.safetensors")).Length);
         Assert.True(File.Exists(Path.Combine(output, "tokenizer_config.json")));
@@ -30,6 +31,15 @@ public class ExportVerbTests
             for (int i = 0; i < expected.Length; i++) { num += Math.Pow(logits[i] - expected[i], 2); den += expected[i] * expected[i]; }
             Assert.True(Math.Sqrt(num / den) <= 1e-4);
         }
+    }
+
+    [Fact]
+    public void RejectsALabelListOfTheWrongLength()
+    {
+        using var dir = new ModelTestFiles.TempDir();
+        var stderr = new StringWriter();
+        Assert.Equal(2, CliApp.Run(["export", "--model", ModelTestFiles.TinyBert, "--out", dir.Path, "--labels", "a,b"], new StringWriter(), stderr));
+        Assert.Contains("3 distinct names", stderr.ToString());
     }
 
     [Fact]
