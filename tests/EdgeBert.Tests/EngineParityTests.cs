@@ -64,19 +64,8 @@ static class EngineFixtures
     static double[] Doubles(JsonNode n) => n.AsArray().Select(v => (double)v!).ToArray();
     static double[] Flatten(JsonNode rows) => rows.AsArray().SelectMany(r => Doubles(r!)).ToArray();
 
-    /// <summary>||actual - expected|| / ||expected|| (Euclidean norms, in double).</summary>
-    public static double RelativeError(ReadOnlySpan<float> actual, IReadOnlyList<double> expected)
-    {
-        Assert.Equal(expected.Count, actual.Length);
-        double diff = 0, norm = 0;
-        for (int i = 0; i < actual.Length; i++)
-        {
-            double d = actual[i] - expected[i];
-            diff += d * d;
-            norm += expected[i] * expected[i];
-        }
-        return Math.Sqrt(diff / norm);
-    }
+    public static double RelativeError(ReadOnlySpan<float> actual, IReadOnlyList<double> expected) =>
+        KernelCheck.RelativeErrorNorm(actual, expected.ToArray());
 
     /// <summary>Random id sequences of the given lengths, [CLS] ... [SEP] with a second segment from length 5 on.</summary>
     public static List<SequenceInput> RandomSequences(BertConfig config, IEnumerable<int> lengths, int seed)

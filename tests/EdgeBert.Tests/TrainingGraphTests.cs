@@ -33,12 +33,8 @@ public class TrainingGraphTests
         }).ToArray();
     }
 
-    static double RelativeError(float[] actual, float[] expected)
-    {
-        double num = 0, den = 0;
-        for (int i = 0; i < expected.Length; i++) { num += Math.Pow(actual[i] - expected[i], 2); den += Math.Pow(expected[i], 2); }
-        return Math.Sqrt(num / den);
-    }
+    static double RelativeError(float[] actual, float[] expected) =>
+        KernelCheck.RelativeErrorNorm(actual, expected.Select(v => (double)v).ToArray());
 
     static float[] GraphLogits(BertTrainingGraph graph, IReadOnlyList<SequenceInput> batch, bool gates)
     {
