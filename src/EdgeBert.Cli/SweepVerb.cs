@@ -28,29 +28,32 @@ static class SweepVerb
         if (!GlueTask.TryGet(taskName, out var task)) throw new UsageException($"unknown task '{taskName}' (SST-2, CoLA, MRPC, RTE, STS-B, QNLI, WNLI, MNLI, QQP)");
         var options = new SweepOptions
         {
-            Task = task,
-            DataDirectory = a.RequiredString("data"),
-            Init = a.RequiredString("init"),
-            OutputDirectory = a.RequiredString("out"),
+            Training = new FineTuneOptions
+            {
+                Task = task,
+                DataDirectory = a.RequiredString("data"),
+                Init = a.RequiredString("init"),
+                OutputDirectory = a.RequiredString("out"),
+                Vocab = a.String("vocab"),
+                Epochs = a.Int("epochs", 3, 1, 1000),
+                LearningRate = (float)a.Double("lr", 5e-5, 0, 1),
+                BatchSize = a.Int("batch-size", 32, 1, 4096),
+                MaxLength = a.Int("max-len", 128, 2, 4096),
+                Seed = a.Int("seed", 42, 0),
+                Threads = a.Int("threads", Environment.ProcessorCount, 1, 256),
+                MaxTrainExamples = a.Has("max-train") ? a.Int("max-train", 0, 1) : null,
+                Mu = a.Has("mu") ? (float)a.Double("mu", 0, 0, 1e6) : null,
+                GateLearningRate = (float)a.Double("gate-lr", 1e-2, 0, 10),
+                GatePositions = a.Has("gate-positions") ? a.Int("gate-positions", 128, 1, 4096) : null,
+                GateThreshold = (float)a.Double("gate-threshold", 0.5, 0, 1),
+            },
             Lambdas = ParseLambdas(a.RequiredString("lambdas")),
-            Vocab = a.String("vocab"),
-            Epochs = a.Int("epochs", 3, 1, 1000),
-            LearningRate = (float)a.Double("lr", 5e-5, 0, 1),
-            BatchSize = a.Int("batch-size", 32, 1, 4096),
-            MaxLength = a.Int("max-len", 128, 2, 4096),
-            Seed = a.Int("seed", 42, 0),
-            Threads = a.Int("threads", Environment.ProcessorCount, 1, 256),
-            MaxTrainExamples = a.Has("max-train") ? a.Int("max-train", 0, 1) : null,
-            Mu = a.Has("mu") ? (float)a.Double("mu", 0, 0, 1e6) : null,
-            GateLearningRate = (float)a.Double("gate-lr", 1e-2, 0, 10),
-            GatePositions = a.Has("gate-positions") ? a.Int("gate-positions", 128, 1, 4096) : null,
-            GateThreshold = (float)a.Double("gate-threshold", 0.5, 0, 1),
             TimingExamples = a.Has("timing-examples") ? a.Int("timing-examples", 0, 1) : null,
         };
         a.RejectUnknown();
-        if (!options.Init.StartsWith("random:", StringComparison.Ordinal) && !Directory.Exists(options.Init))
-            throw new DirectoryNotFoundException($"{options.Init}: model directory not found");
-        if (!Directory.Exists(options.DataDirectory)) throw new DirectoryNotFoundException($"{options.DataDirectory}: data directory not found");
+        if (!options.Training.Init.StartsWith("random:", StringComparison.Ordinal) && !Directory.Exists(options.Training.Init))
+            throw new DirectoryNotFoundException($"{options.Training.Init}: model directory not found");
+        if (!Directory.Exists(options.Training.DataDirectory)) throw new DirectoryNotFoundException($"{options.Training.DataDirectory}: data directory not found");
 
         using var stop = new StopSignal();
         {
@@ -65,7 +68,7 @@ static class SweepVerb
                 return 130;
             }
             o.WriteLine();
-            o.Write(File.ReadAllText(Path.Combine(options.OutputDirectory, SweepFiles.SummaryFile)));
+            o.Write(File.ReadAllText(Path.Combine(options.Training.OutputDirectory, SweepFiles.SummaryFile)));
             return 0;
         }
     }

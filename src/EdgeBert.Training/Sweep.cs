@@ -5,31 +5,14 @@ using EdgeBert.Model;
 
 namespace EdgeBert.Training;
 
-/// <summary>Everything `edgebert sweep` takes: the training options shared by every model, and the lambdas.</summary>
+/// <summary>Everything `edgebert sweep` takes: the training options every model shares (Init, Vocab and
+/// OutputDirectory are the sweep's; Gates and Lambda are set per model), the lambdas and the timing.</summary>
 public sealed record SweepOptions
 {
-    public required GlueTask Task { get; init; }
-    public string? DataDirectory { get; init; }
-    public IReadOnlyList<GlueExample>? TrainExamples { get; init; }
-    public IReadOnlyList<GlueExample>? DevExamples { get; init; }
-    /// <summary>A model directory (fine-tuned on the task or not), or "random:SHAPE" with <see cref="Vocab"/>.</summary>
-    public required string Init { get; init; }
-    public string? Vocab { get; init; }
-    public required string OutputDirectory { get; init; }
+    /// <summary>Threads also drive the dev metrics; timing always runs on one thread. A null Mu means
+    /// mu = lambda for each lambda (METHOD.md).</summary>
+    public required FineTuneOptions Training { get; init; }
     public required IReadOnlyList<double> Lambdas { get; init; }
-    public int Epochs { get; init; } = 3;
-    public float LearningRate { get; init; } = 5e-5f;
-    public int BatchSize { get; init; } = 32;
-    public int MaxLength { get; init; } = 128;
-    public int Seed { get; init; } = 42;
-    /// <summary>Threads for training and for the dev metrics; timing always runs on one thread.</summary>
-    public int Threads { get; init; } = 1;
-    public int? MaxTrainExamples { get; init; }
-    /// <summary>Weight of the bi-modal regularizer; null: mu = lambda for each lambda (METHOD.md).</summary>
-    public float? Mu { get; init; }
-    public float GateLearningRate { get; init; } = 1e-2f;
-    public int? GatePositions { get; init; }
-    public float GateThreshold { get; init; } = TokenGates.DefaultThreshold;
     /// <summary>Time the models on the first this many dev examples (null: all of them).</summary>
     public int? TimingExamples { get; init; }
     /// <summary>Timing runs per model; the fastest one counts.</summary>
@@ -60,7 +43,7 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
     public IReadOnlyList<SweepRow>? Run(CancellationToken cancel = default)
     {
         Validate();
-        Directory.CreateDirectory(_o.OutputDirectory);
+        Directory.CreateDirectory(_o.Training.OutputDirectory);
         int models = _o.Lambdas.Count + 1;
 
         string denseDir = DenseModel(cancel, models);
@@ -69,23 +52,19 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
         for (int i = 0; i < _o.Lambdas.Count; i++)
         {
             double lambda = _o.Lambdas[i];
-            string dir = Path.Combine(_o.OutputDirectory, SweepFiles.LambdaFolder(lambda));
+            string dir = Path.Combine(_o.Training.OutputDirectory, SweepFiles.LambdaFolder(lambda));
             var gateOptions = TrainingOptions(denseDir, dir) with
             {
                 Gates = GateTraining.TwoStage,
                 Lambda = (float)lambda,
-                Mu = _o.Mu,
-                GateLearningRate = _o.GateLearningRate,
-                GatePositions = _o.GatePositions,
-                GateThreshold = _o.GateThreshold,
             };
             if (!TrainUnlessFinished($"[{i + 2}/{models}] lambda {SweepFiles.FormatLambda(lambda)}", gateOptions, cancel)) return null;
             gatedDirs.Add(dir);
         }
 
         var rows = Evaluate(denseDir, gatedDirs);
-        SweepFiles.WriteAll(_o.OutputDirectory, _o.Task, rows);
-        log.WriteLine($"wrote {SweepFiles.ResultsFile}, {SweepFiles.PlotFile} and {SweepFiles.SummaryFile} to {_o.OutputDirectory}");
+        SweepFiles.WriteAll(_o.Training.OutputDirectory, _o.Training.Task, rows);
+        log.WriteLine($"wrote {SweepFiles.ResultsFile}, {SweepFiles.PlotFile} and {SweepFiles.SummaryFile} to {_o.Training.OutputDirectory}");
         return rows;
     }
 
@@ -102,42 +81,27 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
     /// else a dense fine-tune into OUT/dense.</summary>
     string DenseModel(CancellationToken cancel, int models)
     {
-        if (!_o.Init.StartsWith("random:", StringComparison.Ordinal))
+        if (!_o.Training.Init.StartsWith("random:", StringComparison.Ordinal))
         {
-            var init = BertCheckpoint.Load(_o.Init);
+            var init = BertCheckpoint.Load(_o.Training.Init);
             if (init.Weights.HasGates)
-                throw new ArgumentException($"{_o.Init} already has gates: the sweep needs a dense model as --init");
-            if (init.Weights.ClassifierWeight is not null && init.Config.Labels.SequenceEqual(TaskLabels(_o.Task)))
+                throw new ArgumentException($"{_o.Training.Init} already has gates: the sweep needs a dense model as --init");
+            if (init.Weights.ClassifierWeight is not null && init.Config.Labels.SequenceEqual(TaskLabels(_o.Training.Task)))
             {
-                log.WriteLine($"[1/{models}] dense: {_o.Init} is fine-tuned on {_o.Task.Name}, evaluated as is");
-                return _o.Init;
+                log.WriteLine($"[1/{models}] dense: {_o.Training.Init} is fine-tuned on {_o.Training.Task.Name}, evaluated as is");
+                return _o.Training.Init;
             }
         }
-        string dir = Path.Combine(_o.OutputDirectory, DenseFolder);
-        TrainUnlessFinished($"[1/{models}] dense", TrainingOptions(_o.Init, dir) with { Vocab = _o.Vocab }, cancel);
+        string dir = Path.Combine(_o.Training.OutputDirectory, DenseFolder);
+        TrainUnlessFinished($"[1/{models}] dense", TrainingOptions(_o.Training.Init, dir), cancel);
         return dir;
     }
 
     static IReadOnlyList<string> TaskLabels(GlueTask task) => task.IsRegression ? ["score"] : task.Labels;
 
-    FineTuneOptions TrainingOptions(string init, string outputDirectory) => new()
-    {
-        Task = _o.Task,
-        DataDirectory = _o.DataDirectory,
-        TrainExamples = _o.TrainExamples,
-        DevExamples = _o.DevExamples,
-        Init = init,
-        OutputDirectory = outputDirectory,
-        Epochs = _o.Epochs,
-        LearningRate = _o.LearningRate,
-        BatchSize = _o.BatchSize,
-        MaxLength = _o.MaxLength,
-        Seed = _o.Seed,
-        Threads = _o.Threads,
-        MaxTrainExamples = _o.MaxTrainExamples,
-        // An interrupted sweep continues each model where it stopped (FineTuner starts afresh when there is no state).
-        Resume = true,
-    };
+    // An interrupted sweep continues each model where it stopped (FineTuner starts afresh when there is no state).
+    FineTuneOptions TrainingOptions(string init, string outputDirectory) =>
+        _o.Training with { Init = init, OutputDirectory = outputDirectory, Gates = GateTraining.None, Resume = true };
 
     /// <summary>Returns false when cancelled.</summary>
     bool TrainUnlessFinished(string name, FineTuneOptions options, CancellationToken cancel)
@@ -198,17 +162,17 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
 
     List<SweepRow> Evaluate(string denseDir, List<string> gatedDirs)
     {
-        var task = _o.Task;
+        var task = _o.Training.Task;
         var denseCheckpoint = BertCheckpoint.Load(denseDir);
-        int maxLength = Math.Min(_o.MaxLength, denseCheckpoint.MaxSequenceLength);
-        var devExamples = _o.DevExamples ?? GlueReader.Read(task,
-            _o.DataDirectory ?? throw new ArgumentException("no --data directory given"), GlueSplit.Dev);
+        int maxLength = Math.Min(_o.Training.MaxLength, denseCheckpoint.MaxSequenceLength);
+        var devExamples = _o.Training.DevExamples ?? GlueReader.Read(task,
+            _o.Training.DataDirectory ?? throw new ArgumentException("no --data directory given"), GlueSplit.Dev);
         var dev = TaskData.Encode(devExamples, denseCheckpoint.RequireTokenizer(), maxLength);
         var timed = _o.TimingExamples is { } n && n < dev.Length ? dev[..n] : dev;
         log.WriteLine($"evaluating on {dev.Length} dev examples, timing on {timed.Length} at 1 thread, batch size 1, best of {_o.TimingRounds}");
 
-        using var pool = new WorkerPool(_o.Threads);
-        var denseEngine = BertEngine.Load(denseCheckpoint, _o.GateThreshold);
+        using var pool = new WorkerPool(_o.Training.Threads);
+        var denseEngine = BertEngine.Load(denseCheckpoint, _o.Training.GateThreshold);
         var dense = Evaluator.Evaluate(denseEngine, task, dev, useGates: false, pool);
         var gatedRows = new List<SweepRow>();
         double denseMsOverall = double.MaxValue;
@@ -217,7 +181,7 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
             var checkpoint = BertCheckpoint.Load(gatedDirs[i]);
             // Soft first: loading the engine releases the unpacked weights the training graph reads.
             double soft = TaskMetrics.Main(task, Evaluator.EvaluateSoft(new BertTrainingGraph(checkpoint.Config, checkpoint.Weights), task, dev, pool));
-            var engine = BertEngine.Load(checkpoint, _o.GateThreshold);
+            var engine = BertEngine.Load(checkpoint, _o.Training.GateThreshold);
             var hard = Evaluator.Evaluate(engine, task, dev, useGates: true, pool);
             var (denseMs, gatedMs) = TimePair(denseEngine, engine, timed);
             denseMsOverall = Math.Min(denseMsOverall, denseMs);
@@ -239,8 +203,8 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
         double denseMs = double.MaxValue, gatedMs = double.MaxValue;
         for (int round = 0; round < _o.TimingRounds; round++)
         {
-            denseMs = Math.Min(denseMs, Evaluator.Evaluate(dense, _o.Task, examples, false, WorkerPool.Single, batchSize: 1).MillisecondsPerExample);
-            gatedMs = Math.Min(gatedMs, Evaluator.Evaluate(gated, _o.Task, examples, true, WorkerPool.Single, batchSize: 1).MillisecondsPerExample);
+            denseMs = Math.Min(denseMs, Evaluator.Evaluate(dense, _o.Training.Task, examples, false, WorkerPool.Single, batchSize: 1).MillisecondsPerExample);
+            gatedMs = Math.Min(gatedMs, Evaluator.Evaluate(gated, _o.Training.Task, examples, true, WorkerPool.Single, batchSize: 1).MillisecondsPerExample);
         }
         return (denseMs, gatedMs);
     }
