@@ -229,18 +229,23 @@ def load_model(directory):
     return model.eval()
 
 
-def random_model(shape, seed):
-    c = Config(SHAPES[shape])
-    torch.manual_seed(seed)
-    model = BertForSequenceClassification(c)
-    for name, p in model.named_parameters():
-        with torch.no_grad():
+def init_weights(model, c):
+    """HuggingFace's BERT initialisation: N(0, initializer_range) weights, zero biases, LayerNorm 1/0."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
             if "LayerNorm" in name:
                 p.fill_(1.0 if name.endswith("weight") else 0.0)
             elif name.endswith("weight"):
                 p.normal_(0.0, c.initializer_range)
             else:
                 p.zero_()
+
+
+def random_model(shape, seed):
+    c = Config(SHAPES[shape])
+    torch.manual_seed(seed)
+    model = BertForSequenceClassification(c)
+    init_weights(model, c)
     return model.eval()
 
 

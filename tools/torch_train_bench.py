@@ -73,7 +73,7 @@ import torch  # noqa: E402  (after the thread environment)
 from torch import nn  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_peer import SHAPES, Config  # noqa: E402
+from torch_peer import SHAPES, Config, init_weights  # noqa: E402
 
 
 # --- HuggingFace BertForSequenceClassification in training mode (dropout), same names and math as
@@ -162,14 +162,7 @@ class BertForSequenceClassification(nn.Module):
 def build(c):
     torch.manual_seed(1)
     model = BertForSequenceClassification(c, args.dropout, args.attention_dropout)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "LayerNorm" in name:
-                p.fill_(1.0 if name.endswith("weight") else 0.0)
-            elif name.endswith("weight"):
-                p.normal_(0.0, c.initializer_range)
-            else:
-                p.zero_()
+    init_weights(model, c)
     return model.train()
 
 
