@@ -35,11 +35,14 @@ static class TrainVerbs
             """, Train));
         verbs.Add(new CliApp.Verb("pretrain", "masked-language-model pretraining on a text corpus",
             """
-            edgebert pretrain --corpus DIR --vocab FILE --out DIR [--layers 4 --hidden 256 --heads 4 --intermediate 1024
-                              --max-len 128] (--hours H | --steps S) [--batch-size 32] [--lr 5e-4] [--warmup 0.05]
-                              [--threads N] [--seed 42] [--checkpoint-minutes 10] [--resume]
+            edgebert pretrain --corpus DIR (--vocab FILE | --init DIR) --out DIR [--layers 4 --hidden 256 --heads 4
+                              --intermediate 1024 --max-len 128] (--hours H | --steps S) [--batch-size 32] [--lr 5e-4]
+                              [--warmup 0.05] [--dropout 0.1] [--task T --task-text FILE] [--threads N] [--seed 42]
+                              [--checkpoint-minutes 10] [--resume]
               Every .txt file of DIR is tokenized and cut into sequences; 1 in 100 is held out to report MLM
-              accuracy and perplexity at each checkpoint. 15% of tokens are predicted (80% [MASK], 10% random,
+              accuracy and perplexity at each checkpoint. --init continues a masked-LM model (its shape and
+              vocabulary) with a fresh optimizer and schedule. --task/--task-text add the distinct sentences of
+              a GLUE task file, without labels, to the corpus (task-adaptive pretraining). 15% of tokens are predicted (80% [MASK], 10% random,
               10% unchanged). --out/resume is rewritten atomically every --checkpoint-minutes and on Ctrl+C;
               --resume continues from it. The finished model (HF BertForMaskedLM layout) goes to --out.
             """, Pretrain));
@@ -111,7 +114,7 @@ static class TrainVerbs
         var options = new PretrainOptions
         {
             CorpusDirectory = a.RequiredString("corpus"),
-            Vocab = a.RequiredString("vocab"),
+            Vocab = a.String("vocab"),
             OutputDirectory = a.RequiredString("out"),
             Layers = a.Int("layers", 4, 1, 48), Hidden = a.Int("hidden", 256, 8, 8192), Heads = a.Int("heads", 4, 1, 128),
             Intermediate = a.Int("intermediate", 1024, 8, 65536), MaxLength = a.Int("max-len", 128, 8, 4096),
@@ -124,8 +127,12 @@ static class TrainVerbs
             Seed = a.Int("seed", 42, 0),
             CheckpointMinutes = a.Double("checkpoint-minutes", 10, 0.01, 1e4),
             Resume = a.Flag("resume"),
+            Init = a.String("init"),
+            Dropout = (float)a.Double("dropout", 0.1, 0, 0.9),
+            TaskText = TaskText(a),
         };
         a.RejectUnknown();
+        if ((options.Vocab is null) == (options.Init is null)) throw new UsageException("give exactly one of --vocab FILE (new model) or --init DIR (continue a masked-LM model)");
         if ((options.Hours is null) == (options.Steps is null)) throw new UsageException("give exactly one of --hours H or --steps S");
         using var stop = new StopSignal();
         {
@@ -136,6 +143,16 @@ static class TrainVerbs
             trainer.Run(stop.Token);
             return stop.Requested ? 130 : 0;
         }
+    }
+
+    static (GlueTask, string)? TaskText(ParsedArgs a)
+    {
+        string? name = a.String("task"), file = a.String("task-text");
+        if (name is null && file is null) return null;
+        if (name is null || file is null) throw new UsageException("--task and --task-text go together");
+        if (!GlueTask.TryGet(name, out var task)) throw new UsageException($"unknown task '{name}'");
+        if (!File.Exists(file)) throw new FileNotFoundException($"{file}: file not found");
+        return (task, file);
     }
 
     static int Eval(ParsedArgs a, TextWriter o)

@@ -10,7 +10,8 @@ namespace EdgeBert.Training;
 public sealed record PretrainOptions
 {
     public required string CorpusDirectory { get; init; }
-    public required string Vocab { get; init; }
+    /// <summary>The vocabulary of a new model; not needed with <see cref="Init"/>.</summary>
+    public string? Vocab { get; init; }
     public required string OutputDirectory { get; init; }
     public int Layers { get; init; } = 4;
     public int Hidden { get; init; } = 256;
@@ -30,6 +31,11 @@ public sealed record PretrainOptions
     /// <summary>Every this-many-th sequence is held out for the MLM accuracy/perplexity report.</summary>
     public int HoldOutEvery { get; init; } = 100;
     public double CheckpointMinutes { get; init; } = 10;
+    /// <summary>Start from this masked-LM model's weights (fresh optimizer and schedule) instead of a random init.</summary>
+    public string? Init { get; init; }
+    public float Dropout { get; init; } = 0.1f;
+    /// <summary>Unlabeled sentences of a GLUE task file added to the corpus (task-adaptive pretraining).</summary>
+    public (GlueTask Task, string File)? TaskText { get; init; }
 }
 
 public sealed record MlmReport(long Step, double HeldOutAccuracy, double HeldOutPerplexity, int HeldOutMasked);
@@ -51,7 +57,7 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
         if (!Directory.Exists(_o.CorpusDirectory)) throw new DirectoryNotFoundException($"{_o.CorpusDirectory}: corpus directory not found");
         string resumeDir = Path.Combine(_o.OutputDirectory, FineTuner.ResumeFolder);
         bool resuming = _o.Resume && File.Exists(Path.Combine(resumeDir, StateFile));
-        var checkpoint = resuming ? BertCheckpoint.Load(resumeDir) : Create();
+        var checkpoint = resuming ? BertCheckpoint.Load(resumeDir) : _o.Init is { } init ? LoadInit(init) : Create();
         var tokenizer = checkpoint.RequireTokenizer();
         var (train, heldOut) = ReadCorpus(tokenizer, checkpoint.Config.MaxPositionEmbeddings);
         log.WriteLine($"corpus: {train.Count} training and {heldOut.Count} held-out sequences of up to {_o.MaxLength} tokens " +
@@ -87,7 +93,7 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
 
             var (inputs, maskedRows, targets) = Mask(batch, tokenizer, checkpoint.Config.VocabSize, rng);
             var tape = new Tape(pool, arena);
-            var hidden = graph.Forward(tape, inputs, new TrainingForwardOptions { Training = true, Rng = rng }).Output;
+            var hidden = graph.Forward(tape, inputs, new TrainingForwardOptions { Training = true, Rng = rng, DropoutProbability = _o.Dropout }).Output;
             var (loss, correct) = graph.MaskedLmLoss(tape, hidden, maskedRows, targets);
             tape.Backward(loss);
             optimizer.ClipGradientNorm(1f);
@@ -139,6 +145,7 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
 
     BertCheckpoint Create()
     {
+        if (_o.Vocab is null) throw new ArgumentException("give --vocab FILE (or --init DIR)");
         if (!File.Exists(_o.Vocab)) throw new FileNotFoundException($"{_o.Vocab}: file not found");
         var tokenizer = BertWordPieceTokenizer.Load(_o.Vocab);
         if (_o.Hidden % _o.Heads != 0) throw new ArgumentException($"--hidden {_o.Hidden} is not a multiple of --heads {_o.Heads}");
@@ -151,20 +158,31 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
         return new BertCheckpoint(config, weights, tokenizer, Path.GetDirectoryName(Path.GetFullPath(_o.Vocab)));
     }
 
-    /// <summary>Every .txt file, tokenized whole and cut into [CLS] piece [SEP] sequences; every
+    static BertCheckpoint LoadInit(string directory)
+    {
+        var checkpoint = BertCheckpoint.Load(directory);
+        if (checkpoint.Weights.MlmHead is null) throw new InvalidDataException($"{directory}: --init needs a masked-LM model (cls.predictions.* tensors)");
+        return checkpoint;
+    }
+
+    /// <summary>Every .txt file (and the task text, if given), tokenized whole and cut into [CLS] piece [SEP] sequences; every
     /// HoldOutEvery-th sequence is held out.</summary>
     (List<int[]> Train, List<int[]> HeldOut) ReadCorpus(BertWordPieceTokenizer tokenizer, int maxPositions)
     {
         var files = Directory.GetFiles(_o.CorpusDirectory, "*.txt").OrderBy(f => f, StringComparer.Ordinal).ToArray();
         if (files.Length == 0) throw new FileNotFoundException($"{_o.CorpusDirectory}: no .txt files");
-        var perFile = new int[files.Length][];
+        // WikiText writes out-of-vocabulary words as "<unk>": make them the real [UNK] token.
+        var documents = files.Select(f => (Func<string>)(() => File.ReadAllText(f).Replace("<unk>", "[UNK]"))).ToList();
+        if (_o.TaskText is var (task, file))
+            documents.Add(() => string.Join('\n', GlueReader.Read(task, file)
+                .SelectMany(e => e.TextB is null ? [e.TextA] : new[] { e.TextA, e.TextB }).Distinct(StringComparer.Ordinal)));
+        var perFile = new int[documents.Count][];
         int done = 0;
-        Parallel.For(0, files.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, _o.Threads) }, i =>
+        Parallel.For(0, documents.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, _o.Threads) }, i =>
         {
-            // WikiText writes out-of-vocabulary words as "<unk>": make them the real [UNK] token.
-            perFile[i] = tokenizer.Tokenize(File.ReadAllText(files[i]).Replace("<unk>", "[UNK]")).Select(t => t.Id).ToArray();
+            perFile[i] = tokenizer.Tokenize(documents[i]()).Select(t => t.Id).ToArray();
             int finished = Interlocked.Increment(ref done);
-            progress?.Invoke(new TrainingProgress(0, 0, 0, finished, files.Length, double.NaN, double.NaN));
+            progress?.Invoke(new TrainingProgress(0, 0, 0, finished, documents.Count, double.NaN, double.NaN));
         });
         int piece = Math.Min(_o.MaxLength, maxPositions) - 2;
         var train = new List<int[]>();
@@ -239,6 +257,6 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
     {
         checkpoint.Save(directory);
         string vocab = Path.Combine(directory, BertCheckpoint.VocabFile);
-        if (!File.Exists(vocab)) File.Copy(_o.Vocab, vocab);
+        if (!File.Exists(vocab) && _o.Vocab is not null) File.Copy(_o.Vocab, vocab);
     }
 }

@@ -44,4 +44,54 @@ public class MlmPretrainerTests
         Assert.NotNull(saved.Tokenizer);
         Assert.Equal(400, TrainerState.Read(Path.Combine(dir.Path, "out", FineTuner.ResumeFolder, "trainer_state.bin")).Moments!.Step);
     }
+
+    [Fact]
+    public void InitContinuesFromTheGivenModelNotFromRandomWeights()
+    {
+        using var dir = new ModelTestFiles.TempDir();
+        var (corpus, vocab) = MakeCorpus(dir.Path);
+        var first = new MlmPretrainer(Options(dir.Path, corpus, vocab), TextWriter.Null);
+        first.Run();
+
+        // One step at learning rate 0: the held-out report (same masks) must be the init's own.
+        var frozen = Options(dir.Path, corpus, vocab) with
+        {
+            Vocab = null, Init = Path.Combine(dir.Path, "out"), OutputDirectory = Path.Combine(dir.Path, "continued"),
+            Steps = 1, LearningRate = 0f, Dropout = 0f,
+        };
+        var continued = new MlmPretrainer(frozen, TextWriter.Null);
+        continued.Run();
+        Assert.Equal(first.Reports[^1].HeldOutAccuracy, continued.Reports[^1].HeldOutAccuracy);
+        Assert.Equal(first.Reports[^1].HeldOutPerplexity, continued.Reports[^1].HeldOutPerplexity, 1e-6);
+
+        var fresh = new MlmPretrainer(Options(dir.Path, corpus, vocab) with { OutputDirectory = Path.Combine(dir.Path, "fresh"), Steps = 1, LearningRate = 0f }, TextWriter.Null);
+        fresh.Run();
+        Assert.True(fresh.Reports[^1].HeldOutPerplexity > 2 * continued.Reports[^1].HeldOutPerplexity);
+    }
+
+    [Fact]
+    public void TaskTextAddsEachDistinctSentenceOnce()
+    {
+        using var dir = new ModelTestFiles.TempDir();
+        var (corpus, vocab) = MakeCorpus(dir.Path);
+        string tsv = Path.Combine(dir.Path, "train.tsv");
+        // 40 copies of one 7-word sentence and one 6-word sentence: 13 words once each, not 286.
+        File.WriteAllLines(tsv, new[] { "sentence\tlabel" }
+            .Concat(Enumerable.Repeat("the cat sat on the mat .\t1", 40)).Append("a dog ran in the park\t0"));
+        long Tokens(PretrainOptions o)
+        {
+            var log = new StringWriter();
+            // Only the first sequence is held out, so the task text lands in the training count.
+            new MlmPretrainer(o with { Steps = 1, HoldOutEvery = 1_000_000 }, log).Run();
+            var m = System.Text.RegularExpressions.Regex.Match(log.ToString(), @"\((\d+) tokens\)");
+            return long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        }
+        long plain = Tokens(Options(dir.Path, corpus, vocab));
+        long withTask = Tokens(Options(dir.Path, corpus, vocab) with
+        {
+            OutputDirectory = Path.Combine(dir.Path, "task"), TaskText = (GlueTask.Sst2, tsv),
+        });
+        // 13 word tokens plus [CLS] and [SEP] around the one sequence they make.
+        Assert.Equal(plain + 15, withTask);
+    }
 }
