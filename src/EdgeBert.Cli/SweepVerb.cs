@@ -10,7 +10,7 @@ static class SweepVerb
         "train one gated model per lambda plus the dense baseline and plot the trade-off",
         """
         edgebert sweep --task T --data DIR --init MODEL_DIR|random:tiny|mini|small --lambdas a,b,c,.. --out DIR
-                       [--vocab FILE] [--epochs 3] [--lr 5e-5] [--batch-size 32] [--max-len 128] [--seed 42]
+                       [--vocab FILE] [--epochs 3] [--lr 5e-5] [--warmup 0.1] [--batch-size 32] [--max-len 128] [--seed 42]
                        [--threads N] [--max-train N] [--mu X] [--gate-lr 1e-2] [--gate-positions N]
                        [--gate-threshold 0.5] [--timing-examples N]
           The dense baseline is --init if it is already fine-tuned on the task, else a dense fine-tune into
@@ -24,36 +24,14 @@ static class SweepVerb
 
     static int Run(ParsedArgs a, TextWriter o)
     {
-        var taskName = a.RequiredString("task");
-        if (!GlueTask.TryGet(taskName, out var task)) throw new UsageException($"unknown task '{taskName}' (SST-2, CoLA, MRPC, RTE, STS-B, QNLI, WNLI, MNLI, QQP)");
         var options = new SweepOptions
         {
-            Training = new FineTuneOptions
-            {
-                Task = task,
-                DataDirectory = a.RequiredString("data"),
-                Init = a.RequiredString("init"),
-                OutputDirectory = a.RequiredString("out"),
-                Vocab = a.String("vocab"),
-                Epochs = a.Int("epochs", 3, 1, 1000),
-                LearningRate = (float)a.Double("lr", 5e-5, 0, 1),
-                BatchSize = a.Int("batch-size", 32, 1, 4096),
-                MaxLength = a.Int("max-len", 128, 2, 4096),
-                Seed = a.Int("seed", 42, 0),
-                Threads = a.Int("threads", Environment.ProcessorCount, 1, 256),
-                MaxTrainExamples = a.Has("max-train") ? a.Int("max-train", 0, 1) : null,
-                Mu = a.Has("mu") ? (float)a.Double("mu", 0, 0, 1e6) : null,
-                GateLearningRate = (float)a.Double("gate-lr", 1e-2, 0, 10),
-                GatePositions = a.Has("gate-positions") ? a.Int("gate-positions", 128, 1, 4096) : null,
-                GateThreshold = (float)a.Double("gate-threshold", 0.5, 0, 1),
-            },
+            Training = TrainVerbs.FineTuneArgs(a),
             Lambdas = ParseLambdas(a.RequiredString("lambdas")),
             TimingExamples = a.Has("timing-examples") ? a.Int("timing-examples", 0, 1) : null,
         };
         a.RejectUnknown();
-        if (!options.Training.Init.StartsWith("random:", StringComparison.Ordinal) && !Directory.Exists(options.Training.Init))
-            throw new DirectoryNotFoundException($"{options.Training.Init}: model directory not found");
-        if (!Directory.Exists(options.Training.DataDirectory)) throw new DirectoryNotFoundException($"{options.Training.DataDirectory}: data directory not found");
+        TrainVerbs.CheckPaths(options.Training);
 
         using var stop = new StopSignal();
         {

@@ -57,8 +57,6 @@ static class TrainVerbs
 
     static int Train(ParsedArgs a, TextWriter o)
     {
-        var taskName = a.RequiredString("task");
-        if (!GlueTask.TryGet(taskName, out var task)) throw new UsageException($"unknown task '{taskName}' (SST-2, CoLA, MRPC, RTE, STS-B, QNLI, WNLI, MNLI, QQP)");
         var gatesText = a.String("gates");
         var gates = gatesText switch
         {
@@ -67,7 +65,35 @@ static class TrainVerbs
             "two-stage" => GateTraining.TwoStage,
             _ => throw new UsageException($"--gates must be one-stage or two-stage, got '{gatesText}'"),
         };
-        var options = new FineTuneOptions
+        var options = FineTuneArgs(a) with
+        {
+            Resume = a.Flag("resume"),
+            SaveEverySteps = a.Int("save-every", 0, 0),
+            Gates = gates,
+            Lambda = (float)a.Double("lambda", 0, 0, 1e6),
+        };
+        a.RejectUnknown();
+        if (gates == GateTraining.None && (a.Has("lambda") || a.Has("mu") || a.Has("gate-lr")))
+            throw new UsageException("--lambda, --mu and --gate-lr need --gates one-stage|two-stage");
+        CheckPaths(options);
+
+        using var stop = new StopSignal();
+        {
+            var progress = new PhasedProgress(o);
+            var trainer = new FineTuner(options, progress, p => progress.Report(
+                $"stage {p.Stage + 1} epoch {p.Epoch + 1}/{p.Epochs}", p.Batch, p.Batches,
+                string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:F4}, {p.ExamplesPerSecond:F1} ex/s")));
+            trainer.Run(stop.Token);
+            return stop.Requested ? 130 : 0;
+        }
+    }
+
+    /// <summary>The fine-tuning options `train` and `sweep` share.</summary>
+    internal static FineTuneOptions FineTuneArgs(ParsedArgs a)
+    {
+        var taskName = a.RequiredString("task");
+        if (!GlueTask.TryGet(taskName, out var task)) throw new UsageException($"unknown task '{taskName}' (SST-2, CoLA, MRPC, RTE, STS-B, QNLI, WNLI, MNLI, QQP)");
+        return new FineTuneOptions
         {
             Task = task,
             DataDirectory = a.RequiredString("data"),
@@ -81,32 +107,19 @@ static class TrainVerbs
             WarmupFraction = a.Double("warmup", 0.1, 0, 1),
             Seed = a.Int("seed", 42, 0),
             Threads = a.Int("threads", Environment.ProcessorCount, 1, 256),
-            Resume = a.Flag("resume"),
             MaxTrainExamples = a.Has("max-train") ? a.Int("max-train", 0, 1) : null,
-            SaveEverySteps = a.Int("save-every", 0, 0),
-            Gates = gates,
-            Lambda = (float)a.Double("lambda", 0, 0, 1e6),
             Mu = a.Has("mu") ? (float)a.Double("mu", 0, 0, 1e6) : null,
             GateLearningRate = (float)a.Double("gate-lr", 1e-2, 0, 10),
             GatePositions = a.Has("gate-positions") ? a.Int("gate-positions", 128, 1, 4096) : null,
             GateThreshold = (float)a.Double("gate-threshold", 0.5, 0, 1),
         };
-        a.RejectUnknown();
-        if (gates == GateTraining.None && (a.Has("lambda") || a.Has("mu") || a.Has("gate-lr")))
-            throw new UsageException("--lambda, --mu and --gate-lr need --gates one-stage|two-stage");
+    }
+
+    internal static void CheckPaths(FineTuneOptions options)
+    {
         if (!options.Init.StartsWith("random:", StringComparison.Ordinal) && !Directory.Exists(options.Init))
             throw new DirectoryNotFoundException($"{options.Init}: model directory not found");
         if (!Directory.Exists(options.DataDirectory)) throw new DirectoryNotFoundException($"{options.DataDirectory}: data directory not found");
-
-        using var stop = new StopSignal();
-        {
-            var progress = new PhasedProgress(o);
-            var trainer = new FineTuner(options, progress, p => progress.Report(
-                $"stage {p.Stage + 1} epoch {p.Epoch + 1}/{p.Epochs}", p.Batch, p.Batches,
-                string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:F4}, {p.ExamplesPerSecond:F1} ex/s")));
-            trainer.Run(stop.Token);
-            return stop.Requested ? 130 : 0;
-        }
     }
 
     static int Pretrain(ParsedArgs a, TextWriter o)
