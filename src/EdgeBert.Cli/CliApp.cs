@@ -48,7 +48,7 @@ public static class CliApp
         catch (UsageException e)
         {
             stderr.WriteLine($"error: {e.Message}");
-            stderr.WriteLine($"usage: {FirstLine(verb.Usage)}");
+            stderr.WriteLine($"usage: {UsageLine(verb, args)}");
             return 2;
         }
         catch (Exception e) when (e is IOException or InvalidDataException or FormatException or ArgumentException
@@ -67,6 +67,18 @@ public static class CliApp
         foreach (var v in Verbs) o.WriteLine($"  {v.Name,-10} {v.Summary}");
         o.WriteLine();
         o.WriteLine("'edgebert COMMAND --help' explains one command.");
+    }
+
+    /// <summary>The usage line of the sub-command given (`bench encoder`), else the verb's first.</summary>
+    static string UsageLine(Verb verb, string[] args)
+    {
+        if (args.Length > 1 && !args[1].StartsWith('-'))
+        {
+            string prefix = $"edgebert {verb.Name} {args[1]} ";
+            foreach (var line in verb.Usage.Split('\n'))
+                if (line.TrimStart().StartsWith(prefix, StringComparison.Ordinal)) return line.Trim();
+        }
+        return FirstLine(verb.Usage);
     }
 
     static string FirstLine(string s) => s.Split('\n')[0].TrimEnd();
