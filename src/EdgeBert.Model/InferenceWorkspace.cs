@@ -8,11 +8,12 @@ namespace EdgeBert.Model;
 /// one workspace per concurrent caller.</summary>
 public sealed class InferenceWorkspace
 {
-    float[] _x = [], _residual = [], _qkv = [], _context = [], _inner = [];
+    float[] _x = [], _qkv = [], _context = [], _inner = [];
     float[] _headProbs = [], _receivedPerHead = [], _significance = [], _cls = [], _pooled = [], _logits = [];
     int[] _offsets = [], _lengths = [], _positions = [], _keptRows = [];
     ulong[] _rankKeys = [];
     readonly AttentionJob _attention = new();
+    readonly LayerNormJob _layerNorm = new();
 
     internal SequenceResult[] Run(BertEngine engine, IReadOnlyList<SequenceInput> batch, RunOptions options, WorkerPool pool)
     {
@@ -30,21 +31,20 @@ public sealed class InferenceWorkspace
             if (survivors is not null) survivors[s] = new int[numLayers][];
         }
 
-        Embed(engine, batch, total);
+        Embed(engine, batch, total, pool);
         float eps = (float)config.LayerNormEps;
         int rows = total;
         for (int j = 0; j < numLayers; j++)
         {
             var layer = engine.Layers[j];
-            int width = rows * h;
             // Attention block: fused QKV, per (sequence, head) attention, output projection + residual, LayerNorm.
             Gemm.Multiply(rows, _x, h, layer.Qkv, _qkv, 3 * h, bias: layer.QkvBias, pool: pool);
             bool gate = options.UseGates && engine.HasGates && NeedsElimination(engine, j, count);
             _attention.Set(this, count, heads, h / heads, h, gate, pool.Threads);
             pool.Run(_attention, pool.Threads);
-            _x.AsSpan(0, width).CopyTo(_residual);
-            Gemm.Multiply(rows, _context, h, layer.AttentionOutput, _residual, h, accumulate: true, bias: layer.AttentionOutputBias, pool: pool);
-            LayerNorm.Forward(_residual.AsSpan(0, width), _x.AsSpan(0, width), rows, h, layer.Ln1Gamma, layer.Ln1Beta, eps);
+            // The residual sum is formed in x itself: the product accumulates onto it, LayerNorm runs in place.
+            Gemm.Multiply(rows, _context, h, layer.AttentionOutput, _x, h, accumulate: true, bias: layer.AttentionOutputBias, pool: pool);
+            _layerNorm.Run(_x, rows, h, layer.Ln1Gamma, layer.Ln1Beta, eps, pool);
 
             if (gate) rows = Eliminate(engine, j, count, heads, h);
             for (int s = 0; s < count; s++)
@@ -54,12 +54,10 @@ public sealed class InferenceWorkspace
             }
 
             // Feed-forward block on the kept rows only.
-            width = rows * h;
             Gemm.Multiply(rows, _x, h, layer.Intermediate, _inner, config.IntermediateSize,
                 bias: layer.IntermediateBias, epilogue: GemmEpilogue.Gelu, pool: pool);
-            _x.AsSpan(0, width).CopyTo(_residual);
-            Gemm.Multiply(rows, _inner, config.IntermediateSize, layer.Output, _residual, h, accumulate: true, bias: layer.OutputBias, pool: pool);
-            LayerNorm.Forward(_residual.AsSpan(0, width), _x.AsSpan(0, width), rows, h, layer.Ln2Gamma, layer.Ln2Beta, eps);
+            Gemm.Multiply(rows, _inner, config.IntermediateSize, layer.Output, _x, h, accumulate: true, bias: layer.OutputBias, pool: pool);
+            _layerNorm.Run(_x, rows, h, layer.Ln2Gamma, layer.Ln2Beta, eps, pool);
         }
 
         Classify(engine, count, h, pool);
@@ -84,7 +82,7 @@ public sealed class InferenceWorkspace
 
     void Reserve(int count, int total, int longest, int h, int intermediate, int heads, int threads, int labels)
     {
-        Grow(ref _x, total * h); Grow(ref _residual, total * h); Grow(ref _context, total * h);
+        Grow(ref _x, total * h); Grow(ref _context, total * h);
         Grow(ref _qkv, total * 3 * h); Grow(ref _inner, total * intermediate);
         Grow(ref _headProbs, threads * longest * longest);
         Grow(ref _receivedPerHead, total * heads); Grow(ref _significance, longest);
@@ -99,7 +97,7 @@ public sealed class InferenceWorkspace
     }
 
     /// <summary>x = LayerNorm(word[id] + position[p] + token_type[t]) for every token of the batch.</summary>
-    void Embed(BertEngine engine, IReadOnlyList<SequenceInput> batch, int total)
+    void Embed(BertEngine engine, IReadOnlyList<SequenceInput> batch, int total, WorkerPool pool)
     {
         int h = engine.Hidden, row = 0;
         for (int s = 0; s < batch.Count; s++)
@@ -116,8 +114,7 @@ public sealed class InferenceWorkspace
                 _positions[row] = p;
             }
         }
-        var all = _x.AsSpan(0, total * h);
-        LayerNorm.Forward(all, all, total, h, engine.EmbeddingGamma, engine.EmbeddingBeta, (float)engine.Config.LayerNormEps);
+        _layerNorm.Run(_x, total, h, engine.EmbeddingGamma, engine.EmbeddingBeta, (float)engine.Config.LayerNormEps, pool);
     }
 
     bool NeedsElimination(BertEngine engine, int layer, int count)
@@ -173,6 +170,33 @@ public sealed class InferenceWorkspace
         var pooled = _pooled.AsSpan(0, count * h);
         Activations.Tanh(pooled, pooled);
         Gemm.Multiply(count, _pooled, h, engine.Classifier, _logits, engine.NumLabels, bias: engine.ClassifierBias, pool: pool);
+    }
+
+    /// <summary>LayerNorm in place over the rows, split across the pool's threads (rows are independent,
+    /// so the result does not depend on the split).</summary>
+    sealed class LayerNormJob : IParallelWork
+    {
+        /// <summary>Rows per part: below this a fork/join costs more than it saves.</summary>
+        const int MinRows = 16;
+        float[] _x = [];
+        int _rows, _cols, _parts;
+        float[] _gamma = [], _beta = [];
+        float _eps;
+
+        public void Run(float[] x, int rows, int cols, float[] gamma, float[] beta, float eps, WorkerPool pool)
+        {
+            _x = x; _rows = rows; _cols = cols; _gamma = gamma; _beta = beta; _eps = eps;
+            _parts = Math.Clamp(rows / MinRows, 1, pool.Threads);
+            if (_parts == 1) Execute(0);
+            else pool.Run(this, _parts);
+        }
+
+        public void Execute(int part)
+        {
+            int first = (int)((long)part * _rows / _parts), last = (int)((long)(part + 1) * _rows / _parts);
+            var block = _x.AsSpan(first * _cols, (last - first) * _cols);
+            LayerNorm.Forward(block, block, last - first, _cols, _gamma, _beta, _eps);
+        }
     }
 
     /// <summary>Attention over (sequence, head) pairs, split statically over the pool's threads so each
