@@ -11,13 +11,14 @@ static class PeersCommand
 {
     public const string Usage = """
         peers (--shape base|mini|tiny | --model DIR) --seq S --batch B --threads T
-              [--rounds R] [--seconds X] [--warmup W] [--opset N] [--python PATH] [--no-torch] [--keep]
+              [--rounds R] [--seconds X] [--warmup W] [--settle MS] [--opset N] [--python PATH] [--no-torch] [--keep]
           Saves the model (random weights of the shape, seed 1, or DIR) in the HF layout to a temporary
           directory, exports it to ONNX with tools/torch_peer.py, checks that every peer's logits and
           last hidden states agree with EdgeBert dense (relative error norm <= 1e-4), then runs the
           peers in turn (W warm-up runs each, then rounds in rotating order, at least R rounds and X
-          seconds; defaults 2, 10, 10) and prints median and min ms per batch and the ratios to ONNX
-          Runtime. The B sequences all have S tokens: EdgeBert packs sequences without padding, the
+          seconds; defaults 2, 10, 10; --settle MS idle between passes, default 20, so one peer's
+          spinning worker threads have gone to sleep before the next peer runs) and prints median and
+          min ms per batch and the ratios to ONNX Runtime. The B sequences all have S tokens: EdgeBert packs sequences without padding, the
           peers pad to the longest, so only equal lengths compare like with like.
         """;
 
@@ -170,6 +171,8 @@ static class PeersCommand
             {
                 // Rotate the order so that no peer always runs right after the same neighbour.
                 int i = (round + k) % peers.Count;
+                // ONNX Runtime's and our pool's idle threads spin for a while after a pass; let them stop.
+                if (o.SettleMs > 0) Thread.Sleep(o.SettleMs);
                 times[i].Add(peers[i].RunOnceMs());
             }
         return times;
@@ -209,7 +212,7 @@ static class PeersCommand
     }
 
     sealed record Options(string? Shape, string? ModelDir, int Seq, int Batch, int Threads, int Rounds, double Seconds,
-                          int Warmup, int Opset, string? Python, bool NoTorch, bool Keep)
+                          int Warmup, int SettleMs, int Opset, string? Python, bool NoTorch, bool Keep)
     {
         public static Options Parse(string[] args)
         {
@@ -223,7 +226,7 @@ static class PeersCommand
                 else if (i + 1 < args.Length) values[key] = args[++i];
                 else throw new ArgumentException($"--{key} needs a value");
             }
-            string[] known = ["shape", "model", "seq", "batch", "threads", "rounds", "seconds", "warmup", "opset", "python"];
+            string[] known = ["shape", "model", "seq", "batch", "threads", "rounds", "seconds", "warmup", "settle", "opset", "python"];
             foreach (var key in values.Keys)
                 if (!known.Contains(key)) throw new ArgumentException($"unknown option --{key}");
             values.TryGetValue("shape", out var shape);
@@ -243,7 +246,7 @@ static class PeersCommand
                 throw new ArgumentException($"--seconds must be a non-negative number, got '{s}'");
             values.TryGetValue("python", out var python);
             return new Options(shape, model, Int("seq", 128, 1, 1 << 16), Int("batch", 1, 1, 1024), Int("threads", 1, 1, 256),
-                               Int("rounds", 10, 1, 1_000_000), seconds, Int("warmup", 2, 0, 1000), Int("opset", 14, 9, 17),
+                               Int("rounds", 10, 1, 1_000_000), seconds, Int("warmup", 2, 0, 1000), Int("settle", 20, 0, 10_000), Int("opset", 14, 9, 17),
                                python, flags.Contains("no-torch"), flags.Contains("keep"));
         }
     }
