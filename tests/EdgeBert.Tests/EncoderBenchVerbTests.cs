@@ -5,18 +5,11 @@ namespace EdgeBert.Tests;
 
 public class EncoderBenchVerbTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CliApp.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
 
     [Fact]
     public void SeveralThreadCountsGiveOneLineEachWithTheSpeedUpOverTheFirst()
     {
-        var (code, output, error) = Run("bench", "encoder", "--shape", "tiny", "--seq", "12", "--batch", "3", "--threads", "1,2", "--seconds", "0.05", "--json");
+        var (code, output, error) = CliRun.Run("bench", "encoder", "--shape", "tiny", "--seq", "12", "--batch", "3", "--threads", "1,2", "--seconds", "0.05", "--json");
         Assert.True(code == 0, error);
         var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, lines.Length);
@@ -35,7 +28,7 @@ public class EncoderBenchVerbTests
     [InlineData("1,,2")]
     public void BadThreadListsExitTwoWithTheEncoderUsage(string threads)
     {
-        var (code, output, error) = Run("bench", "encoder", "--shape", "tiny", "--seq", "8", "--batch", "1", "--threads", threads);
+        var (code, output, error) = CliRun.Run("bench", "encoder", "--shape", "tiny", "--seq", "8", "--batch", "1", "--threads", threads);
         Assert.Equal(2, code);
         Assert.Equal("", output);
         Assert.StartsWith("error: --threads", error);

@@ -7,13 +7,6 @@ namespace EdgeBert.Tests;
 [Collection("IsaState")]
 public class GemmBenchVerbTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CliApp.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
 
     [Theory]
     [InlineData("--m", "x", "--k", "4", "--n", "4")]
@@ -25,7 +18,7 @@ public class GemmBenchVerbTests
     [InlineData("--m", "4", "--k", "4", "--n", "4", "--bogus", "1")]
     public void BadArgumentsExitTwoWithOneErrorLine(params string[] options)
     {
-        var (code, output, error) = Run(["bench", "gemm", .. options]);
+        var (code, output, error) = CliRun.Run(["bench", "gemm", .. options]);
         Assert.Equal(2, code);
         Assert.Equal("", output);
         Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries), line => line.StartsWith("error: "));
@@ -36,7 +29,7 @@ public class GemmBenchVerbTests
     {
         var missing = Enum.GetValues<Isa>().Where(i => !IsaSelector.IsSupported(i)).ToArray();
         if (missing.Length == 0) return; // this CPU runs every path
-        var (code, _, error) = Run("bench", "gemm", "--m", "4", "--k", "4", "--n", "4", "--isa", IsaSelector.Name(missing[0]));
+        var (code, _, error) = CliRun.Run("bench", "gemm", "--m", "4", "--k", "4", "--n", "4", "--isa", IsaSelector.Name(missing[0]));
         Assert.Equal(2, code);
         Assert.Contains("not supported", error);
     }
@@ -47,7 +40,7 @@ public class GemmBenchVerbTests
         var saved = IsaSelector.Active;
         try
         {
-            var (code, output, _) = Run("bench", "gemm", "--m", "9", "--k", "17", "--n", "33", "--threads", "2", "--isa", "scalar", "--json");
+            var (code, output, _) = CliRun.Run("bench", "gemm", "--m", "9", "--k", "17", "--n", "33", "--threads", "2", "--isa", "scalar", "--json");
             Assert.Equal(0, code);
             using var doc = JsonDocument.Parse(output);
             var r = doc.RootElement;

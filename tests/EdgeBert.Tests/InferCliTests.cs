@@ -13,14 +13,6 @@ public sealed class InferCliTests : IDisposable
     readonly ModelTestFiles.TempDir _dir = new();
     public void Dispose() => _dir.Dispose();
 
-    static (int Code, string Out, string Err) Cli(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
     string Input(params string[] lines)
     {
         string path = _dir.File("in.jsonl");
@@ -67,7 +59,7 @@ public sealed class InferCliTests : IDisposable
         lines.Add(IdsLine(noTypes, withTypes: false));
         var expectedCases = cases.Append(noTypes).ToList();
 
-        var (code, stdout, stderr) = Cli("infer", "--model", ModelTestFiles.TinyBert, "--input", Input([.. lines]),
+        var (code, stdout, stderr) = CliRun.Run("infer", "--model", ModelTestFiles.TinyBert, "--input", Input([.. lines]),
                                          "--output", Output, "--threads", "2", "--batch-size", "3");
         Assert.Equal(0, code);
         Assert.Equal("", stderr);
@@ -105,7 +97,7 @@ public sealed class InferCliTests : IDisposable
         foreach (bool noGates in new[] { false, true })
         {
             string[] args = ["infer", "--model", EngineFixtures.TinyBertGated, "--input", input, "--output", Output, "--threads", "1"];
-            var (code, _, stderr) = Cli(noGates ? [.. args, "--no-gates"] : args);
+            var (code, _, stderr) = CliRun.Run(noGates ? [.. args, "--no-gates"] : args);
             Assert.Equal(0, code);
             Assert.Equal("", stderr);
             var outputLines = File.ReadAllLines(Output);
@@ -125,7 +117,7 @@ public sealed class InferCliTests : IDisposable
     /// <summary>Exit 1, exactly one "error: ..." line naming the file (and line), no output left behind.</summary>
     void AssertFails(string[] args, params string[] mentions)
     {
-        var (code, stdout, stderr) = Cli(args);
+        var (code, stdout, stderr) = CliRun.Run(args);
         Assert.Equal(1, code);
         Assert.Equal("", stdout);
         var errorLines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -186,7 +178,7 @@ public sealed class InferCliTests : IDisposable
     public void AFailedInferLeavesAnEarlierOutputUntouched()
     {
         File.WriteAllText(Output, "earlier\n");
-        var (code, _, _) = Cli(InferArgs(Input("{\"input_ids\": [2, 999, 3]}")));
+        var (code, _, _) = CliRun.Run(InferArgs(Input("{\"input_ids\": [2, 999, 3]}")));
         Assert.Equal(1, code);
         Assert.Equal("earlier\n", File.ReadAllText(Output));
         Assert.False(File.Exists(Output + ".partial"));
@@ -212,7 +204,7 @@ public sealed class InferCliTests : IDisposable
     [MemberData(nameof(UsageErrors))]
     public void UsageErrorsExitTwo(string[] args)
     {
-        var (code, stdout, stderr) = Cli(args);
+        var (code, stdout, stderr) = CliRun.Run(args);
         Assert.Equal(2, code);
         Assert.Equal("", stdout);
         Assert.StartsWith("error: ", stderr);
@@ -228,7 +220,7 @@ public sealed class InferCliTests : IDisposable
             string[] args = c.Pair is null
                 ? ["classify", "--model", ModelTestFiles.TinyBert, "--threads", "1", c.Text!]
                 : ["classify", "--model", ModelTestFiles.TinyBert, "--threads", "1", "--pair", c.Pair, c.Text!];
-            var (code, stdout, stderr) = Cli(args);
+            var (code, stdout, stderr) = CliRun.Run(args);
             Assert.Equal(0, code);
             Assert.Equal("", stderr);
             var logits = engine.Run([c.Input])[0].Logits;
@@ -244,7 +236,7 @@ public sealed class InferCliTests : IDisposable
     public void ClassifyJsonCarriesLabelProbabilityLogitsAndCosts()
     {
         var c = EngineFixtures.GatedCases().First(c => c.Pair is not null);
-        var (code, stdout, stderr) = Cli("classify", "--model", EngineFixtures.TinyBertGated, "--json", "--threads", "1", "--pair", c.Pair!, c.Text!);
+        var (code, stdout, stderr) = CliRun.Run("classify", "--model", EngineFixtures.TinyBertGated, "--json", "--threads", "1", "--pair", c.Pair!, c.Text!);
         Assert.Equal(0, code);
         Assert.Equal("", stderr);
         var root = JsonDocument.Parse(stdout).RootElement;
@@ -265,7 +257,7 @@ public sealed class InferCliTests : IDisposable
     public void ClassifyExplainListsTheSurvivingWordsOfEveryLayer()
     {
         var c = EngineFixtures.GatedCases().First(c => c.Text is not null && c.Pair is null);
-        var (code, stdout, stderr) = Cli("classify", "--model", EngineFixtures.TinyBertGated, "--explain", "--threads", "1", c.Text!);
+        var (code, stdout, stderr) = CliRun.Run("classify", "--model", EngineFixtures.TinyBertGated, "--explain", "--threads", "1", c.Text!);
         Assert.Equal(0, code);
         Assert.Equal("", stderr);
         var tokens = BertCheckpoint.Load(EngineFixtures.TinyBertGated).RequireTokenizer().Encode(c.Text!, null, 64).Tokens;
@@ -285,7 +277,7 @@ public sealed class InferCliTests : IDisposable
     public void ClassifyRejectsAMissingModel()
     {
         string missing = _dir.File("no-model");
-        var (code, stdout, stderr) = Cli("classify", "--model", missing, "the cat");
+        var (code, stdout, stderr) = CliRun.Run("classify", "--model", missing, "the cat");
         Assert.Equal(1, code);
         Assert.Equal("", stdout);
         Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));

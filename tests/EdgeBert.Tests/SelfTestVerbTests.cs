@@ -10,18 +10,11 @@ namespace EdgeBert.Tests;
 [Collection("IsaState")]
 public class SelfTestVerbTests
 {
-    static (int Code, string Stdout, string Stderr) Cli(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     [Fact]
     public void InfoPrintsTheIsaPathsOfThisCpu()
     {
-        var (code, output, _) = Cli("info");
+        var (code, output, _) = CliRun.Run("info");
         Assert.Equal(0, code);
         var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd()).ToList();
         Assert.Contains($"isa best: {IsaSelector.Name(IsaSelector.Best)}", lines);
@@ -37,7 +30,7 @@ public class SelfTestVerbTests
     public void SelfTestPassesOnEveryIsaPathOfThisCpu()
     {
         var saved = IsaSelector.Active;
-        var (code, output, stderr) = Cli("selftest");
+        var (code, output, stderr) = CliRun.Run("selftest");
         Assert.True(code == 0, output + stderr);
         Assert.Equal(saved, IsaSelector.Active);
         Assert.Matches(@"(?m)^selftest: \d+ passed, 0 failed\r?$", output);
@@ -55,7 +48,7 @@ public class SelfTestVerbTests
     public void SelfTestReadsAModelDirectoryAndCatchesWrongLogits()
     {
         string expectedPath = Path.Combine(ModelTestFiles.Fixtures, "tiny_bert_expected.json");
-        var (code, output, _) = Cli("selftest", "--model", ModelTestFiles.TinyBert, "--expected", expectedPath);
+        var (code, output, _) = CliRun.Run("selftest", "--model", ModelTestFiles.TinyBert, "--expected", expectedPath);
         Assert.True(code == 0, output);
         Assert.Contains($"model forward {ModelTestFiles.TinyBert}", output);
 
@@ -65,7 +58,7 @@ public class SelfTestVerbTests
         logits[0] = (double)logits[0]! + 1e-3;
         using var dir = new ModelTestFiles.TempDir();
         File.WriteAllText(dir.File("expected.json"), expected.ToJsonString());
-        (code, output, _) = Cli("selftest", "--model", ModelTestFiles.TinyBert, "--expected", dir.File("expected.json"));
+        (code, output, _) = CliRun.Run("selftest", "--model", ModelTestFiles.TinyBert, "--expected", dir.File("expected.json"));
         Assert.Equal(1, code);
         Assert.Matches(@"(?m)^selftest: \d+ passed, [1-9]\d* failed", output);
         Assert.Contains("failed: ", output);
@@ -75,8 +68,8 @@ public class SelfTestVerbTests
     [Fact]
     public void SelfTestOptionsGoTogether()
     {
-        Assert.Equal(2, Cli("selftest", "--model", ModelTestFiles.TinyBert).Code);
-        Assert.Equal(2, Cli("info", "--verbose").Code);
+        Assert.Equal(2, CliRun.Run("selftest", "--model", ModelTestFiles.TinyBert).Code);
+        Assert.Equal(2, CliRun.Run("info", "--verbose").Code);
     }
 
     /// <summary>Invariant globalization is read at start-up, so it needs a process of its own: the JIT build
