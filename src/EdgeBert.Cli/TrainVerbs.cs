@@ -146,6 +146,8 @@ static class TrainVerbs
         };
         a.RejectUnknown();
         if ((options.Vocab is null) == (options.Init is null)) throw new UsageException("give exactly one of --vocab FILE (new model) or --init DIR (continue a masked-LM model)");
+        if (options.Init is not null && new[] { "layers", "hidden", "heads", "intermediate" }.FirstOrDefault(a.Has) is { } shapeOption)
+            throw new UsageException($"--{shapeOption} shapes a new model; with --init the model keeps its own shape");
         if ((options.Hours is null) == (options.Steps is null)) throw new UsageException("give exactly one of --hours H or --steps S");
         using var stop = new StopSignal();
         {

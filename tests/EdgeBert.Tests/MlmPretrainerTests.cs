@@ -94,4 +94,17 @@ public class MlmPretrainerTests
         // 13 word tokens plus [CLS] and [SEP] around the one sequence they make.
         Assert.Equal(plain + 15, withTask);
     }
+
+    [Theory]
+    [InlineData("--init", "m", "--vocab", "v.txt")]
+    [InlineData("--init", "m", "--layers", "2")]
+    [InlineData("--init", "m", "--hidden", "64")]
+    [InlineData("--init", "m", "--task-text", "train.tsv")]
+    public void ContradictoryPretrainOptionsAreUsageErrors(params string[] options)
+    {
+        var (code, output, error) = CliRun.Run(["pretrain", "--corpus", ".", "--out", "o", "--steps", "1", .. options]);
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        Assert.StartsWith("error: ", error);
+    }
 }
