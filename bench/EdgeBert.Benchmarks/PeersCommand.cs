@@ -129,13 +129,13 @@ static class PeersCommand
             var parts = new List<string>();
             if (p.Logits is not null && dense.Logits is not null)
             {
-                double e = RelativeError(p.Logits, dense.Logits);
+                double e = p.Logits.Length == dense.Logits.Length ? ErrorNorm.Relative(p.Logits, dense.Logits) : double.PositiveInfinity;
                 parts.Add(string.Create(CultureInfo.InvariantCulture, $"logits {e:0.00E+00}"));
                 ok &= gated || e <= Tolerance;
             }
             if (!gated)
             {
-                double e = p.Hidden.Length == dense.Hidden.Length ? RelativeError(p.Hidden, dense.Hidden) : double.PositiveInfinity;
+                double e = p.Hidden.Length == dense.Hidden.Length ? ErrorNorm.Relative(p.Hidden, dense.Hidden) : double.PositiveInfinity;
                 parts.Add(string.Create(CultureInfo.InvariantCulture, $"last_hidden_state {e:0.00E+00}"));
                 ok &= e <= Tolerance;
             }
@@ -147,19 +147,6 @@ static class PeersCommand
     }
 
     /// <summary>||a - b|| / ||b|| in double.</summary>
-    static double RelativeError(float[] a, float[] b)
-    {
-        if (a.Length != b.Length) return double.PositiveInfinity;
-        double diff = 0, norm = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            double d = (double)a[i] - b[i];
-            diff += d * d;
-            norm += (double)b[i] * b[i];
-        }
-        return Math.Sqrt(diff / Math.Max(norm, double.Epsilon));
-    }
-
     static List<double>[] Time(List<IPeer> peers, Options o)
     {
         foreach (var p in peers)

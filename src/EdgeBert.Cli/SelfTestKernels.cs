@@ -50,7 +50,7 @@ static class SelfTestKernels
         // The GELU epilogue adds its erf approximation's own 1e-6 (the unit tests' allowance).
         double tolerance = GemmTolerance(k) + (epilogue == GemmEpilogue.Gelu ? 2e-6 : 0);
         report.Within(Name(p, $"gemm {op} m={m} n={n} k={k}{(bias ? " bias" : "")}{(accumulate ? " accumulate" : "")}{(epilogue == GemmEpilogue.Gelu ? " gelu" : "")}"),
-            RelativeError(c, ldc, expected, m, n), tolerance);
+            ErrorNorm.Relative(c, ldc, expected, m, n), tolerance);
     }
 
     static void Packed(SelfTestReport report, string p, Random random, int m, int n, int k, WorkerPool? pool)
@@ -62,7 +62,7 @@ static class SelfTestKernels
         var expected = GemmReference.Multiply(m, n, k, a, k, false, weight, k, true, (ReadOnlySpan<float>)c, n, false, bias);
         EdgeBert.Kernels.Gemm.Multiply(m, a, k, PackedWeight.FromLinear(weight, n, k), c, n, bias: bias, pool: pool);
         report.Within(Name(p, $"gemm packed m={m} n={n} k={k} bias threads={pool?.Threads ?? 1}"),
-            RelativeError(c, n, expected, m, n), GemmTolerance(k));
+            ErrorNorm.Relative(c, n, expected, m, n), GemmTolerance(k));
     }
 
     static void SoftmaxCheck(SelfTestReport report, string p, Random random)
@@ -79,7 +79,7 @@ static class SelfTestKernels
         {
             var expected = x.AsSpan(r * cols, cols).ToArray();
             SoftmaxReference.Row(expected, mask);
-            worst = Math.Max(worst, SelfTestReport.RelativeError(y.AsSpan(r * cols, cols), expected));
+            worst = Math.Max(worst, ErrorNorm.Relative(y.AsSpan(r * cols, cols), expected));
         }
         report.Within(Name(p, $"softmax {rows}x{cols} masked"), worst, 2e-6);
     }
@@ -99,7 +99,7 @@ static class SelfTestKernels
             for (int r = 0; r < rows; r++)
             {
                 LayerNormReference.Row(x.AsSpan(r * cols, cols), expected, gamma, beta, 1e-12f);
-                worst = Math.Max(worst, SelfTestReport.RelativeError(y.AsSpan(r * cols, cols), expected));
+                worst = Math.Max(worst, ErrorNorm.Relative(y.AsSpan(r * cols, cols), expected));
             }
             report.Within(Name(p, $"layernorm {rows}x{cols}"), worst, 1e-6);
         }
@@ -150,9 +150,9 @@ static class SelfTestKernels
         for (int h = 0; h < heads; h++)
             AttentionReference.ForwardHead(q, k, v, ld, n, headDim, h, expectedContext, ldContext, expectedProbs.AsSpan(h * n * n, n * n), mask);
         report.Within(Name(p, $"attention probs n={n} heads={heads} head_dim={headDim} masked"),
-            SelfTestReport.RelativeError(probs, expectedProbs), 2e-6);
+            ErrorNorm.Relative(probs, expectedProbs), 2e-6);
         report.Within(Name(p, $"attention context n={n} heads={heads} head_dim={headDim} masked"),
-            SelfTestReport.RelativeError(context, expectedContext), 2e-6);
+            ErrorNorm.Relative(context, expectedContext), 2e-6);
     }
 
     static void ElementwiseCheck(SelfTestReport report, string p, Random random)
@@ -172,7 +172,7 @@ static class SelfTestKernels
         // Add and axpy are one rounding per element on every path; dot is compared to the double sum,
         // relative to the sum of |a_i b_i| since the dot itself may cancel.
         report.Within(Name(p, $"add, axpy n={a.Length}"),
-            Math.Max(SelfTestReport.RelativeError(sum, expectedSum), SelfTestReport.RelativeError(axpy, expectedAxpy)), 1e-6);
+            Math.Max(ErrorNorm.Relative(sum, expectedSum), ErrorNorm.Relative(axpy, expectedAxpy)), 1e-6);
         report.Within(Name(p, $"dot n={a.Length}"), Math.Abs(dot - expectedDot) / scale, 1e-6);
     }
 
@@ -183,13 +183,5 @@ static class SelfTestKernels
         var x = new float[length];
         for (int i = 0; i < length; i++) x[i] = (float)(low + (high - low) * random.NextDouble());
         return x;
-    }
-
-    /// <summary>||C - Cref|| / ||Cref|| over the m x n part of C (stored with ldc).</summary>
-    static double RelativeError(ReadOnlySpan<float> c, int ldc, double[] reference, int m, int n)
-    {
-        var dense = new float[m * n];
-        for (int i = 0; i < m; i++) c.Slice(i * ldc, n).CopyTo(dense.AsSpan(i * n));
-        return SelfTestReport.RelativeError(dense, reference);
     }
 }

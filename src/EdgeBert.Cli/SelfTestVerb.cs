@@ -76,24 +76,4 @@ sealed class SelfTestReport(TextWriter output)
             Record(name, false, $"{e.GetType().Name}: {e.Message}");
         }
     }
-
-    /// <summary>||actual - expected|| / ||expected||.</summary>
-    public static double RelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected)
-    {
-        double diff = 0, norm = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double d = actual[i] - expected[i];
-            diff += d * d;
-            norm += expected[i] * expected[i];
-        }
-        return norm == 0 ? Math.Sqrt(diff) : Math.Sqrt(diff / norm);
-    }
-
-    public static double RelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
-    {
-        var wide = new double[expected.Length];
-        for (int i = 0; i < wide.Length; i++) wide[i] = expected[i];
-        return RelativeError(actual, wide);
-    }
 }

@@ -25,14 +25,7 @@ internal static class KernelCheck
     public static double RelativeErrorNorm(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected)
     {
         Assert.Equal(expected.Length, actual.Length);
-        double diff = 0, norm = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double d = actual[i] - expected[i];
-            diff += d * d;
-            norm += expected[i] * expected[i];
-        }
-        return norm == 0 ? Math.Sqrt(diff) : Math.Sqrt(diff / norm);
+        return ErrorNorm.Relative(actual, expected);
     }
 
     public static float[] Random(Random random, int length, double low, double high)

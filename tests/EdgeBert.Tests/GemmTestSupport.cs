@@ -60,17 +60,8 @@ public static class GemmTestSupport
     public static double Tolerance(int k) => 1e-6 * Math.Max(1, Math.Sqrt(k / 768.0));
 
     /// <summary>||C - Cref|| / ||Cref|| over the m x n part of C (stored with ldc).</summary>
-    public static double RelativeError(ReadOnlySpan<float> c, int ldc, double[] reference, int m, int n)
-    {
-        double diff = 0, norm = 0;
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++)
-            {
-                double r = reference[i * n + j], d = c[i * ldc + j] - r;
-                diff += d * d; norm += r * r;
-            }
-        return norm == 0 ? Math.Sqrt(diff) : Math.Sqrt(diff / norm);
-    }
+    public static double RelativeError(ReadOnlySpan<float> c, int ldc, double[] reference, int m, int n) =>
+        ErrorNorm.Relative(c, ldc, reference, m, n);
 
     /// <summary>Runs body once per ISA path this CPU supports, with IsaSelector.Active set to it.</summary>
     public static void ForEachIsa(Action<Isa> body)
