@@ -63,6 +63,9 @@ static class PeersPython
 sealed class TorchPeer : IPeer
 {
     readonly Process _process;
+
+    /// <summary>The Python process, whose threads must be idle too before another peer runs.</summary>
+    public int ProcessId => _process.Id;
     readonly StringBuilder _stderr = new();
 
     public TorchPeer(string python, string modelDir, string inputsPath, int threads)
