@@ -9,7 +9,7 @@ namespace EdgeBert.Model;
 public sealed class InferenceWorkspace
 {
     float[] _x = [], _qkv = [], _context = [], _inner = [];
-    float[] _headProbs = [], _receivedPerHead = [], _significance = [], _cls = [], _pooled = [], _logits = [];
+    float[] _receivedPerHead = [], _significance = [], _cls = [], _pooled = [], _logits = [];
     int[] _offsets = [], _lengths = [], _positions = [], _keptRows = [];
     ulong[] _rankKeys = [];
     readonly AttentionJob _attention = new();
@@ -21,7 +21,7 @@ public sealed class InferenceWorkspace
         int h = config.HiddenSize, heads = config.NumAttentionHeads, numLayers = engine.Layers.Length;
         int count = batch.Count, total = 0, longest = 0;
         foreach (var s in batch) { total += s.InputIds.Length; longest = Math.Max(longest, s.InputIds.Length); }
-        Reserve(count, total, longest, h, config.IntermediateSize, heads, pool.Threads, Math.Max(engine.NumLabels, 1));
+        Reserve(count, total, longest, h, config.IntermediateSize, heads, Math.Max(engine.NumLabels, 1));
 
         var kept = new int[count][];
         var survivors = options.ReturnSurvivors ? new int[count][][] : null;
@@ -40,8 +40,7 @@ public sealed class InferenceWorkspace
             // Attention block: fused QKV, per (sequence, head) attention, output projection + residual, LayerNorm.
             Gemm.Multiply(rows, _x, h, layer.Qkv, _qkv, 3 * h, bias: layer.QkvBias, pool: pool);
             bool gate = options.UseGates && engine.HasGates && NeedsElimination(engine, j, count);
-            _attention.Set(this, count, heads, h / heads, h, gate, pool.Threads);
-            pool.Run(_attention, pool.Threads);
+            _attention.Run(this, count, heads, h / heads, h, gate, pool);
             // The residual sum is formed in x itself: the product accumulates onto it, LayerNorm runs in place.
             Gemm.Multiply(rows, _context, h, layer.AttentionOutput, _x, h, accumulate: true, bias: layer.AttentionOutputBias, pool: pool);
             _layerNorm.Run(_x, rows, h, layer.Ln1Gamma, layer.Ln1Beta, eps, pool);
@@ -80,11 +79,10 @@ public sealed class InferenceWorkspace
         return results;
     }
 
-    void Reserve(int count, int total, int longest, int h, int intermediate, int heads, int threads, int labels)
+    void Reserve(int count, int total, int longest, int h, int intermediate, int heads, int labels)
     {
         Grow(ref _x, total * h); Grow(ref _context, total * h);
         Grow(ref _qkv, total * 3 * h); Grow(ref _inner, total * intermediate);
-        Grow(ref _headProbs, threads * longest * longest);
         Grow(ref _receivedPerHead, total * heads); Grow(ref _significance, longest);
         Grow(ref _cls, count * h); Grow(ref _pooled, count * h); Grow(ref _logits, count * labels);
         Grow(ref _offsets, count); Grow(ref _lengths, count); Grow(ref _positions, total);
@@ -172,12 +170,14 @@ public sealed class InferenceWorkspace
         Gemm.Multiply(count, _pooled, h, engine.Classifier, _logits, engine.NumLabels, bias: engine.ClassifierBias, pool: pool);
     }
 
-    /// <summary>LayerNorm in place over the rows, split across the pool's threads (rows are independent,
-    /// so the result does not depend on the split).</summary>
+    /// <summary>LayerNorm in place over the rows, in blocks of rows claimed dynamically by the pool's threads
+    /// (rows are independent, so the result does not depend on the split).</summary>
     sealed class LayerNormJob : IParallelWork
     {
         /// <summary>Rows per part: below this a fork/join costs more than it saves.</summary>
         const int MinRows = 16;
+        /// <summary>Parts per thread, so a thread that loses its core leaves its share to the others.</summary>
+        const int PartsPerThread = 4;
         float[] _x = [];
         int _rows, _cols, _parts;
         float[] _gamma = [], _beta = [];
@@ -186,7 +186,7 @@ public sealed class InferenceWorkspace
         public void Run(float[] x, int rows, int cols, float[] gamma, float[] beta, float eps, WorkerPool pool)
         {
             _x = x; _rows = rows; _cols = cols; _gamma = gamma; _beta = beta; _eps = eps;
-            _parts = Math.Clamp(rows / MinRows, 1, pool.Threads);
+            _parts = Math.Clamp(rows / MinRows, 1, pool.Threads == 1 ? 1 : pool.Threads * PartsPerThread);
             if (_parts == 1) Execute(0);
             else pool.Run(this, _parts);
         }
@@ -199,35 +199,35 @@ public sealed class InferenceWorkspace
         }
     }
 
-    /// <summary>Attention over (sequence, head) pairs, split statically over the pool's threads so each
-    /// part owns one probability scratch of longest^2 floats.</summary>
+    /// <summary>Attention, one part per (sequence, head) pair, claimed dynamically so that a thread whose
+    /// core is taken by another process does not hold up the join. Each thread has its own probability
+    /// scratch of n^2 floats.</summary>
     sealed class AttentionJob : IParallelWork
     {
+        [ThreadStatic] static float[]? t_probs;
         InferenceWorkspace _w = null!;
-        int _count, _heads, _headDim, _hidden, _parts;
+        int _heads, _headDim, _hidden;
         bool _recordReceived;
 
-        public void Set(InferenceWorkspace w, int count, int heads, int headDim, int hidden, bool recordReceived, int parts)
+        public void Run(InferenceWorkspace w, int count, int heads, int headDim, int hidden, bool recordReceived, WorkerPool pool)
         {
-            _w = w; _count = count; _heads = heads; _headDim = headDim; _hidden = hidden;
-            _recordReceived = recordReceived; _parts = parts;
+            _w = w; _heads = heads; _headDim = headDim; _hidden = hidden; _recordReceived = recordReceived;
+            pool.Run(this, count * heads);
         }
 
-        public void Execute(int part)
+        public void Execute(int pair)
         {
             var w = _w;
             int h = _hidden, ld = 3 * h;
-            for (int pair = part; pair < _count * _heads; pair += _parts)
-            {
-                int s = pair / _heads, head = pair % _heads;
-                int n = w._lengths[s], start = w._offsets[s];
-                var probs = w._headProbs.AsSpan(part * (w._headProbs.Length / _parts), n * n);
-                var qkv = w._qkv.AsSpan(start * ld, n * ld);
-                Attention.ForwardHead(qkv, qkv[h..], qkv[(2 * h)..], ld, n, _headDim, head,
-                    w._context.AsSpan(start * h, n * h), h, probs);
-                if (_recordReceived)
-                    Attention.ReceivedAttention(probs, n, 1, w._receivedPerHead.AsSpan(start * _heads + head * n, n));
-            }
+            int s = pair / _heads, head = pair % _heads;
+            int n = w._lengths[s], start = w._offsets[s];
+            if (t_probs is null || t_probs.Length < n * n) t_probs = GC.AllocateUninitializedArray<float>(n * n);
+            var probs = t_probs.AsSpan(0, n * n);
+            var qkv = w._qkv.AsSpan(start * ld, n * ld);
+            Attention.ForwardHead(qkv, qkv[h..], qkv[(2 * h)..], ld, n, _headDim, head,
+                w._context.AsSpan(start * h, n * h), h, probs);
+            if (_recordReceived)
+                Attention.ReceivedAttention(probs, n, 1, w._receivedPerHead.AsSpan(start * _heads + head * n, n));
         }
     }
 }
