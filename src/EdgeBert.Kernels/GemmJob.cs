@@ -6,7 +6,7 @@ namespace EdgeBert.Kernels;
 
 /// <summary>One GEMM call as parallel work: the operands (pinned by the caller for the duration of
 /// the call) and the loop nest. A chunk of rows of op(A) is packed once, shared by all threads
-/// (phase one, rows split across threads); then the columns of C are computed in parts of whole
+/// (phase one, in parts of whole MR-row panels); then the columns of C are computed in parts of whole
 /// NR panels (phase two). There are a few parts per thread, claimed dynamically, so a thread whose
 /// core is taken by another process does not hold everyone up. One instance per calling thread,
 /// reused, so a call allocates nothing once its buffers have grown.</summary>
@@ -71,7 +71,7 @@ internal sealed unsafe class GemmJob : IParallelWork
                 {
                     EnsurePackedA((long)rowPanels * mr * _k);
                     _packing = true;
-                    _parts = (int)Math.Clamp(Math.Min((long)_rows * _k / (MinMacsPerPart / 4), rowPanels), 1, threads);
+                    _parts = (int)Math.Clamp(Math.Min((long)_rows * _k / (MinMacsPerPart / 4), rowPanels), 1, threads == 1 ? 1 : threads * PartsPerThread);
                     RunParts(pool);
                 }
                 _packing = false;
