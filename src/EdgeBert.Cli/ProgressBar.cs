@@ -4,7 +4,8 @@ using System.Text;
 namespace EdgeBert.Cli;
 
 /// <summary>A one-line progress bar with rate-based ETA on stderr. On a terminal it redraws in place at
-/// most ten times a second; when stderr is a file or pipe (background runs) it writes a line per 10%.</summary>
+/// most ten times a second; when stderr is a file or pipe (background runs) it writes a line per 10%.
+/// A total of 0 means not yet known: the line then shows the count without bar or ETA.</summary>
 sealed class ProgressBar(TextWriter output, string label, long total, bool interactive)
 {
     const int Width = 30;
@@ -27,19 +28,20 @@ sealed class ProgressBar(TextWriter output, string label, long total, bool inter
         if (_completed) return;
         _done = done;
         _details = details ?? _details;
-        bool finished = done >= total;
+        bool finished = total > 0 && done >= total;
         if (finished) _completed = true;
         if (interactive)
         {
             long now = _clock.ElapsedTicks;
-            if (!finished && now - _lastDrawTicks < Stopwatch.Frequency / 10) return;
+            // long.MinValue means "draw now" (a fresh or cleared bar); the subtraction would overflow.
+            if (!finished && _lastDrawTicks != long.MinValue && now - _lastDrawTicks < Stopwatch.Frequency / 10) return;
             _lastDrawTicks = now;
             output.Write("\r" + Line(done, finished) + (finished ? "\n" : ""));
             _visible = !finished;
         }
         else
         {
-            int decile = total <= 0 ? 10 : (int)(10 * Math.Min(done, total) / total);
+            int decile = total <= 0 ? -1 : (int)(10 * Math.Min(done, total) / total);
             if (decile == _lastDecile) return;
             _lastDecile = decile;
             output.WriteLine(Line(done, finished));
@@ -67,6 +69,8 @@ sealed class ProgressBar(TextWriter output, string label, long total, bool inter
 
     string Line(long done, bool finished)
     {
+        if (total <= 0)
+            return $"{label} {done}{(_details.Length > 0 ? " " + _details : "")} {(finished ? $"done in {Time(_clock.Elapsed.TotalSeconds)}" : "")}   ";
         double fraction = finished || total <= 0 ? 1 : Math.Clamp((double)done / total, 0, 1);
         int filled = (int)(fraction * Width);
         double elapsed = _clock.Elapsed.TotalSeconds;

@@ -153,7 +153,7 @@ static class TrainVerbs
         {
             var progress = new PhasedProgress(o);
             var trainer = new MlmPretrainer(options, progress, p => progress.Report(
-                double.IsNaN(p.Loss) ? "tokenizing corpus" : "pretraining", p.Batch, p.Batches,
+                double.IsNaN(p.Loss) ? "tokenizing corpus" : p.Batches == 0 ? "pretraining (measuring the step time)" : "pretraining", p.Batch, p.Batches,
                 double.IsNaN(p.Loss) ? null : string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:F4}, {p.ExamplesPerSecond:F0} tokens/s")));
             trainer.Run(stop.Token);
             return stop.Requested ? 130 : 0;

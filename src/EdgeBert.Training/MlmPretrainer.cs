@@ -98,7 +98,9 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
             tape.Backward(loss);
             optimizer.ClipGradientNorm(1f);
             var schedule = LinearWarmupDecay.FromFraction(_o.WarmupFraction, Math.Max(totalSteps, optimizer.Step + 1));
-            optimizer.Update(totalSteps == 0 ? 1f : schedule.Factor(optimizer.Step), pool);
+            // While --hours is still timing the first steps the warm-up's length is unknown: rather than
+            // jolt the model at full rate, those steps only fill AdamW's moments (rate 0).
+            optimizer.Update(totalSteps > 0 ? schedule.Factor(optimizer.Step) : _o.WarmupFraction > 0 ? 0f : 1f, pool);
             optimizer.ZeroGrad(pool);
             tokens += inputs.Sum(s => s.InputIds.Length);
             state.LossSum += loss.Data[0];
@@ -112,7 +114,7 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
                 log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{perStep * 1e3:F0} ms per step: {totalSteps} steps fit in {_o.Hours} h"));
             }
             state.TotalSteps = totalSteps;
-            progress?.Invoke(new TrainingProgress(0, state.Epoch, 0, (int)optimizer.Step, (int)Math.Max(totalSteps, optimizer.Step),
+            progress?.Invoke(new TrainingProgress(0, state.Epoch, 0, (int)optimizer.Step, (int)totalSteps,
                 state.LossSum / state.LossCount, tokens / clock.Elapsed.TotalSeconds));
 
             bool last = totalSteps > 0 && optimizer.Step >= totalSteps;
