@@ -85,8 +85,8 @@ public static class Attention
 
     // Per-thread scratch, grown to the largest head seen: K^T or V^T (headDim x stride) and scores
     // or their gradients (n x stride), with stride = n rounded up to whole vectors.
-    [ThreadStatic] static float[]? t_transposed;
-    [ThreadStatic] static float[]? t_scores;
+    [ThreadStatic] static AlignedBuffer? t_transposed;
+    [ThreadStatic] static AlignedBuffer? t_scores;
 
     /// <summary>S = Q (scale K)^T as a product against K^T (so score rows are vector stores), softmax
     /// per row, then context = P V; both products as register-blocked tiles (<see cref="AttentionProduct"/>).</summary>
@@ -101,7 +101,7 @@ public static class Attention
         // Whole vectors of keys: the scores go straight into the probabilities.
         bool direct = stride == n;
         var keysTransposed = Scratch(ref t_transposed, headDim * stride);
-        var scores = direct ? null : Scratch(ref t_scores, n * stride);
+        var scores = direct ? default : Scratch(ref t_scores, n * stride);
         fixed (float* pq = q, pk = k, pv = v, pc = context, pp = headProbs, pkt = keysTransposed, ps = scores)
         {
             Transpose(pk + col, ld, n, headDim, scale, pkt, stride);
@@ -151,11 +151,11 @@ public static class Attention
         }
     }
 
-    static float[] Scratch(ref float[]? slot, int length)
+    static Span<float> Scratch(ref AlignedBuffer? slot, int length)
     {
-        var buffer = slot;
-        if (buffer == null || buffer.Length < length) slot = buffer = new float[Math.Max(length, 64 * 128)];
-        return buffer;
+        slot ??= new AlignedBuffer();
+        slot.EnsureCapacity(Math.Max(length, 64 * 128));
+        return slot.AsSpan();
     }
 
     /// <summary>dst[d, j] = scale * src[j, d] for n rows of headDim values; columns n..stride-1 are zeroed

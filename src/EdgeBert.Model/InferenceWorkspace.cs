@@ -8,7 +8,8 @@ namespace EdgeBert.Model;
 /// one workspace per concurrent caller.</summary>
 public sealed class InferenceWorkspace
 {
-    float[] _x = [], _qkv = [], _context = [], _inner = [];
+    // The activations, on cache-line boundaries so the kernels' full-width row accesses never split a line.
+    readonly AlignedBuffer _x = new(), _qkv = new(), _context = new(), _inner = new();
     float[] _receivedPerHead = [], _significance = [], _cls = [], _pooled = [], _logits = [];
     int[] _offsets = [], _lengths = [], _positions = [], _keptRows = [];
     ulong[] _rankKeys = [];
@@ -81,8 +82,8 @@ public sealed class InferenceWorkspace
 
     void Reserve(int count, int total, int longest, int h, int intermediate, int heads, int labels)
     {
-        Grow(ref _x, total * h); Grow(ref _context, total * h);
-        Grow(ref _qkv, total * 3 * h); Grow(ref _inner, total * intermediate);
+        _x.EnsureCapacity(total * h); _context.EnsureCapacity(total * h);
+        _qkv.EnsureCapacity(total * 3 * h); _inner.EnsureCapacity(total * intermediate);
         Grow(ref _receivedPerHead, total * heads); Grow(ref _significance, longest);
         Grow(ref _cls, count * h); Grow(ref _pooled, count * h); Grow(ref _logits, count * labels);
         Grow(ref _offsets, count); Grow(ref _lengths, count); Grow(ref _positions, total);
@@ -178,12 +179,12 @@ public sealed class InferenceWorkspace
         const int MinRows = 16;
         /// <summary>Parts per thread, so a thread that loses its core leaves its share to the others.</summary>
         const int PartsPerThread = 4;
-        float[] _x = [];
+        AlignedBuffer _x = null!;
         int _rows, _cols, _parts;
         float[] _gamma = [], _beta = [];
         float _eps;
 
-        public void Run(float[] x, int rows, int cols, float[] gamma, float[] beta, float eps, WorkerPool pool)
+        public void Run(AlignedBuffer x, int rows, int cols, float[] gamma, float[] beta, float eps, WorkerPool pool)
         {
             _x = x; _rows = rows; _cols = cols; _gamma = gamma; _beta = beta; _eps = eps;
             _parts = Math.Clamp(rows / MinRows, 1, pool.Threads == 1 ? 1 : pool.Threads * PartsPerThread);
@@ -204,7 +205,7 @@ public sealed class InferenceWorkspace
     /// scratch of n^2 floats.</summary>
     sealed class AttentionJob : IParallelWork
     {
-        [ThreadStatic] static float[]? t_probs;
+        [ThreadStatic] static AlignedBuffer? t_probs;
         InferenceWorkspace _w = null!;
         int _heads, _headDim, _hidden;
         bool _recordReceived;
@@ -221,13 +222,13 @@ public sealed class InferenceWorkspace
             int h = _hidden, ld = 3 * h;
             int s = pair / _heads, head = pair % _heads;
             int n = w._lengths[s], start = w._offsets[s];
-            if (t_probs is null || t_probs.Length < n * n) t_probs = GC.AllocateUninitializedArray<float>(n * n);
-            var probs = t_probs.AsSpan(0, n * n);
+            var probs = t_probs ??= new AlignedBuffer();
+            probs.EnsureCapacity(n * n);
             var qkv = w._qkv.AsSpan(start * ld, n * ld);
             Attention.ForwardHead(qkv, qkv[h..], qkv[(2 * h)..], ld, n, _headDim, head,
-                w._context.AsSpan(start * h, n * h), h, probs);
+                w._context.AsSpan(start * h, n * h), h, probs.AsSpan(0, n * n));
             if (_recordReceived)
-                Attention.ReceivedAttention(probs, n, 1, w._receivedPerHead.AsSpan(start * _heads + head * n, n));
+                Attention.ReceivedAttention(probs.AsSpan(0, n * n), n, 1, w._receivedPerHead.AsSpan(start * _heads + head * n, n));
         }
     }
 }
