@@ -25,6 +25,15 @@ public sealed unsafe class AlignedBuffer
         Length = length;
     }
 
+    /// <summary>The first <paramref name="length"/> floats of the buffer in <paramref name="slot"/>, created or
+    /// grown as needed: per-thread scratch is a [ThreadStatic] slot passed here.</summary>
+    public static Span<float> Scratch(ref AlignedBuffer? slot, int length)
+    {
+        slot ??= new AlignedBuffer();
+        slot.EnsureCapacity(length);
+        return slot.AsSpan(0, length);
+    }
+
     public Span<float> AsSpan() => _storage.AsSpan(_offset, Length);
     public Span<float> AsSpan(int start) => AsSpan()[start..];
     public Span<float> AsSpan(int start, int length) => AsSpan().Slice(start, length);

@@ -151,12 +151,8 @@ public static class Attention
         }
     }
 
-    static Span<float> Scratch(ref AlignedBuffer? slot, int length)
-    {
-        slot ??= new AlignedBuffer();
-        slot.EnsureCapacity(Math.Max(length, 64 * 128));
-        return slot.AsSpan();
-    }
+    /// <summary>Per-thread scratch, grown at least to a 128-token head at once.</summary>
+    static Span<float> Scratch(ref AlignedBuffer? slot, int length) => AlignedBuffer.Scratch(ref slot, Math.Max(length, 64 * 128));
 
     /// <summary>dst[d, j] = scale * src[j, d] for n rows of headDim values; columns n..stride-1 are zeroed
     /// so the products may run whole vectors past the last key.</summary>

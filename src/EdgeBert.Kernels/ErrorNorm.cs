@@ -8,14 +8,7 @@ public static class ErrorNorm
     public static double Relative(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected)
     {
         if (actual.Length != expected.Length) throw new ArgumentException($"lengths differ: {actual.Length} and {expected.Length}");
-        double diff = 0, norm = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double d = actual[i] - expected[i];
-            diff += d * d;
-            norm += expected[i] * expected[i];
-        }
-        return norm == 0 ? Math.Sqrt(diff) : Math.Sqrt(diff / norm);
+        return Relative(actual, expected.Length, expected, 1, expected.Length);
     }
 
     public static double Relative(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)

@@ -71,11 +71,11 @@ internal sealed unsafe class GemmJob : IParallelWork
                 {
                     EnsurePackedA((long)rowPanels * mr * _k);
                     _packing = true;
-                    _parts = (int)Math.Clamp(Math.Min((long)_rows * _k / (MinMacsPerPart / 4), rowPanels), 1, threads == 1 ? 1 : threads * PartsPerThread);
+                    _parts = (int)Math.Clamp(Math.Min((long)_rows * _k / (MinMacsPerPart / 4), rowPanels), 1, WorkerPool.PartLimit(threads, PartsPerThread));
                     RunParts(pool);
                 }
                 _packing = false;
-                _parts = (int)Math.Clamp(Math.Min(macs / MinMacsPerPart, _panels), 1, threads == 1 ? 1 : threads * PartsPerThread);
+                _parts = (int)Math.Clamp(Math.Min(macs / MinMacsPerPart, _panels), 1, WorkerPool.PartLimit(threads, PartsPerThread));
                 RunParts(pool);
             }
         }

@@ -49,6 +49,11 @@ public sealed class WorkerPool : IDisposable
 
     public int Threads { get; }
 
+    /// <summary>How many parts a job may cut its work into: several per thread, so that when another
+    /// process takes a core the other threads claim its share; just one on a single thread, where
+    /// cutting only adds overhead.</summary>
+    public static int PartLimit(int threads, int partsPerThread) => threads <= 1 ? 1 : threads * partsPerThread;
+
     /// <summary>Calls work.Execute(part) for every part in [0, parts) and returns when all are done.
     /// A call made while the pool is already busy (nested or from another thread) runs inline.</summary>
     public void Run(IParallelWork work, int parts)

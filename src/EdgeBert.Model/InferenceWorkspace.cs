@@ -187,7 +187,7 @@ public sealed class InferenceWorkspace
         public void Run(AlignedBuffer x, int rows, int cols, float[] gamma, float[] beta, float eps, WorkerPool pool)
         {
             _x = x; _rows = rows; _cols = cols; _gamma = gamma; _beta = beta; _eps = eps;
-            _parts = Math.Clamp(rows / MinRows, 1, pool.Threads == 1 ? 1 : pool.Threads * PartsPerThread);
+            _parts = Math.Clamp(rows / MinRows, 1, WorkerPool.PartLimit(pool.Threads, PartsPerThread));
             if (_parts == 1) Execute(0);
             else pool.Run(this, _parts);
         }
@@ -222,13 +222,12 @@ public sealed class InferenceWorkspace
             int h = _hidden, ld = 3 * h;
             int s = pair / _heads, head = pair % _heads;
             int n = w._lengths[s], start = w._offsets[s];
-            var probs = t_probs ??= new AlignedBuffer();
-            probs.EnsureCapacity(n * n);
+            var probs = AlignedBuffer.Scratch(ref t_probs, n * n);
             var qkv = w._qkv.AsSpan(start * ld, n * ld);
             Attention.ForwardHead(qkv, qkv[h..], qkv[(2 * h)..], ld, n, _headDim, head,
-                w._context.AsSpan(start * h, n * h), h, probs.AsSpan(0, n * n));
+                w._context.AsSpan(start * h, n * h), h, probs);
             if (_recordReceived)
-                Attention.ReceivedAttention(probs.AsSpan(0, n * n), n, 1, w._receivedPerHead.AsSpan(start * _heads + head * n, n));
+                Attention.ReceivedAttention(probs, n, 1, w._receivedPerHead.AsSpan(start * _heads + head * n, n));
         }
     }
 }
