@@ -2,10 +2,12 @@ using EdgeBert.Model;
 
 namespace EdgeBert.Cli;
 
-/// <summary>`edgebert export`: rewrite a checkpoint for shipping (F16 storage, without the MLM head).</summary>
+/// <summary>`edgebert export`: rewrite a checkpoint for shipping (F16 storage, without the MLM head);
+/// `edgebert average`: the mean of several fine-tunes as one checkpoint.</summary>
 static class ExportVerb
 {
-    public static void Register(List<CliApp.Verb> verbs) =>
+    public static void Register(List<CliApp.Verb> verbs)
+    {
         verbs.Add(new CliApp.Verb("export", "rewrite a model for shipping (F16 weights, no pretraining head)",
             """
             edgebert export --model DIR --out DIR [--f16] [--keep-mlm-head] [--labels A,B,..]
@@ -15,6 +17,31 @@ static class ExportVerb
               A classifier checkpoint drops its masked-LM head (cls.predictions.*) unless --keep-mlm-head.
               --labels renames the classes (id2label), e.g. --labels negative,positive for SST-2's 0,1.
             """, Run));
+        verbs.Add(new CliApp.Verb("average", "average the weights of several fine-tunes of one model (a model soup)",
+            """
+            edgebert average --models DIR,DIR[,DIR..] --out DIR
+              Writes a model whose every tensor is the mean of the models' tensors (F32), with the first model's
+              config and vocabulary. The models must share config.json exactly. Useful for fine-tunes from the
+              same pretrained model and classifier init that differ only in data order and dropout
+              (`train --seed S --init-seed 42`): their mean often scores better than each. Check it with `eval`.
+            """, Average));
+    }
+
+    static int Average(ParsedArgs a, TextWriter o)
+    {
+        var models = a.RequiredString("models").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        string output = a.RequiredString("out");
+        a.RejectUnknown();
+        if (models.Length < 2) throw new UsageException("--models needs at least two model directories, separated by commas");
+        foreach (var m in models)
+        {
+            if (!Directory.Exists(m)) throw new DirectoryNotFoundException($"{m}: model directory not found");
+            if (Path.GetFullPath(m) == Path.GetFullPath(output)) throw new UsageException("--out must differ from every --models entry");
+        }
+        WeightAverage.Mean(models).Save(output);
+        o.WriteLine($"wrote {output}: the mean of {models.Length} models");
+        return 0;
+    }
 
     static int Run(ParsedArgs a, TextWriter o)
     {

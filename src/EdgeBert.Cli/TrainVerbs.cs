@@ -21,7 +21,7 @@ static class TrainVerbs
         verbs.Add(new CliApp.Verb("train", "fine-tune a model on a GLUE task, optionally learning token gates",
             """
             edgebert train --task T --data DIR --init MODEL_DIR|random:tiny|mini|small --out DIR [--vocab FILE]
-                           [--epochs 3] [--lr 5e-5] [--batch-size 32] [--max-len 128] [--warmup 0.1] [--seed 42]
+                           [--epochs 3] [--lr 5e-5] [--batch-size 32] [--max-len 128] [--warmup 0.1] [--seed 42] [--init-seed SEED]
                            [--threads N] [--resume] [--max-train N] [--save-every STEPS]
                            [--gates one-stage|two-stage --lambda X [--mu X] [--gate-lr 1e-2] [--gate-positions N] [--gate-threshold 0.5]]
               Tasks: SST-2, CoLA, MRPC, RTE, STS-B, QNLI, WNLI, MNLI, QQP; DIR holds train.tsv and dev.tsv.
@@ -32,6 +32,8 @@ static class TrainVerbs
               fine-tuned on the task); one-stage trains everything at once. --lambda trades accuracy for
               computation (larger: fewer tokens); --mu (default = lambda) pushes gates to 0 or 1.
               Small models trained from scratch want a larger --lr (e.g. 1e-3).
+              --seed sets data order, dropout and new weights; --init-seed, if given, sets the new weights (classifier,
+              random model) alone, so runs with one --init-seed and several --seed values can be averaged (`average`).
             """, Train));
         verbs.Add(new CliApp.Verb("pretrain", "masked-language-model pretraining on a text corpus",
             """
@@ -106,6 +108,7 @@ static class TrainVerbs
             MaxLength = a.Int("max-len", 128, 2, 4096),
             WarmupFraction = a.Double("warmup", 0.1, 0, 1),
             Seed = a.Int("seed", 42, 0),
+            InitSeed = a.Has("init-seed") ? a.Int("init-seed", 42, 0) : null,
             Threads = a.Int("threads", Environment.ProcessorCount, 1, 256),
             MaxTrainExamples = a.Has("max-train") ? a.Int("max-train", 0, 1) : null,
             Mu = a.Has("mu") ? (float)a.Double("mu", 0, 0, 1e6) : null,

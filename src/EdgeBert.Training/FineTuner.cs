@@ -26,6 +26,9 @@ public sealed record FineTuneOptions
     public int MaxLength { get; init; } = 128;
     public double WarmupFraction { get; init; } = 0.1;
     public int Seed { get; init; } = 42;
+    /// <summary>Seeds the weights this run creates (a new classifier, a random model); null: <see cref="Seed"/>.
+    /// Fixing it while varying Seed gives runs that differ only in data order and dropout, which can be averaged.</summary>
+    public int? InitSeed { get; init; }
     public int Threads { get; init; } = 1;
     public bool Resume { get; init; }
     public float WeightDecay { get; init; } = 0.01f;
@@ -123,7 +126,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         config.VocabSize = tokenizer.VocabSize;
         config.MaxPositionEmbeddings = Math.Max(_o.MaxLength, 128);
         TaskData.ApplyTask(config, _o.Task);
-        var weights = WeightInit.Random(config, _o.Seed);
+        var weights = WeightInit.Random(config, _o.InitSeed ?? _o.Seed);
         return new BertCheckpoint(config, weights, tokenizer, Path.GetDirectoryName(Path.GetFullPath(vocabPath)));
     }
 
@@ -133,7 +136,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         var labels = TaskLabels(_o.Task);
         if (weights.ClassifierWeight is not null && config.Labels.SequenceEqual(labels)) return;
         TaskData.ApplyTask(config, _o.Task);
-        var fresh = WeightInit.Random(config, _o.Seed + 1);
+        var fresh = WeightInit.Random(config, (_o.InitSeed ?? _o.Seed) + 1);
         weights.PoolerWeight ??= fresh.PoolerWeight;
         weights.PoolerBias ??= fresh.PoolerBias;
         weights.ClassifierWeight = fresh.ClassifierWeight;

@@ -48,3 +48,60 @@ public class ExportVerbTests
         Assert.StartsWith("error:", stderr.ToString());
     }
 }
+
+public class AverageVerbTests
+{
+    [Fact]
+    public void AverageIsTheElementwiseMeanOfTheModels()
+    {
+        using var dir = new ModelTestFiles.TempDir();
+        // Two perturbed copies of the fixture; their mean is computed here from the loaded tensors.
+        string[] models = [Path.Combine(dir.Path, "a"), Path.Combine(dir.Path, "b"), Path.Combine(dir.Path, "c")];
+        var rng = new Random(5);
+        for (int m = 0; m < models.Length; m++)
+        {
+            var copy = BertCheckpoint.Load(ModelTestFiles.TinyBert);
+            foreach (var (_, p) in copy.Weights.Named())
+                for (int i = 0; i < p.Values.Length; i++) p.Values[i] += (float)(rng.NextDouble() - 0.5);
+            copy.Save(models[m]);
+        }
+        string output = Path.Combine(dir.Path, "mean");
+        Assert.Equal(0, CliApp.Run(["average", "--models", string.Join(',', models), "--out", output], new StringWriter(), new StringWriter()));
+
+        var inputs = models.Select(BertCheckpoint.Load).Select(c => c.Weights.Named().ToDictionary(t => t.Name, t => t.Param.Values)).ToArray();
+        var mean = BertCheckpoint.Load(output);
+        int tensors = 0;
+        foreach (var (name, p) in mean.Weights.Named())
+        {
+            for (int i = 0; i < p.Values.Length; i++)
+            {
+                double expected = inputs.Average(t => (double)t[name][i]);
+                Assert.True(Math.Abs(p.Values[i] - expected) <= 1e-6 * (1 + Math.Abs(expected)), $"{name}[{i}]: {p.Values[i]} vs {expected}");
+            }
+            tensors++;
+        }
+        Assert.Equal(inputs[0].Count, tensors);
+        Assert.NotNull(mean.Tokenizer);
+    }
+
+    [Fact]
+    public void RefusesModelsOfDifferentConfigs()
+    {
+        using var dir = new ModelTestFiles.TempDir();
+        var relabelled = BertCheckpoint.Load(ModelTestFiles.TinyBert);
+        relabelled.Config.Labels = ["x", "y", "z"];
+        string other = Path.Combine(dir.Path, "other");
+        relabelled.Save(other);
+        var stderr = new StringWriter();
+        Assert.NotEqual(0, CliApp.Run(["average", "--models", $"{ModelTestFiles.TinyBert},{other}", "--out", Path.Combine(dir.Path, "mean")], new StringWriter(), stderr));
+        Assert.Contains("config.json differs", stderr.ToString());
+    }
+
+    [Fact]
+    public void NeedsAtLeastTwoModels()
+    {
+        var stderr = new StringWriter();
+        Assert.Equal(2, CliApp.Run(["average", "--models", ModelTestFiles.TinyBert, "--out", "x"], new StringWriter(), stderr));
+        Assert.Contains("at least two", stderr.ToString());
+    }
+}
