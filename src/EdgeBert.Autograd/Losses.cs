@@ -12,11 +12,38 @@ public static class Losses
     {
         ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(labels);
-        int batch = logits.Rows, classes = logits.Cols;
-        if (labels.Length != batch) throw new ArgumentException($"{labels.Length} labels for {batch} rows of logits");
-        if (batch == 0) throw new ArgumentException("cross-entropy of an empty batch");
+        if (labels.Length != logits.Rows) throw new ArgumentException($"{labels.Length} labels for {logits.Rows} rows of logits");
         foreach (int label in labels)
-            if ((uint)label >= (uint)classes) throw new ArgumentOutOfRangeException(nameof(labels), $"label {label} outside [0, {classes})");
+            if ((uint)label >= (uint)logits.Cols) throw new ArgumentOutOfRangeException(nameof(labels), $"label {label} outside [0, {logits.Cols})");
+        return CrossEntropy(tape, logits, labels, null);
+    }
+
+    /// <summary>Cross-entropy against target distributions (rows of <paramref name="targets"/>, [B, C], each
+    /// summing to 1), e.g. a teacher's probabilities mixed with the labels for distillation:
+    /// mean over rows of -sum_c p[b,c] log softmax(logits[b])[c]; the gradient is (softmax - p) / B.</summary>
+    public static Tensor CrossEntropy(this Tape tape, Tensor logits, float[] targets)
+    {
+        ArgumentNullException.ThrowIfNull(logits);
+        ArgumentNullException.ThrowIfNull(targets);
+        if (targets.Length != logits.Length) throw new ArgumentException($"{targets.Length} target probabilities for {logits.Length} logits");
+        for (int b = 0; b < logits.Rows; b++)
+        {
+            double sum = 0;
+            foreach (float p in targets.AsSpan(b * logits.Cols, logits.Cols))
+            {
+                if (!(p >= 0)) throw new ArgumentOutOfRangeException(nameof(targets), $"row {b}: target probability {p} is negative or NaN");
+                sum += p;
+            }
+            if (Math.Abs(sum - 1) > 1e-4) throw new ArgumentException($"row {b}: target probabilities sum to {sum}, not 1");
+        }
+        return CrossEntropy(tape, logits, null, targets);
+    }
+
+    /// <summary>Hard labels (one-hot rows) or soft target rows: log-sum-exp minus the targets' weighted logits.</summary>
+    static Tensor CrossEntropy(Tape tape, Tensor logits, int[]? labels, float[]? targets)
+    {
+        int batch = logits.Rows, classes = logits.Cols;
+        if (batch == 0) throw new ArgumentException("cross-entropy of an empty batch");
         var probabilities = tape.NewBuffer(logits.Length, false);
         var rowLosses = new double[batch];
         // Rows are independent; their losses are summed in row order afterwards, so the pool changes nothing.
@@ -32,7 +59,11 @@ public static class Losses
                 foreach (float z in row) max = Math.Max(max, z);
                 double sumExp = 0;
                 foreach (float z in row) sumExp += Math.Exp(z - max);
-                rowLosses[b] = Math.Log(sumExp) - (row[labels[b]] - max);
+                double target = 0;
+                if (labels is not null) target = row[labels[b]] - max;
+                else
+                    for (int c = 0; c < classes; c++) target += (double)targets![b * classes + c] * (row[c] - max);
+                rowLosses[b] = Math.Log(sumExp) - target;
             }
         });
         double total = 0;
@@ -43,7 +74,9 @@ public static class Losses
         tape.Record(() =>
         {
             if (loss.Grad is not { } dLoss) return;
-            for (int b = 0; b < batch; b++) probabilities[b * classes + labels[b]] -= 1f;
+            if (labels is not null)
+                for (int b = 0; b < batch; b++) probabilities[b * classes + labels[b]] -= 1f;
+            else Elementwise.Axpy(-1f, targets!, probabilities);
             float scale = dLoss[0] / batch;
             var dLogits = logits.EnsureGrad();
             ParallelChunks.Run(tape.Pool, probabilities.Length, ParallelChunks.ElementGrain, (_, start, end) =>

@@ -12,7 +12,7 @@ static class SweepVerb
         edgebert sweep --task T --data DIR --init MODEL_DIR|random:tiny|mini|small --lambdas a,b,c,.. --out DIR
                        [--vocab FILE] [--epochs 3] [--lr 5e-5] [--warmup 0.1] [--batch-size 32] [--max-len 128] [--seed 42]
                        [--threads N] [--max-train N] [--mu X] [--gate-lr 1e-2] [--gate-positions N]
-                       [--gate-threshold 0.5] [--timing-examples N]
+                       [--gate-threshold 0.5] [--distill A] [--timing-examples N]
           The dense baseline is --init if it is already fine-tuned on the task, else a dense fine-tune into
           OUT/dense. Each lambda trains gates (two-stage, from the dense baseline) into OUT/lambda-<value>;
           --mu defaults to each lambda. Every model is evaluated on dev (hard and soft gates, exact FLOPs) and

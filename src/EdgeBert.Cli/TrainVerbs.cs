@@ -23,7 +23,7 @@ static class TrainVerbs
             edgebert train --task T --data DIR --init MODEL_DIR|random:tiny|mini|small --out DIR [--vocab FILE]
                            [--epochs 3] [--lr 5e-5] [--batch-size 32] [--max-len 128] [--warmup 0.1] [--seed 42] [--init-seed SEED]
                            [--threads N] [--resume] [--max-train N] [--save-every STEPS]
-                           [--gates one-stage|two-stage --lambda X [--mu X] [--gate-lr 1e-2] [--gate-positions N] [--gate-threshold 0.5]]
+                           [--gates one-stage|two-stage --lambda X [--mu X] [--gate-lr 1e-2] [--gate-positions N] [--gate-threshold 0.5] [--distill A]]
               Tasks: SST-2, CoLA, MRPC, RTE, STS-B, QNLI, WNLI, MNLI, QQP; DIR holds train.tsv and dev.tsv.
               After each epoch the dev set is evaluated; the best dense epoch (a gated stage: its last epoch) is
               saved to --out in the HuggingFace layout, and --out/resume holds the state --resume continues from
@@ -31,6 +31,8 @@ static class TrainVerbs
               Gates (METHOD.md): two-stage fine-tunes densely, then trains gates (skipped if --init is already
               fine-tuned on the task); one-stage trains everything at once. --lambda trades accuracy for
               computation (larger: fewer tokens); --mu (default = lambda) pushes gates to 0 or 1.
+              --distill A (0..1): the gate stage learns (1 - A) x labels + A x the probabilities of the --init
+              model run densely (knowledge distillation; --init must be fine-tuned on the task).
               Small models trained from scratch want a larger --lr (e.g. 1e-3).
               --seed sets data order, dropout and new weights; --init-seed, if given, sets the new weights (classifier,
               random model) alone, so runs with one --init-seed and several --seed values can be averaged (`average`).
@@ -115,6 +117,7 @@ static class TrainVerbs
             GateLearningRate = (float)a.Double("gate-lr", 1e-2, 0, 10),
             GatePositions = a.Has("gate-positions") ? a.Int("gate-positions", 128, 1, 4096) : null,
             GateThreshold = (float)a.Double("gate-threshold", 0.5, 0, 1),
+            Distill = (float)a.Double("distill", 0, 0, 1),
         };
     }
 

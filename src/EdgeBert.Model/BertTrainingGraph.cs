@@ -190,11 +190,13 @@ public sealed class BertTrainingGraph
     }
 
     /// <summary>Task loss (cross-entropy, or MSE for regression) plus lambda R_l1 + mu R_bimodal when
-    /// the gates train (METHOD.md point 5).</summary>
-    public Tensor Loss(Tape tape, Tensor logits, int[]? labels, float[]? scores, float lambda = 0, float mu = 0)
+    /// the gates train (METHOD.md point 5). <paramref name="targetDistributions"/> ([B, labels], rows summing
+    /// to 1) replaces the labels of a classification, e.g. to distil a teacher's probabilities.</summary>
+    public Tensor Loss(Tape tape, Tensor logits, int[]? labels, float[]? scores, float lambda = 0, float mu = 0, float[]? targetDistributions = null)
     {
         var loss = Config.IsRegression
             ? tape.MeanSquaredError(logits, scores ?? throw new ArgumentException("regression needs scores"))
+            : targetDistributions is not null ? tape.CrossEntropy(logits, targetDistributions)
             : tape.CrossEntropy(logits, labels ?? throw new ArgumentException("classification needs labels"));
         if (Gates.Count > 0 && (lambda != 0 || mu != 0))
         {

@@ -45,6 +45,9 @@ public sealed record FineTuneOptions
     public float GateLearningRate { get; init; } = 1e-2f;
     public int? GatePositions { get; init; }
     public float GateThreshold { get; init; } = TokenGates.DefaultThreshold;
+    /// <summary>Knowledge distillation in the gate stage: the targets become (1 - Distill) x labels + Distill x the
+    /// probabilities of the --init model run densely (the teacher, which must be fine-tuned on the task). 0: labels only.</summary>
+    public float Distill { get; init; }
 }
 
 /// <summary>One line of the per-epoch log.</summary>
@@ -89,6 +92,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         log.WriteLine($"{task.Name}: {train.Length} training and {dev.Length} dev examples, max length {maxLength}");
 
         var stages = Stages(fineTuned);
+        var teacher = _o.Distill > 0 ? LoadTeacher() : null;
         var state = resuming ? TrainerState.Read(Path.Combine(resumeDir, StateFile)) : new TrainerState();
         using var pool = new WorkerPool(_o.Threads);
         for (int s = state.Stage; s < stages.Count; s++)
@@ -96,7 +100,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
             var stage = stages[s];
             if (stage.Gated && !weights.HasGates) AddGates(config, weights);
             if (s != state.Stage) state = new TrainerState { Stage = s };
-            if (!RunStage(stage, s, config, checkpoint, train, dev, state, pool, cancel)) return;
+            if (!RunStage(stage, s, config, checkpoint, train, dev, state, pool, teacher, cancel)) return;
         }
         log.WriteLine($"done: best checkpoint in {_o.OutputDirectory}");
     }
@@ -107,9 +111,38 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         if (_o.BatchSize < 1) throw new ArgumentException("--batch-size must be at least 1");
         if (_o.MaxLength < 2) throw new ArgumentException("--max-len must be at least 2");
         if (_o.Gates != GateTraining.None && _o.Lambda < 0) throw new ArgumentException("--lambda must be >= 0");
+        if (_o.Distill is < 0 or > 1) throw new ArgumentException("--distill must be in [0, 1]");
+        if (_o.Distill > 0 && _o.Gates == GateTraining.None) throw new ArgumentException("--distill applies to gate training: give --gates");
     }
 
     string DataDir() => _o.DataDirectory ?? throw new ArgumentException("no --data directory given");
+
+    /// <summary>The dense teacher of --distill: the --init model, which must already classify the task.</summary>
+    BertEngine LoadTeacher()
+    {
+        string why = $"--distill needs --init to be a model fine-tuned on {_o.Task.Name} (it is the dense teacher)";
+        if (_o.Task.IsRegression) throw new ArgumentException("--distill is for classification tasks");
+        if (_o.Init.StartsWith("random:", StringComparison.Ordinal)) throw new ArgumentException(why);
+        var teacher = BertCheckpoint.Load(_o.Init);
+        if (teacher.Weights.ClassifierWeight is null || !teacher.Config.Labels.SequenceEqual(TaskLabels(_o.Task))) throw new ArgumentException(why);
+        return new BertEngine(teacher.Config, teacher.Weights);
+    }
+
+    /// <summary>(1 - Distill) x one-hot(label) + Distill x softmax(teacher logits), row by row.</summary>
+    float[] DistillTargets(BertEngine teacher, SequenceInput[] inputs, int[] labels, WorkerPool pool)
+    {
+        var results = teacher.Run(inputs, new RunOptions(UseGates: false), pool);
+        int classes = results[0].Logits.Length;
+        var targets = new float[inputs.Length * classes];
+        for (int b = 0; b < inputs.Length; b++)
+        {
+            var row = targets.AsSpan(b * classes, classes);
+            results[b].Logits.CopyTo(row);
+            Softmax.Rows(row, 1, classes);
+            for (int c = 0; c < classes; c++) row[c] = _o.Distill * row[c] + (c == labels[b] ? 1 - _o.Distill : 0);
+        }
+        return targets;
+    }
 
     static IReadOnlyList<string> TaskLabels(GlueTask task) => task.IsRegression ? ["score"] : task.Labels;
 
@@ -169,7 +202,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
 
     /// <summary>Returns false when cancelled (after saving the resume state).</summary>
     bool RunStage(Stage stage, int stageIndex, BertConfig config, BertCheckpoint checkpoint, EncodedExample[] train,
-        EncodedExample[] dev, TrainerState state, WorkerPool pool, CancellationToken cancel)
+        EncodedExample[] dev, TrainerState state, WorkerPool pool, BertEngine? teacher, CancellationToken cancel)
     {
         var weights = checkpoint.Weights;
         var graph = new BertTrainingGraph(config, weights);
@@ -181,6 +214,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         float lambda = stage.Gated ? _o.Lambda : 0, mu = stage.Gated ? _o.Mu ?? _o.Lambda : 0;
         log.WriteLine(stage.Gated
             ? string.Create(CultureInfo.InvariantCulture, $"stage {stageIndex + 1}: gate training, lambda {lambda}, mu {mu}, gate lr {_o.GateLearningRate}, {stage.Epochs} epochs")
+              + (teacher is null ? "" : string.Create(CultureInfo.InvariantCulture, $", distilling the dense --init model with weight {_o.Distill}"))
             : $"stage {stageIndex + 1}: dense fine-tuning, {stage.Epochs} epochs");
 
         var arena = new TensorArena();
@@ -203,7 +237,8 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
                 var tape = new Tape(pool, arena);
                 var forward = graph.Forward(tape, inputs, new TrainingForwardOptions
                     { Training = true, DropoutProbability = _o.Dropout, Rng = rng, UseGates = stage.Gated });
-                var loss = graph.Loss(tape, forward.Output, labels, scores, lambda, mu * StageProgress(optimizer.Step, batches * stage.Epochs));
+                var targets = stage.Gated && teacher is not null ? DistillTargets(teacher, inputs, labels, pool) : null;
+                var loss = graph.Loss(tape, forward.Output, labels, scores, lambda, mu * StageProgress(optimizer.Step, batches * stage.Epochs), targets);
                 tape.Backward(loss);
                 optimizer.ClipGradientNorm(_o.MaxGradientNorm);
                 optimizer.Update(schedule.Factor(optimizer.Step), pool);

@@ -236,6 +236,40 @@ public class AutogradOpsTests
         });
     }
 
+    [FsCheck.Xunit.Property(MaxTest = 10)]
+    public void CrossEntropyAgainstTargetDistributions(int seed)
+    {
+        var random = new Random(seed);
+        int batch = random.Next(1, 7), classes = random.Next(2, 6);
+        var targets = new float[batch * classes];
+        for (int b = 0; b < batch; b++)
+        {
+            var row = Enumerable.Range(0, classes).Select(_ => random.NextDouble()).ToArray();
+            for (int c = 0; c < classes; c++) targets[b * classes + c] = (float)(row[c] / row.Sum());
+        }
+        var logits = Param(random, 4.0, batch, classes);
+        Check(random, [logits], tape => tape.CrossEntropy(logits, targets), v =>
+        {
+            double total = 0;
+            for (int b = 0; b < batch; b++)
+            {
+                var row = v[0].Skip(b * classes).Take(classes).ToArray();
+                double logSumExp = Math.Log(row.Sum(Math.Exp));
+                for (int c = 0; c < classes; c++) total -= targets[b * classes + c] * (row[c] - logSumExp);
+            }
+            return [total / batch];
+        });
+    }
+
+    [Fact]
+    public void CrossEntropyRejectsTargetsThatAreNotDistributions()
+    {
+        var logits = Tensor.Parameter("logits", [1f, 2f, 3f, 4f], 2, 2);
+        Assert.Throws<ArgumentException>(() => new Tape().CrossEntropy(logits, [0.5f, 0.6f, 0f, 1f]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Tape().CrossEntropy(logits, [1.5f, -0.5f, 0f, 1f]));
+        Assert.Throws<ArgumentException>(() => new Tape().CrossEntropy(logits, [1f, 0f]));
+    }
+
     [Fact]
     public void CrossEntropyIsStableForHugeLogits()
     {

@@ -39,6 +39,59 @@ public class FineTunerTests
     }
 
     [Fact]
+    public void DistillationWithAFrozenStudentCostsTheTeachersEntropy()
+    {
+        using var teacherDir = new ModelTestFiles.TempDir();
+        using var studentDir = new ModelTestFiles.TempDir();
+        new FineTuner(Sst2Options(teacherDir.Path, 1), TextWriter.Null).Run();
+        // A short run leaves the teacher near 50/50, where entropy and label cross-entropy are both about ln 2:
+        // a larger classifier makes it confident, so the two differ.
+        var sharpened = BertCheckpoint.Load(teacherDir.Path);
+        foreach (ref float w in sharpened.Weights.ClassifierWeight!.Values.AsSpan()) w *= 40;
+        sharpened.Save(teacherDir.Path);
+
+        // Nothing moves (rates 0, no dropout, regularizers off) and gates at 1 leave the soft forward dense, so the
+        // student's logits are the teacher's: with --distill 1 the loss is the cross-entropy of the teacher's
+        // probabilities with themselves, their entropy; with labels it would be the task's cross-entropy.
+        const int examples = 64;
+        var student = new FineTuner(Sst2Options(studentDir.Path, 1) with
+        {
+            Init = teacherDir.Path, Gates = GateTraining.TwoStage, Lambda = 0, Mu = 0, LearningRate = 0, GateLearningRate = 0,
+            Dropout = 0, MaxTrainExamples = examples, Distill = 1,
+        }, TextWriter.Null);
+        student.Run();
+
+        var teacher = BertCheckpoint.Load(teacherDir.Path);
+        var train = TaskData.Encode(GlueReader.Read(GlueTask.Sst2, SharedData.Glue("SST-2"), GlueSplit.Train).Take(examples).ToList(),
+            teacher.RequireTokenizer(), 48);
+        var results = BertEngine.Load(teacher).Run(train.Select(e => e.Input).ToArray(), new RunOptions(UseGates: false));
+        double entropy = results.Average(r =>
+        {
+            double max = r.Logits.Max(), logSum = Math.Log(r.Logits.Sum(z => Math.Exp(z - max)));
+            return -r.Logits.Sum(z => Math.Exp(z - max - logSum) * (z - max - logSum));
+        });
+        double crossEntropy = results.Zip(train).Average(p =>
+        {
+            double max = p.First.Logits.Max(), logSum = Math.Log(p.First.Logits.Sum(z => Math.Exp(z - max)));
+            return logSum - (p.First.Logits[p.Second.Label] - max);
+        });
+        double loss = student.Reports.Single().TrainLoss;
+        Assert.True(Math.Abs(loss - entropy) <= 1e-4 * entropy, $"train loss {loss}, teacher entropy {entropy}");
+        Assert.True(Math.Abs(crossEntropy - entropy) > 1e-2, $"labels and teacher agree too closely for this test to tell them apart: {crossEntropy} vs {entropy}");
+    }
+
+    [Fact]
+    public void DistillationNeedsGatesAndAFineTunedTeacher()
+    {
+        using var dir = new ModelTestFiles.TempDir();
+        var noGates = Assert.Throws<ArgumentException>(() => new FineTuner(Sst2Options(dir.Path, 1) with { Distill = 0.5f }, TextWriter.Null).Run());
+        Assert.Contains("--gates", noGates.Message);
+        var randomTeacher = Assert.Throws<ArgumentException>(() => new FineTuner(Sst2Options(dir.Path, 1) with
+            { Distill = 0.5f, Gates = GateTraining.OneStage, Lambda = 0.1f }, TextWriter.Null).Run());
+        Assert.Contains("fine-tuned on SST-2", randomTeacher.Message);
+    }
+
+    [Fact]
     public void ResumeAfterAnInterruptionContinuesBitForBit()
     {
         using var straight = new ModelTestFiles.TempDir();
