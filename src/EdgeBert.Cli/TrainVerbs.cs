@@ -23,7 +23,7 @@ static class TrainVerbs
             edgebert train --task T --data DIR --init MODEL_DIR|random:tiny|mini|small --out DIR [--vocab FILE]
                            [--epochs 3] [--lr 5e-5] [--batch-size 32] [--max-len 128] [--warmup 0.1] [--seed 42] [--init-seed SEED]
                            [--threads N] [--resume] [--max-train N] [--save-every STEPS]
-                           [--gates one-stage|two-stage --lambda X [--mu X] [--gate-lr 1e-2] [--gate-positions N] [--gate-threshold 0.5] [--distill A]]
+                           [--gates one-stage|two-stage --lambda X [--mu X] [--gate-lr 1e-2] [--gate-positions N] [--gate-threshold 0.5] [--distill A] [--freeze-gates]]
               Tasks: SST-2, CoLA, MRPC, RTE, STS-B, QNLI, WNLI, MNLI, QQP; DIR holds train.tsv and dev.tsv.
               After each epoch the dev set is evaluated; the best dense epoch (a gated stage: its last epoch) is
               saved to --out in the HuggingFace layout, and --out/resume holds the state --resume continues from
@@ -33,6 +33,8 @@ static class TrainVerbs
               computation (larger: fewer tokens); --mu (default = lambda) pushes gates to 0 or 1.
               --distill A (0..1): the gate stage learns (1 - A) x labels + A x the probabilities of the --init
               model run densely (knowledge distillation; --init must be fine-tuned on the task).
+              --freeze-gates (with --gates two-stage and a gated --init): the gates become 1 for the kept ranks
+              and 0 after, and stay fixed while the model trains under exactly the tokens inference keeps.
               Small models trained from scratch want a larger --lr (e.g. 1e-3).
               --seed sets data order, dropout and new weights; --init-seed, if given, sets the new weights (classifier,
               random model) alone, so runs with one --init-seed and several --seed values can be averaged (`average`).
@@ -118,6 +120,7 @@ static class TrainVerbs
             GatePositions = a.Has("gate-positions") ? a.Int("gate-positions", 128, 1, 4096) : null,
             GateThreshold = (float)a.Double("gate-threshold", 0.5, 0, 1),
             Distill = (float)a.Double("distill", 0, 0, 1),
+            FreezeGates = a.Flag("freeze-gates"),
         };
     }
 

@@ -48,6 +48,10 @@ public sealed record FineTuneOptions
     /// <summary>Knowledge distillation in the gate stage: the targets become (1 - Distill) x labels + Distill x the
     /// probabilities of the --init model run densely (the teacher, which must be fine-tuned on the task). 0: labels only.</summary>
     public float Distill { get; init; }
+    /// <summary>Set the --init model's gates to its hard kept counts (1 for ranks below m_j, else 0) and keep
+    /// them fixed while the model trains, so training sees exactly the tokens inference keeps (PoWER-BERT's
+    /// re-training step; METHOD.md point 8 makes the soft pass with 0/1 gates equal the hard one).</summary>
+    public bool FreezeGates { get; init; }
 }
 
 /// <summary>One line of the per-epoch log.</summary>
@@ -85,6 +89,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         var tokenizer = checkpoint.RequireTokenizer();
         bool fineTuned = !resuming && weights.ClassifierWeight is not null && config.Labels.SequenceEqual(TaskLabels(task));
         if (!resuming) PrepareHead(config, weights);
+        if (_o.FreezeGates && !resuming) BinarizeGates(weights, _o.Init);
         int maxLength = Math.Min(_o.MaxLength, checkpoint.MaxSequenceLength);
 
         var train = Encode(_o.TrainExamples ?? GlueReader.Read(task, DataDir(), GlueSplit.Train), tokenizer, maxLength, _o.MaxTrainExamples);
@@ -113,9 +118,23 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         if (_o.Gates != GateTraining.None && _o.Lambda < 0) throw new ArgumentException("--lambda must be >= 0");
         if (_o.Distill is < 0 or > 1) throw new ArgumentException("--distill must be in [0, 1]");
         if (_o.Distill > 0 && _o.Gates == GateTraining.None) throw new ArgumentException("--distill applies to gate training: give --gates");
+        if (_o.FreezeGates && _o.Gates != GateTraining.TwoStage) throw new ArgumentException("--freeze-gates trains a gated --init model further: give --gates two-stage");
     }
 
     string DataDir() => _o.DataDirectory ?? throw new ArgumentException("no --data directory given");
+
+    /// <summary>Gates become the hard model's: 1 for the first m_j ranks of layer j, 0 after.</summary>
+    void BinarizeGates(BertWeights weights, string source)
+    {
+        if (!weights.HasGates) throw new ArgumentException($"--freeze-gates needs a gated --init model; {source} has no gates");
+        var kept = TokenGates.KeptCounts(weights.Layers.Select(l => l.Gate!.Values).ToArray(), _o.GateThreshold);
+        for (int j = 0; j < weights.Layers.Length; j++)
+        {
+            var gate = weights.Layers[j].Gate!.Values;
+            for (int k = 0; k < gate.Length; k++) gate[k] = k < kept[j] ? 1f : 0f;
+        }
+        log.WriteLine($"gates frozen at the kept counts m_j [{string.Join(", ", kept)}]");
+    }
 
     /// <summary>The dense teacher of --distill: the --init model, which must already classify the task.</summary>
     BertEngine LoadTeacher()
@@ -206,13 +225,15 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
     {
         var weights = checkpoint.Weights;
         var graph = new BertTrainingGraph(config, weights);
-        var optimizer = new AdamW(ParameterGroups(graph, stage.Gated));
+        var optimizer = new AdamW(ParameterGroups(graph, stage.Gated && !_o.FreezeGates));
         if (state.Moments is not null) optimizer.ImportState(state.Moments);
         int batches = (train.Length + _o.BatchSize - 1) / _o.BatchSize;
         var schedule = LinearWarmupDecay.FromFraction(_o.WarmupFraction, (long)batches * stage.Epochs);
         var rng = new Rng(state.RngState ?? (ulong)(_o.Seed * 7919L + stageIndex + 1));
-        float lambda = stage.Gated ? _o.Lambda : 0, mu = stage.Gated ? _o.Mu ?? _o.Lambda : 0;
-        log.WriteLine(stage.Gated
+        bool learnGates = stage.Gated && !_o.FreezeGates;
+        float lambda = learnGates ? _o.Lambda : 0, mu = learnGates ? _o.Mu ?? _o.Lambda : 0;
+        log.WriteLine(_o.FreezeGates && stage.Gated ? $"stage {stageIndex + 1}: training under frozen gates, {stage.Epochs} epochs"
+            : stage.Gated
             ? string.Create(CultureInfo.InvariantCulture, $"stage {stageIndex + 1}: gate training, lambda {lambda}, mu {mu}, gate lr {_o.GateLearningRate}, {stage.Epochs} epochs")
               + (teacher is null ? "" : string.Create(CultureInfo.InvariantCulture, $", distilling the dense --init model with weight {_o.Distill}"))
             : $"stage {stageIndex + 1}: dense fine-tuning, {stage.Epochs} epochs");

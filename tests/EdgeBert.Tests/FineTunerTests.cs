@@ -81,6 +81,52 @@ public class FineTunerTests
     }
 
     [Fact]
+    public void FrozenGatesTrainTheModelUnderTheHardKeptCounts()
+    {
+        using var initDir = new ModelTestFiles.TempDir();
+        using var outDir = new ModelTestFiles.TempDir();
+        new FineTuner(Sst2Options(initDir.Path, 1), TextWriter.Null).Run();
+        // Undecided gates, not a prefix: layer 0 of the tiny shape's two has 20 gates >= 0.5 scattered over 48 ranks,
+        // layer 1 has 30 (its kept count is forced down to 20).
+        var gated = BertCheckpoint.Load(initDir.Path);
+        gated.Config.GatePositions = 48;
+        int[] above = [20, 30];
+        Assert.Equal(above.Length, gated.Weights.Layers.Length);
+        var rng = new Random(3);
+        for (int j = 0; j < gated.Weights.Layers.Length; j++)
+        {
+            var ranks = Enumerable.Range(0, 48).OrderBy(_ => rng.Next()).ToArray();
+            var gate = new float[48];
+            for (int i = 0; i < 48; i++) gate[ranks[i]] = i < above[j] ? 0.5f + 0.5f * (float)rng.NextDouble() : 0.49f * (float)rng.NextDouble();
+            gated.Weights.Layers[j].Gate = new Param([48], gate);
+        }
+        gated.Save(initDir.Path);
+        var before = gated.Weights.Layers[0].IntermediateWeight.Values.ToArray();
+
+        var tuner = new FineTuner(Sst2Options(outDir.Path, 1) with { Init = initDir.Path, Gates = GateTraining.TwoStage, Lambda = 0.5f, FreezeGates = true }, TextWriter.Null);
+        tuner.Run();
+
+        var trained = BertCheckpoint.Load(outDir.Path);
+        int[] kept = [20, 20];
+        for (int j = 0; j < kept.Length; j++)
+            Assert.Equal(Enumerable.Range(0, 48).Select(k => k < kept[j] ? 1f : 0f), trained.Weights.Layers[j].Gate!.Values);
+        Assert.NotEqual(before, trained.Weights.Layers[0].IntermediateWeight.Values);
+        // 0/1 gates: the soft training forward is the hard compacted one (METHOD.md point 8), so dev agrees.
+        var report = tuner.Reports.Single();
+        Assert.Equal(report.Hard.MainMetric, report.Soft!["accuracy"], 6);
+        Assert.Equal(kept, report.KeptCounts);
+    }
+
+    [Fact]
+    public void FreezingGatesNeedsAGatedModel()
+    {
+        using var dir = new ModelTestFiles.TempDir();
+        var error = Assert.Throws<ArgumentException>(() => new FineTuner(Sst2Options(dir.Path, 1) with
+            { Gates = GateTraining.TwoStage, Lambda = 0.1f, FreezeGates = true }, TextWriter.Null).Run());
+        Assert.Contains("gated --init", error.Message);
+    }
+
+    [Fact]
     public void DistillationNeedsGatesAndAFineTunedTeacher()
     {
         using var dir = new ModelTestFiles.TempDir();
