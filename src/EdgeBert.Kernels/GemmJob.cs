@@ -18,6 +18,10 @@ internal sealed unsafe class GemmJob : IParallelWork
     internal const int McMax = 192;
     /// <summary>Columns of B packed at once when B is not pre-packed (KC x NC floats, in L2/L3).</summary>
     internal const int NcMax = 1024;
+    /// <summary>Columns of a pre-packed B one pass over the row blocks uses: KC x 512 floats (768 KB) stay in
+    /// L2 while every row block of A passes over them. A whole part instead (3072 columns of an FFN weight on
+    /// one thread) streams 4.7 MB from L3 once per row block, which shows at tall A (batch 8: m = 1024).</summary>
+    internal const int NcPacked = 512;
     /// <summary>Packed A is bounded (8 MB); taller products are done in chunks of rows.</summary>
     const long MaxPackedA = 1 << 21;
     /// <summary>Below this many multiply-adds per part a fork/join costs more than it saves.</summary>
@@ -137,7 +141,7 @@ internal sealed unsafe class GemmJob : IParallelWork
         int kcStep = _kcStep, mcStep = _mcStep, rows = _rows;
         long paddedRows = (rows + mr - 1) / mr * mr;
         float* cChunk = _c + (long)_row0 * _ldc;
-        int ncStep = _packedB != null ? n1 - n0 : NcMax;
+        int ncStep = _packedB != null ? NcPacked : NcMax;
         for (int jc = n0; jc < n1; jc += ncStep)
         {
             int nc = Math.Min(ncStep, n1 - jc);

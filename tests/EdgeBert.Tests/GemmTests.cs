@@ -77,6 +77,30 @@ public class GemmTests : IDisposable
     });
 
     [Fact]
+    public void WidePackedWeightIsDoneInColumnBlocksWithTheSameBits()
+    {
+        // Wider than two column blocks of a pre-packed B (NcPacked) and not a multiple of one, on one thread
+        // (one part spans every column) and on two, with bias and the GELU epilogue.
+        const int m = 70, n = 2 * GemmJob.NcPacked + 96, k = 200;
+        float[] a = GemmTestSupport.Random(m * k, 3), weight = GemmTestSupport.Random(n * k, 4), bias = GemmTestSupport.Random(n, 5);
+        var reference = GemmReference.Multiply(m, n, k, a, k, false, weight, k, true, [], n, bias: bias, epilogue: GemmEpilogue.Gelu);
+        var packed = PackedWeight.FromLinear(weight, n, k);
+        GemmTestSupport.ForEachIsa(isa =>
+        {
+            var viaSpans = new float[m * n];
+            Gemm.Multiply(m, n, k, a, k, false, weight, k, true, viaSpans, n, bias: bias, epilogue: GemmEpilogue.Gelu);
+            foreach (var pool in new[] { null, _twoThreads })
+            {
+                var viaPacked = new float[m * n];
+                Gemm.Multiply(m, a, k, packed, viaPacked, n, bias: bias, epilogue: GemmEpilogue.Gelu, pool: pool);
+                Assert.Equal(viaSpans, viaPacked);
+                double error = GemmTestSupport.RelativeError(viaPacked, n, reference, m, n);
+                Assert.True(error <= GemmTestSupport.Tolerance(k), $"{isa}: relative error {error:E2}");
+            }
+        });
+    }
+
+    [Fact]
     public void LargeKAndRowChunksStayWithinTheScaledTolerance()
     {
         // 700 x 3100 is more A than one packed chunk holds, so the rows are done in two chunks.
