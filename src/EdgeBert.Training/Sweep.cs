@@ -57,6 +57,7 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
             {
                 Gates = GateTraining.TwoStage,
                 Lambda = (float)lambda,
+                Distill = _o.Training.Distill,
             };
             if (!TrainUnlessFinished($"[{i + 2}/{models}] lambda {SweepFiles.FormatLambda(lambda)}", gateOptions, cancel)) return null;
             gatedDirs.Add(dir);
@@ -75,6 +76,7 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
         var folders = _o.Lambdas.Select(SweepFiles.LambdaFolder).ToList();
         if (folders.Distinct().Count() != folders.Count) throw new ArgumentException("--lambdas lists a value twice");
         if (_o.TimingRounds < 1) throw new ArgumentException("timing needs at least one round");
+        if (_o.Training.FreezeGates) throw new ArgumentException("--freeze-gates is an option of train (with a gated --init); a sweep learns its gates");
     }
 
     /// <summary>The dense baseline's folder: --init itself when it is already fine-tuned on the task,
@@ -101,7 +103,7 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
 
     // An interrupted sweep continues each model where it stopped (FineTuner starts afresh when there is no state).
     FineTuneOptions TrainingOptions(string init, string outputDirectory) =>
-        _o.Training with { Init = init, OutputDirectory = outputDirectory, Gates = GateTraining.None, Resume = true };
+        _o.Training with { Init = init, OutputDirectory = outputDirectory, Gates = GateTraining.None, Distill = 0, Resume = true };
 
     /// <summary>Returns false when cancelled.</summary>
     bool TrainUnlessFinished(string name, FineTuneOptions options, CancellationToken cancel)
@@ -147,6 +149,7 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
             lines.Add(string.Create(inv, $"gate-lr={o.GateLearningRate}"));
             lines.Add($"gate-positions={o.GatePositions?.ToString(inv) ?? "config"}");
             lines.Add(string.Create(inv, $"gate-threshold={o.GateThreshold}"));
+            if (o.Distill != 0) lines.Add(string.Create(inv, $"distill={o.Distill}"));
         }
         return string.Join('\n', lines) + "\n";
     }

@@ -214,6 +214,35 @@ public class SweepEndToEndTests(Xunit.Abstractions.ITestOutputHelper output)
         var error = new StringWriter();
         Assert.Equal(1, CliApp.Run(Args(dir.Path, vocab, epochs: 1), new StringWriter(), error));
         Assert.Contains("epochs 2 -> 1", error.ToString());
+        // Distillation changes the gated models only: the dense one is reused, the first gated one refuses.
+        var distilled = new StringWriter();
+        error = new StringWriter();
+        Assert.Equal(1, CliApp.Run([.. Args(dir.Path, vocab), "--distill", "0.5"], distilled, error));
+        Assert.Contains("not retrained", distilled.ToString().Split('\n').First(l => l.Contains("dense")));
+        Assert.Contains("distill unset -> 0.5", error.ToString());
+    }
+
+    [Fact]
+    public void DistillingSweepTrainsItsDenseBaselineWithoutATeacher()
+    {
+        using var dir = new ModelTestFiles.TempDir();
+        string vocab = WriteTask(dir.Path);
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        string[] args = [.. Args(dir.Path, vocab, epochs: 1), "--distill", "0.5"];
+        args[Array.IndexOf(args, "0.002,4")] = "4";
+        Assert.Equal(0, CliApp.Run(args, stdout, stderr));
+        Assert.Contains("distilling the dense --init model with weight 0.5", stdout.ToString());
+        Assert.True(File.Exists(Path.Combine(dir.Path, "out", "lambda-4", Sweep.FinishedMarker)), stdout.ToString() + stderr);
+    }
+
+    [Fact]
+    public void SweepRejectsFreezeGates()
+    {
+        var stderr = new StringWriter();
+        Assert.NotEqual(0, CliApp.Run(["sweep", "--task", "SST-2", "--data", ".", "--init", "random:tiny", "--lambdas", "0.1", "--out", "x", "--freeze-gates"],
+            new StringWriter(), stderr));
+        Assert.Contains("--freeze-gates", stderr.ToString());
     }
 
     [Theory]
