@@ -136,21 +136,24 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         log.WriteLine($"gates frozen at the kept counts m_j [{string.Join(", ", kept)}]");
     }
 
-    /// <summary>The dense teacher of --distill: the --init model, which must already classify the task.</summary>
-    BertEngine LoadTeacher()
+    /// <summary>The dense teacher of --distill and the workspace its forward passes reuse step after step.</summary>
+    sealed record Teacher(BertEngine Engine, InferenceWorkspace Workspace);
+
+    /// <summary>The --init model, which must already classify the task.</summary>
+    Teacher LoadTeacher()
     {
         string why = $"--distill needs --init to be a model fine-tuned on {_o.Task.Name} (it is the dense teacher)";
         if (_o.Task.IsRegression) throw new ArgumentException("--distill is for classification tasks");
         if (_o.Init.StartsWith("random:", StringComparison.Ordinal)) throw new ArgumentException(why);
         var teacher = BertCheckpoint.Load(_o.Init);
         if (teacher.Weights.ClassifierWeight is null || !teacher.Config.Labels.SequenceEqual(TaskLabels(_o.Task))) throw new ArgumentException(why);
-        return new BertEngine(teacher.Config, teacher.Weights);
+        return new Teacher(new BertEngine(teacher.Config, teacher.Weights), new InferenceWorkspace());
     }
 
     /// <summary>(1 - Distill) x one-hot(label) + Distill x softmax(teacher logits), row by row.</summary>
-    float[] DistillTargets(BertEngine teacher, SequenceInput[] inputs, int[] labels, WorkerPool pool)
+    float[] DistillTargets(Teacher teacher, SequenceInput[] inputs, int[] labels, WorkerPool pool)
     {
-        var results = teacher.Run(inputs, new RunOptions(UseGates: false), pool);
+        var results = teacher.Engine.Run(inputs, teacher.Workspace, new RunOptions(UseGates: false), pool);
         int classes = results[0].Logits.Length;
         var targets = new float[inputs.Length * classes];
         for (int b = 0; b < inputs.Length; b++)
@@ -221,7 +224,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
 
     /// <summary>Returns false when cancelled (after saving the resume state).</summary>
     bool RunStage(Stage stage, int stageIndex, BertConfig config, BertCheckpoint checkpoint, EncodedExample[] train,
-        EncodedExample[] dev, TrainerState state, WorkerPool pool, BertEngine? teacher, CancellationToken cancel)
+        EncodedExample[] dev, TrainerState state, WorkerPool pool, Teacher? teacher, CancellationToken cancel)
     {
         var weights = checkpoint.Weights;
         var graph = new BertTrainingGraph(config, weights);
