@@ -87,8 +87,8 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         var config = checkpoint.Config;
         var weights = checkpoint.Weights;
         var tokenizer = checkpoint.RequireTokenizer();
-        bool fineTuned = !resuming && weights.ClassifierWeight is not null && config.Labels.SequenceEqual(TaskLabels(task));
-        if (!resuming) PrepareHead(config, weights);
+        bool fineTuned = !resuming && Classifies(checkpoint, task);
+        if (!resuming) PrepareHead(checkpoint);
         if (_o.FreezeGates && !resuming) BinarizeGates(weights, _o.Init);
         int maxLength = Math.Min(_o.MaxLength, checkpoint.MaxSequenceLength);
 
@@ -146,7 +146,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         if (_o.Task.IsRegression) throw new ArgumentException("--distill is for classification tasks");
         if (_o.Init.StartsWith("random:", StringComparison.Ordinal)) throw new ArgumentException(why);
         var teacher = BertCheckpoint.Load(_o.Init);
-        if (teacher.Weights.ClassifierWeight is null || !teacher.Config.Labels.SequenceEqual(TaskLabels(_o.Task))) throw new ArgumentException(why);
+        if (!Classifies(teacher, _o.Task)) throw new ArgumentException(why);
         return new Teacher(new BertEngine(teacher.Config, teacher.Weights), new InferenceWorkspace());
     }
 
@@ -168,6 +168,10 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
 
     static IReadOnlyList<string> TaskLabels(GlueTask task) => task.IsRegression ? ["score"] : task.Labels;
 
+    /// <summary>True when the checkpoint already has a classifier for the task's labels (it is fine-tuned on it).</summary>
+    internal static bool Classifies(BertCheckpoint checkpoint, GlueTask task) =>
+        checkpoint.Weights.ClassifierWeight is not null && checkpoint.Config.Labels.SequenceEqual(TaskLabels(task));
+
     BertCheckpoint LoadInit()
     {
         if (!_o.Init.StartsWith("random:", StringComparison.Ordinal)) return BertCheckpoint.Load(_o.Init);
@@ -186,17 +190,17 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
     }
 
     /// <summary>A classifier for the task's labels, freshly initialised unless the checkpoint already has one.</summary>
-    void PrepareHead(BertConfig config, BertWeights weights)
+    void PrepareHead(BertCheckpoint checkpoint)
     {
-        var labels = TaskLabels(_o.Task);
-        if (weights.ClassifierWeight is not null && config.Labels.SequenceEqual(labels)) return;
+        if (Classifies(checkpoint, _o.Task)) return;
+        var (config, weights) = (checkpoint.Config, checkpoint.Weights);
         TaskData.ApplyTask(config, _o.Task);
         var fresh = WeightInit.Random(config, (_o.InitSeed ?? _o.Seed) + 1);
         weights.PoolerWeight ??= fresh.PoolerWeight;
         weights.PoolerBias ??= fresh.PoolerBias;
         weights.ClassifierWeight = fresh.ClassifierWeight;
         weights.ClassifierBias = fresh.ClassifierBias;
-        log.WriteLine($"new classifier for {_o.Task.Name}: labels {string.Join(", ", labels)}");
+        log.WriteLine($"new classifier for {_o.Task.Name}: labels {string.Join(", ", TaskLabels(_o.Task))}");
     }
 
     void AddGates(BertConfig config, BertWeights weights)
@@ -228,14 +232,14 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
     {
         var weights = checkpoint.Weights;
         var graph = new BertTrainingGraph(config, weights);
-        var optimizer = new AdamW(ParameterGroups(graph, stage.Gated && !_o.FreezeGates));
+        bool learnGates = stage.Gated && !_o.FreezeGates;
+        var optimizer = new AdamW(ParameterGroups(graph, learnGates));
         if (state.Moments is not null) optimizer.ImportState(state.Moments);
         int batches = (train.Length + _o.BatchSize - 1) / _o.BatchSize;
         var schedule = LinearWarmupDecay.FromFraction(_o.WarmupFraction, (long)batches * stage.Epochs);
         var rng = new Rng(state.RngState ?? (ulong)(_o.Seed * 7919L + stageIndex + 1));
-        bool learnGates = stage.Gated && !_o.FreezeGates;
         float lambda = learnGates ? _o.Lambda : 0, mu = learnGates ? _o.Mu ?? _o.Lambda : 0;
-        log.WriteLine(_o.FreezeGates && stage.Gated ? $"stage {stageIndex + 1}: training under frozen gates, {stage.Epochs} epochs"
+        log.WriteLine(stage.Gated && !learnGates ? $"stage {stageIndex + 1}: training under frozen gates, {stage.Epochs} epochs"
             : stage.Gated
             ? string.Create(CultureInfo.InvariantCulture, $"stage {stageIndex + 1}: gate training, lambda {lambda}, mu {mu}, gate lr {_o.GateLearningRate}, {stage.Epochs} epochs")
               + (teacher is null ? "" : string.Create(CultureInfo.InvariantCulture, $", distilling the dense --init model with weight {_o.Distill}"))

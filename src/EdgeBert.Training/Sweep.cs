@@ -88,7 +88,7 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
             var init = BertCheckpoint.Load(_o.Training.Init);
             if (init.Weights.HasGates)
                 throw new ArgumentException($"{_o.Training.Init} already has gates: the sweep needs a dense model as --init");
-            if (init.Weights.ClassifierWeight is not null && init.Config.Labels.SequenceEqual(TaskLabels(_o.Training.Task)))
+            if (FineTuner.Classifies(init, _o.Training.Task))
             {
                 log.WriteLine($"[1/{models}] dense: {_o.Training.Init} is fine-tuned on {_o.Training.Task.Name}, evaluated as is");
                 return _o.Training.Init;
@@ -98,8 +98,6 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
         TrainUnlessFinished($"[1/{models}] dense", TrainingOptions(_o.Training.Init, dir), cancel);
         return dir;
     }
-
-    static IReadOnlyList<string> TaskLabels(GlueTask task) => task.IsRegression ? ["score"] : task.Labels;
 
     // An interrupted sweep continues each model where it stopped (FineTuner starts afresh when there is no state).
     FineTuneOptions TrainingOptions(string init, string outputDirectory) =>

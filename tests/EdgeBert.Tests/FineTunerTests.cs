@@ -21,6 +21,13 @@ public class FineTunerTests
         Seed = 7,
     };
 
+    /// <summary>A one-epoch SST-2 fine-tune of a random tiny model in <paramref name="dir"/>, loaded back.</summary>
+    static BertCheckpoint FineTunedTiny(string dir)
+    {
+        new FineTuner(Sst2Options(dir, 1), TextWriter.Null).Run();
+        return BertCheckpoint.Load(dir);
+    }
+
     [Fact]
     public void ShortRunLowersTheLossAndSavesALoadableCheckpoint()
     {
@@ -43,10 +50,9 @@ public class FineTunerTests
     {
         using var teacherDir = new ModelTestFiles.TempDir();
         using var studentDir = new ModelTestFiles.TempDir();
-        new FineTuner(Sst2Options(teacherDir.Path, 1), TextWriter.Null).Run();
         // A short run leaves the teacher near 50/50, where entropy and label cross-entropy are both about ln 2:
         // a larger classifier makes it confident, so the two differ.
-        var sharpened = BertCheckpoint.Load(teacherDir.Path);
+        var sharpened = FineTunedTiny(teacherDir.Path);
         foreach (ref float w in sharpened.Weights.ClassifierWeight!.Values.AsSpan()) w *= 40;
         sharpened.Save(teacherDir.Path);
 
@@ -85,10 +91,9 @@ public class FineTunerTests
     {
         using var initDir = new ModelTestFiles.TempDir();
         using var outDir = new ModelTestFiles.TempDir();
-        new FineTuner(Sst2Options(initDir.Path, 1), TextWriter.Null).Run();
         // Undecided gates, not a prefix: layer 0 of the tiny shape's two has 20 gates >= 0.5 scattered over 48 ranks,
         // layer 1 has 30 (its kept count is forced down to 20).
-        var gated = BertCheckpoint.Load(initDir.Path);
+        var gated = FineTunedTiny(initDir.Path);
         gated.Config.GatePositions = 48;
         int[] above = [20, 30];
         Assert.Equal(above.Length, gated.Weights.Layers.Length);
