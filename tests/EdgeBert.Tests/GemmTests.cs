@@ -101,6 +101,30 @@ public class GemmTests : IDisposable
     }
 
     [Fact]
+    public void TallProductWithAPackedWeightGoesPanelByPanelWithTheSameBits()
+    {
+        // More rows than GemmJob.TallRows (A panel by A panel over the B block), with an edge row tile, an edge column
+        // panel, two k blocks, bias and the GELU epilogue; the unpacked-B path keeps the usual order.
+        const int m = GemmJob.TallRows + 18, n = GemmJob.NcPacked + 40, k = GemmJob.KcMax + 50;
+        float[] a = GemmTestSupport.Random(m * k, 6), weight = GemmTestSupport.Random(n * k, 7), bias = GemmTestSupport.Random(n, 8);
+        var reference = GemmReference.Multiply(m, n, k, a, k, false, weight, k, true, [], n, bias: bias, epilogue: GemmEpilogue.Gelu);
+        var packed = PackedWeight.FromLinear(weight, n, k);
+        GemmTestSupport.ForEachIsa(isa =>
+        {
+            var viaSpans = new float[m * n];
+            Gemm.Multiply(m, n, k, a, k, false, weight, k, true, viaSpans, n, bias: bias, epilogue: GemmEpilogue.Gelu);
+            foreach (var pool in new[] { null, _twoThreads })
+            {
+                var viaPacked = new float[m * n];
+                Gemm.Multiply(m, a, k, packed, viaPacked, n, bias: bias, epilogue: GemmEpilogue.Gelu, pool: pool);
+                Assert.Equal(viaSpans, viaPacked);
+                double error = GemmTestSupport.RelativeError(viaPacked, n, reference, m, n);
+                Assert.True(error <= GemmTestSupport.Tolerance(k), $"{isa}: relative error {error:E2}");
+            }
+        });
+    }
+
+    [Fact]
     public void LargeKAndRowChunksStayWithinTheScaledTolerance()
     {
         // 700 x 3100 is more A than one packed chunk holds, so the rows are done in two chunks.
