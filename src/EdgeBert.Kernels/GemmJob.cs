@@ -25,8 +25,9 @@ internal sealed unsafe class GemmJob : IParallelWork
     /// <summary>Above this many rows of A a pre-packed B block is done A panel by A panel: one A panel (MR x KC,
     /// 12 KB) stays in L1 while it passes over every B panel of the block (KC x NcPacked, in L2). The usual order
     /// (a B panel, 48 KB, which L1 cannot hold, passes over an MC-row block of A) is as fast up to 512 rows.
-    /// bench gemm at m = 1024, 1 thread, alternating in one process: k 768 n 3072 and n 768 +4-5%, k 3072 even;
-    /// BERT-base batch 8 (m = 1024) forward: -3% median time at 1 and 2 threads.</summary>
+    /// bench gemm at m = 1024, 1 thread, alternating in one process: AVX-512 k 768 n 3072 and n 768 +4-5%, k 3072
+    /// even; AVX2 k 768 n 3072 +4% median, the others even. BERT-base batch 8 (m = 1024) forward: -3% median time
+    /// at 1 and 2 threads.</summary>
     internal const int TallRows = 512;
     /// <summary>Packed A is bounded (8 MB); taller products are done in chunks of rows.</summary>
     const long MaxPackedA = 1 << 21;
