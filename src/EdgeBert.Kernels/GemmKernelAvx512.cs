@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace EdgeBert.Kernels;
 
@@ -10,6 +11,8 @@ namespace EdgeBert.Kernels;
 internal static unsafe class GemmKernelAvx512
 {
     public const int MR = 8, NR = 32;
+    /// <summary>Floats of B ahead of the current k step to prefetch: four k steps (prefetching past the panel's end is harmless).</summary>
+    const int PrefetchAhead = 4 * NR;
 
     [SkipLocalsInit]
     public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool loadC, float* bias)
@@ -24,6 +27,13 @@ internal static unsafe class GemmKernelAvx512
         Vector512<float> c70 = default, c71 = default;
         for (int p = 0; p < kc; p++)
         {
+            if (Sse.IsSupported)
+            {
+                // The 48 KB B panel does not fit L1 beside the A panel, so fetch its lines a few k steps ahead
+                // (512 bytes; alternating in one process: +2-8% median GFLOP/s at m = 1024, +2-5% at m = 128).
+                Sse.Prefetch0(b + PrefetchAhead);
+                Sse.Prefetch0(b + PrefetchAhead + 16);
+            }
             Vector512<float> b0 = Vector512.Load(b + 0), b1 = Vector512.Load(b + 16);
             var a0 = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(a0, b0, c00); c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
             var a1 = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(a1, b0, c10); c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
