@@ -88,6 +88,11 @@ public class GemmTests : IDisposable
         // panel and two k blocks; the unpacked-B path keeps the usual order.
         PackedWeightMatchesTheUnpackedPathBitForBit(m: GemmJob.TallRows + 18, n: GemmJob.NcPacked + 40, k: GemmJob.KcMax + 50, seed: 6);
 
+    [Fact]
+    public void LargePackedWeightInHugePageMemoryComputesTheSameBits() =>
+        // 2.2 MB of panels: native memory aligned to 2 MB (PanelMemory), for every ISA's layout.
+        PackedWeightMatchesTheUnpackedPathBitForBit(m: 20, n: 800, k: 700, seed: 9);
+
     /// <summary>C = A W^T + bias through GELU with W pre-packed, on one and two threads under every ISA: the same bits as
     /// the unpacked-B path, and within the K-scaled tolerance of the double reference.</summary>
     void PackedWeightMatchesTheUnpackedPathBitForBit(int m, int n, int k, int seed)
