@@ -143,8 +143,7 @@ internal sealed unsafe class GemmJob : IParallelWork
     {
         if (_k == 0) { WithoutProduct(n0, n1); return; }
         var scratch = GemmScratch.ForCurrentThread();
-        var kernel = _kernel;
-        int mr = kernel.MR, nr = kernel.NR;
+        int mr = _kernel.MR, nr = _kernel.NR;
         int kcStep = _kcStep, mcStep = _mcStep, rows = _rows;
         long paddedRows = (rows + mr - 1) / mr * mr;
         float* cChunk = _c + (long)_row0 * _ldc;

@@ -79,7 +79,8 @@ public sealed unsafe class PackedWeight
 /// Freed by the finalizer: a PackedWeight has no owner to dispose it, and Gemm keeps it alive while in use.</summary>
 internal sealed unsafe class PanelMemory
 {
-    const long HugePageBytes = 2 << 20;
+    /// <summary>Weights from this size on take the huge-page path.</summary>
+    internal const long HugePageBytes = 2 << 20;
     const int MadviseHugePage = 14;
     readonly float[]? _array;
     readonly void* _native;

@@ -89,7 +89,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         var tokenizer = checkpoint.RequireTokenizer();
         bool fineTuned = !resuming && Classifies(checkpoint, task);
         if (!resuming) PrepareHead(checkpoint);
-        if (_o.FreezeGates && !resuming) BinarizeGates(weights, _o.Init);
+        if (_o.FreezeGates && !resuming) BinarizeGates(weights);
         int maxLength = Math.Min(_o.MaxLength, checkpoint.MaxSequenceLength);
 
         var train = Encode(_o.TrainExamples ?? GlueReader.Read(task, DataDir(), GlueSplit.Train), tokenizer, maxLength, _o.MaxTrainExamples);
@@ -124,9 +124,9 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
     string DataDir() => _o.DataDirectory ?? throw new ArgumentException("no --data directory given");
 
     /// <summary>Gates become the hard model's: 1 for the first m_j ranks of layer j, 0 after.</summary>
-    void BinarizeGates(BertWeights weights, string source)
+    void BinarizeGates(BertWeights weights)
     {
-        if (!weights.HasGates) throw new ArgumentException($"--freeze-gates needs a gated --init model; {source} has no gates");
+        if (!weights.HasGates) throw new ArgumentException($"--freeze-gates needs a gated --init model; {_o.Init} has no gates");
         var kept = TokenGates.KeptCounts(weights.Layers.Select(l => l.Gate!.Values).ToArray(), _o.GateThreshold);
         for (int j = 0; j < weights.Layers.Length; j++)
         {
