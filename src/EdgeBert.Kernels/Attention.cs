@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace EdgeBert.Kernels;
 
@@ -155,16 +156,29 @@ public static class Attention
     static Span<float> Scratch(ref AlignedBuffer? slot, int length) => AlignedBuffer.Scratch(ref slot, Math.Max(length, 64 * 128));
 
     /// <summary>dst[d, j] = scale * src[j, d] for n rows of headDim values; columns n..stride-1 are zeroed
-    /// so the products may run whole vectors past the last key.</summary>
+    /// so the products may run whole vectors past the last key. 8 x 8 blocks in registers where AVX is there
+    /// (the scalar strided copy was a quarter of attention's time at BERT-base batch 8).</summary>
     static unsafe void Transpose(float* src, int ld, int n, int headDim, float scale, float* dst, int stride)
     {
-        for (int j = 0; j < n; j++)
+        int j = 0;
+        if (Avx.IsSupported)
+        {
+            var scaleSplat = Vector256.Create(scale);
+            for (; j + 8 <= n; j += 8)
+            {
+                int d = 0;
+                for (; d + 8 <= headDim; d += 8) Transpose8.Block(src + (nint)j * ld + d, ld, dst + (nint)d * stride + j, stride, scaleSplat);
+                for (; d < headDim; d++)
+                    for (int r = j; r < j + 8; r++) dst[(nint)d * stride + r] = scale * src[(nint)r * ld + d];
+            }
+        }
+        for (; j < n; j++)
         {
             float* row = src + (nint)j * ld;
             for (int d = 0; d < headDim; d++) dst[(nint)d * stride + j] = scale * row[d];
         }
         for (int d = 0; d < headDim; d++)
-            for (int j = n; j < stride; j++) dst[(nint)d * stride + j] = 0;
+            for (j = n; j < stride; j++) dst[(nint)d * stride + j] = 0;
     }
 
     static void CheckHead(int qLength, int kLength, int vLength, int ld, int n, int headDim, int head,

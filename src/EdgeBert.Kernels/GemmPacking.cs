@@ -77,33 +77,7 @@ internal static unsafe class GemmPacking
     static void TransposeEightRows(float* src, int lda, int kc, float* panel)
     {
         int p = 0;
-        for (; p + 8 <= kc; p += 8)
-        {
-            float* s = src + p;
-            Vector256<float> r0 = Avx.LoadVector256(s), r1 = Avx.LoadVector256(s + lda),
-                r2 = Avx.LoadVector256(s + 2 * lda), r3 = Avx.LoadVector256(s + 3 * lda),
-                r4 = Avx.LoadVector256(s + 4 * lda), r5 = Avx.LoadVector256(s + 5 * lda),
-                r6 = Avx.LoadVector256(s + 6 * lda), r7 = Avx.LoadVector256(s + 7 * lda);
-            // Interleave pairs of rows, then pairs of pairs: each 128-bit lane then holds 4 rows at one k.
-            Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1),
-                t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3),
-                t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5),
-                t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
-            Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE),
-                u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE),
-                u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE),
-                u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
-            // Rows 0-3 and 4-7 of the same k sit in matching lanes of u(i) and u(i+4).
-            float* d = panel + p * 8;
-            Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
-            Avx.Store(d + 8, Avx.Permute2x128(u1, u5, 0x20));
-            Avx.Store(d + 16, Avx.Permute2x128(u2, u6, 0x20));
-            Avx.Store(d + 24, Avx.Permute2x128(u3, u7, 0x20));
-            Avx.Store(d + 32, Avx.Permute2x128(u0, u4, 0x31));
-            Avx.Store(d + 40, Avx.Permute2x128(u1, u5, 0x31));
-            Avx.Store(d + 48, Avx.Permute2x128(u2, u6, 0x31));
-            Avx.Store(d + 56, Avx.Permute2x128(u3, u7, 0x31));
-        }
+        for (; p + 8 <= kc; p += 8) Transpose8.Block(src + p, lda, panel + p * 8, 8, Vector256<float>.One);
         for (; p < kc; p++)
             for (int r = 0; r < 8; r++) panel[p * 8 + r] = src[(long)r * lda + p];
     }
