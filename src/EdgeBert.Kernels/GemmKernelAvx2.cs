@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace EdgeBert.Kernels;
 
@@ -11,7 +12,7 @@ internal static unsafe class GemmKernelAvx2
     public const int MR = 6, NR = 16;
 
     [SkipLocalsInit]
-    public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool loadC, float* bias)
+    public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool loadC, float* bias, float* nextPanel, int nextSteps)
     {
         Vector256<float> c00 = default, c01 = default;
         Vector256<float> c10 = default, c11 = default;
@@ -21,6 +22,7 @@ internal static unsafe class GemmKernelAvx2
         Vector256<float> c50 = default, c51 = default;
         for (int p = 0; p < kc; p++)
         {
+            if (Sse.IsSupported && p < nextSteps) { Sse.Prefetch1(nextPanel); nextPanel += NR; }
             Vector256<float> b0 = Vector256.Load(b + 0), b1 = Vector256.Load(b + 8);
             var a0 = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(a0, b0, c00); c01 = Vector256.FusedMultiplyAdd(a0, b1, c01);
             var a1 = Vector256.Create(a[1]); c10 = Vector256.FusedMultiplyAdd(a1, b0, c10); c11 = Vector256.FusedMultiplyAdd(a1, b1, c11);

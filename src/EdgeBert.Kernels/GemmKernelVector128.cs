@@ -12,7 +12,7 @@ internal static unsafe class GemmKernelVector128
     public const int MR = 6, NR = 8;
 
     [SkipLocalsInit]
-    public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool loadC, float* bias)
+    public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool loadC, float* bias, float* nextPanel, int nextSteps)
     {
         Vector128<float> c00 = default, c01 = default;
         Vector128<float> c10 = default, c11 = default;

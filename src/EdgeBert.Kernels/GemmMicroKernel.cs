@@ -15,10 +15,12 @@ internal sealed unsafe class GemmMicroKernel
     public int MR { get; }
     public int NR { get; }
 
-    /// <summary>(kc, packed A panel, packed B panel, C tile, ldc, loadC, bias or null): a full MR x NR tile.</summary>
-    public delegate*<int, float*, float*, float*, int, bool, float*, void> Compute { get; }
+    /// <summary>(kc, packed A panel, packed B panel, C tile, ldc, loadC, bias or null, next B panel, next steps):
+    /// a full MR x NR tile. The x86 kernels also fetch the first <c>nextSteps</c> k rows (NR floats each) of the
+    /// B panel a later tile needs into L2, one row per k step; the others ignore those two arguments.</summary>
+    public delegate*<int, float*, float*, float*, int, bool, float*, float*, int, void> Compute { get; }
 
-    GemmMicroKernel(int mr, int nr, delegate*<int, float*, float*, float*, int, bool, float*, void> compute)
+    GemmMicroKernel(int mr, int nr, delegate*<int, float*, float*, float*, int, bool, float*, float*, int, void> compute)
     {
         MR = mr; NR = nr; Compute = compute;
     }
