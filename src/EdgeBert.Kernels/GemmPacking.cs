@@ -25,9 +25,9 @@ internal static unsafe class GemmPacking
                     for (int r = rows; r < mr; r++) to[r] = 0;
                 }
             }
-            else if (mr == 8 && rows == 8 && Avx.IsSupported)
+            else if (mr == 8 && Avx.IsSupported)
             {
-                TransposeEightRows(a + (long)(ic + ir) * lda + pc, lda, kc, panel);
+                TransposeRows(a + (long)(ic + ir) * lda + pc, lda, rows, kc, panel);
             }
             else
             {
@@ -72,13 +72,17 @@ internal static unsafe class GemmPacking
         }
     }
 
-    /// <summary>Eight rows of A into an MR = 8 panel, 8 x 8 blocks at a time transposed in registers:
-    /// scalar strided copying cost about 8% of a 128 x 768 x 768 product, this well under 1%.</summary>
-    static void TransposeEightRows(float* src, int lda, int kc, float* panel)
+    /// <summary>Up to eight rows of A into an MR = 8 panel (rows past the last zero), 8 x 8 blocks at a time
+    /// transposed in registers: scalar strided copying cost about 8% of a 128 x 768 x 768 product, this well
+    /// under 1%. The last panel is a partial one whenever a gated layer keeps a token count not divisible by 8.</summary>
+    static void TransposeRows(float* src, int lda, int rows, int kc, float* panel)
     {
         int p = 0;
-        for (; p + 8 <= kc; p += 8) Transpose8.Block(src + p, lda, panel + p * 8, 8, Vector256<float>.One);
+        if (rows == 8)
+            for (; p + 8 <= kc; p += 8) Transpose8.Block(src + p, lda, panel + p * 8, 8, Vector256<float>.One);
+        else
+            for (; p + 8 <= kc; p += 8) Transpose8.Block(src + p, lda, rows, panel + p * 8, 8, Vector256<float>.One);
         for (; p < kc; p++)
-            for (int r = 0; r < 8; r++) panel[p * 8 + r] = src[(long)r * lda + p];
+            for (int r = 0; r < 8; r++) panel[p * 8 + r] = r < rows ? src[(long)r * lda + p] : 0;
     }
 }

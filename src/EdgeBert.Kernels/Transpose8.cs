@@ -11,12 +11,22 @@ internal static unsafe class Transpose8
     /// <summary>dst[c * ldDst + r] = scale * src[r * ldSrc + c] for r, c in 0..7 (scale 1 copies exactly).
     /// Needs <see cref="Avx.IsSupported"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Block(float* src, nint ldSrc, float* dst, nint ldDst, Vector256<float> scale)
+    public static void Block(float* src, nint ldSrc, float* dst, nint ldDst, Vector256<float> scale) =>
+        Block(src, ldSrc, 8, dst, ldDst, scale);
+
+    /// <summary>As above for the first <paramref name="rows"/> (1..8) rows of src; the other rows read as zeros,
+    /// as a GEMM panel wants its padding rows. A constant 8 folds the row checks away.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Block(float* src, nint ldSrc, int rows, float* dst, nint ldDst, Vector256<float> scale)
     {
-        Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + ldSrc),
-            r2 = Avx.LoadVector256(src + 2 * ldSrc), r3 = Avx.LoadVector256(src + 3 * ldSrc),
-            r4 = Avx.LoadVector256(src + 4 * ldSrc), r5 = Avx.LoadVector256(src + 5 * ldSrc),
-            r6 = Avx.LoadVector256(src + 6 * ldSrc), r7 = Avx.LoadVector256(src + 7 * ldSrc);
+        Vector256<float> r0 = Avx.LoadVector256(src),
+            r1 = rows > 1 ? Avx.LoadVector256(src + ldSrc) : default,
+            r2 = rows > 2 ? Avx.LoadVector256(src + 2 * ldSrc) : default,
+            r3 = rows > 3 ? Avx.LoadVector256(src + 3 * ldSrc) : default,
+            r4 = rows > 4 ? Avx.LoadVector256(src + 4 * ldSrc) : default,
+            r5 = rows > 5 ? Avx.LoadVector256(src + 5 * ldSrc) : default,
+            r6 = rows > 6 ? Avx.LoadVector256(src + 6 * ldSrc) : default,
+            r7 = rows > 7 ? Avx.LoadVector256(src + 7 * ldSrc) : default;
         // Interleave pairs of rows, then pairs of pairs: each 128-bit lane then holds 4 rows at one column.
         Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1),
             t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3),
