@@ -204,20 +204,23 @@ internal sealed unsafe class GemmJob : IParallelWork
     }
 
     /// <summary>One MR x NR tile of C at row ir and column jr of the current block (an edge tile is computed
-    /// in full into scratch, then only its valid part is merged); the kernel also fetches nextSteps k rows of
-    /// a later B panel from next.</summary>
+    /// into scratch, by the half-height kernel when its rows fit, then only its valid part is merged); the
+    /// kernel also fetches nextSteps k rows of a later B panel from next.</summary>
     void Tile(int kc, int ir, int jr, float* aBlock, float* bPanel, float* cTile, bool loadC, float* biasBlock, int nc, float* next, int nextSteps)
     {
         int mr = _kernel.MR, nr = _kernel.NR;
         int tileRows = Math.Min(mr, _rows - ir), cols = Math.Min(nr, nc - jr);
         float* aPanel = aBlock + (long)ir * kc;
         float* biasTile = biasBlock == null ? null : biasBlock + jr;
-        if (tileRows == mr && cols == nr)
-            _kernel.Compute(kc, aPanel, bPanel, cTile, _ldc, loadC, biasTile, next, nextSteps);
+        var compute = _kernel.Compute;
+        int computedRows = mr;
+        if (tileRows <= mr / 2 && _kernel.ComputeHalf != null) { compute = _kernel.ComputeHalf; computedRows = mr / 2; }
+        if (tileRows == computedRows && cols == nr)
+            compute(kc, aPanel, bPanel, cTile, _ldc, loadC, biasTile, next, nextSteps);
         else
         {
             var scratch = GemmScratch.ForCurrentThread();
-            _kernel.Compute(kc, aPanel, bPanel, scratch.Tile, nr, false, null, next, nextSteps);
+            compute(kc, aPanel, bPanel, scratch.Tile, nr, false, null, next, nextSteps);
             MergeEdge(scratch.Tile, nr, cTile, _ldc, tileRows, cols, loadC, biasTile);
         }
     }

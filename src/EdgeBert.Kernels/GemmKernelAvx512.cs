@@ -56,6 +56,36 @@ internal static unsafe class GemmKernelAvx512
         StoreRow(c + 7 * ldc, c70, c71, loadC, bias);
     }
 
+    /// <summary>The first four rows of the tile (8 accumulators, as many as keep both FMA units busy), for a last panel of
+    /// at most four rows: the rows a full tile would compute past them are wasted work.</summary>
+    [SkipLocalsInit]
+    public static void ComputeHalf(int kc, float* a, float* b, float* c, int ldc, bool loadC, float* bias, float* nextPanel, int nextSteps)
+    {
+        Vector512<float> c00 = default, c01 = default;
+        Vector512<float> c10 = default, c11 = default;
+        Vector512<float> c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            if (Sse.IsSupported)
+            {
+                Sse.Prefetch0(b + PrefetchAhead);
+                Sse.Prefetch0(b + PrefetchAhead + 16);
+                if (p < nextSteps) { Sse.Prefetch1(nextPanel); Sse.Prefetch1(nextPanel + 16); nextPanel += NR; }
+            }
+            Vector512<float> b0 = Vector512.Load(b + 0), b1 = Vector512.Load(b + 16);
+            var a0 = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(a0, b0, c00); c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
+            var a1 = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(a1, b0, c10); c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
+            var a2 = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(a2, b0, c20); c21 = Vector512.FusedMultiplyAdd(a2, b1, c21);
+            var a3 = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(a3, b0, c30); c31 = Vector512.FusedMultiplyAdd(a3, b1, c31);
+            a += MR; b += NR;
+        }
+        StoreRow(c + 0 * ldc, c00, c01, loadC, bias);
+        StoreRow(c + 1 * ldc, c10, c11, loadC, bias);
+        StoreRow(c + 2 * ldc, c20, c21, loadC, bias);
+        StoreRow(c + 3 * ldc, c30, c31, loadC, bias);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void StoreRow(float* c, Vector512<float> x0, Vector512<float> x1, bool loadC, float* bias)
     {

@@ -39,6 +39,26 @@ internal static unsafe class GemmKernelVector128
         StoreRow(c + 5 * ldc, c50, c51, loadC, bias);
     }
 
+    /// <summary>The first three rows of the tile, for a last panel of at most three rows.</summary>
+    [SkipLocalsInit]
+    public static void ComputeHalf(int kc, float* a, float* b, float* c, int ldc, bool loadC, float* bias, float* nextPanel, int nextSteps)
+    {
+        Vector128<float> c00 = default, c01 = default;
+        Vector128<float> c10 = default, c11 = default;
+        Vector128<float> c20 = default, c21 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector128<float> b0 = Vector128.Load(b + 0), b1 = Vector128.Load(b + 4);
+            var a0 = Vector128.Create(a[0]); c00 = Vector128.MultiplyAddEstimate(a0, b0, c00); c01 = Vector128.MultiplyAddEstimate(a0, b1, c01);
+            var a1 = Vector128.Create(a[1]); c10 = Vector128.MultiplyAddEstimate(a1, b0, c10); c11 = Vector128.MultiplyAddEstimate(a1, b1, c11);
+            var a2 = Vector128.Create(a[2]); c20 = Vector128.MultiplyAddEstimate(a2, b0, c20); c21 = Vector128.MultiplyAddEstimate(a2, b1, c21);
+            a += MR; b += NR;
+        }
+        StoreRow(c + 0 * ldc, c00, c01, loadC, bias);
+        StoreRow(c + 1 * ldc, c10, c11, loadC, bias);
+        StoreRow(c + 2 * ldc, c20, c21, loadC, bias);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void StoreRow(float* c, Vector128<float> x0, Vector128<float> x1, bool loadC, float* bias)
     {

@@ -4,10 +4,10 @@ namespace EdgeBert.Kernels;
 /// (blocking, packing, threading, edge tiles, epilogue) is shared; only this part differs per ISA.</summary>
 internal sealed unsafe class GemmMicroKernel
 {
-    public static readonly GemmMicroKernel Avx512 = new(GemmKernelAvx512.MR, GemmKernelAvx512.NR, &GemmKernelAvx512.Compute);
-    public static readonly GemmMicroKernel Avx2 = new(GemmKernelAvx2.MR, GemmKernelAvx2.NR, &GemmKernelAvx2.Compute);
-    public static readonly GemmMicroKernel Vector128 = new(GemmKernelVector128.MR, GemmKernelVector128.NR, &GemmKernelVector128.Compute);
-    public static readonly GemmMicroKernel Scalar = new(GemmKernelScalar.MR, GemmKernelScalar.NR, &GemmKernelScalar.Compute);
+    public static readonly GemmMicroKernel Avx512 = new(GemmKernelAvx512.MR, GemmKernelAvx512.NR, &GemmKernelAvx512.Compute, &GemmKernelAvx512.ComputeHalf);
+    public static readonly GemmMicroKernel Avx2 = new(GemmKernelAvx2.MR, GemmKernelAvx2.NR, &GemmKernelAvx2.Compute, &GemmKernelAvx2.ComputeHalf);
+    public static readonly GemmMicroKernel Vector128 = new(GemmKernelVector128.MR, GemmKernelVector128.NR, &GemmKernelVector128.Compute, &GemmKernelVector128.ComputeHalf);
+    public static readonly GemmMicroKernel Scalar = new(GemmKernelScalar.MR, GemmKernelScalar.NR, &GemmKernelScalar.Compute, null);
 
     /// <summary>Largest MR * NR of any kernel, for the edge-tile scratch.</summary>
     public const int MaxTile = 16 * 32;
@@ -20,9 +20,14 @@ internal sealed unsafe class GemmMicroKernel
     /// B panel a later tile needs into L2, one row per k step; the others ignore those two arguments.</summary>
     public delegate*<int, float*, float*, float*, int, bool, float*, float*, int, void> Compute { get; }
 
-    GemmMicroKernel(int mr, int nr, delegate*<int, float*, float*, float*, int, bool, float*, float*, int, void> compute)
+    /// <summary>The same for only the first MR / 2 rows of the tile (same arithmetic, so the same bits), or null:
+    /// a last panel that short then costs half a tile. (A BERT input of 9 tokens has 16 rows of tiles at MR = 8.)</summary>
+    public delegate*<int, float*, float*, float*, int, bool, float*, float*, int, void> ComputeHalf { get; }
+
+    GemmMicroKernel(int mr, int nr, delegate*<int, float*, float*, float*, int, bool, float*, float*, int, void> compute,
+        delegate*<int, float*, float*, float*, int, bool, float*, float*, int, void> computeHalf)
     {
-        MR = mr; NR = nr; Compute = compute;
+        MR = mr; NR = nr; Compute = compute; ComputeHalf = computeHalf;
     }
 
     public static GemmMicroKernel For(Isa isa) => isa switch
