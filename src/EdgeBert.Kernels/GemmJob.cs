@@ -13,6 +13,12 @@ internal sealed unsafe class GemmJob : IParallelWork
 {
     /// <summary>Depth of a k block; 256..768 measured within 3% of each other (DESIGN.md 7).</summary>
     internal const int KcMax = 384;
+    /// <summary>Depth of a k block when A has at most <see cref="TallRows"/> rows: a B panel of 192 x 32 floats
+    /// (24 KB) and an A panel (6 KB) both stay in L1 while the tiles of a panel pass. BERT-base batch 1 forward
+    /// (m = 128, weights from memory), alternating in one process: median -9% at 1 thread in two of three runs
+    /// (p25 -5..-9% in all), -4% at 2 threads, seq 32 -7%; 128 and 160 were no better. Taller A keeps 384: a
+    /// training step (m = 4096) was slower with 192.</summary>
+    internal const int KcShort = 192;
     /// <summary>Rows of the packed A block one pass over a B panel uses (MC x KC floats, in L2).</summary>
     internal const int McMax = 192;
     /// <summary>Columns of B packed at once when B is not pre-packed (KC x NC floats, in L2/L3).</summary>
@@ -71,11 +77,11 @@ internal sealed unsafe class GemmJob : IParallelWork
             int mr = _kernel.MR, nr = _kernel.NR;
             int threads = pool?.Threads ?? 1;
             _panels = (_n + nr - 1) / nr;
-            _kcStep = EvenStep(Math.Max(_k, 1), KcMax, 1);
             int chunkRows = (int)Math.Max(mr, MaxPackedA / Math.Max(_k, 1) / mr * mr);
             for (_row0 = 0; _row0 < _m; _row0 += chunkRows)
             {
                 _rows = Math.Min(chunkRows, _m - _row0);
+                _kcStep = EvenStep(Math.Max(_k, 1), _rows > TallRows ? KcMax : KcShort, 1);
                 _mcStep = EvenStep(_rows, McMax, mr);
                 int rowPanels = (_rows + mr - 1) / mr;
                 long macs = (long)_rows * _n * Math.Max(_k, 1);
