@@ -14,8 +14,10 @@ internal static unsafe class GemmKernelAvx512
     /// <summary>Floats of B ahead of the current k step to prefetch: four k steps (prefetching past the panel's end is harmless).</summary>
     const int PrefetchAhead = 4 * NR;
 
+    /// <summary>The tile at height H: all MR rows, or the first MR / 2 for a short last panel.</summary>
     [SkipLocalsInit]
-    public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool loadC, float* bias, float* nextPanel, int nextSteps)
+    public static void Compute<H>(int kc, float* a, float* b, float* c, int ldc, bool loadC, float* bias, float* nextPanel, int nextSteps)
+        where H : struct, ITileHeight
     {
         Vector512<float> c00 = default, c01 = default;
         Vector512<float> c10 = default, c11 = default;
@@ -36,54 +38,30 @@ internal static unsafe class GemmKernelAvx512
                 if (p < nextSteps) { Sse.Prefetch1(nextPanel); Sse.Prefetch1(nextPanel + 16); nextPanel += NR; }
             }
             Vector512<float> b0 = Vector512.Load(b + 0), b1 = Vector512.Load(b + 16);
-            var a0 = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(a0, b0, c00); c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
-            var a1 = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(a1, b0, c10); c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
-            var a2 = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(a2, b0, c20); c21 = Vector512.FusedMultiplyAdd(a2, b1, c21);
-            var a3 = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(a3, b0, c30); c31 = Vector512.FusedMultiplyAdd(a3, b1, c31);
-            var a4 = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(a4, b0, c40); c41 = Vector512.FusedMultiplyAdd(a4, b1, c41);
-            var a5 = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(a5, b0, c50); c51 = Vector512.FusedMultiplyAdd(a5, b1, c51);
-            var a6 = Vector512.Create(a[6]); c60 = Vector512.FusedMultiplyAdd(a6, b0, c60); c61 = Vector512.FusedMultiplyAdd(a6, b1, c61);
-            var a7 = Vector512.Create(a[7]); c70 = Vector512.FusedMultiplyAdd(a7, b0, c70); c71 = Vector512.FusedMultiplyAdd(a7, b1, c71);
-            a += MR; b += NR;
-        }
-        StoreRow(c + 0 * ldc, c00, c01, loadC, bias);
-        StoreRow(c + 1 * ldc, c10, c11, loadC, bias);
-        StoreRow(c + 2 * ldc, c20, c21, loadC, bias);
-        StoreRow(c + 3 * ldc, c30, c31, loadC, bias);
-        StoreRow(c + 4 * ldc, c40, c41, loadC, bias);
-        StoreRow(c + 5 * ldc, c50, c51, loadC, bias);
-        StoreRow(c + 6 * ldc, c60, c61, loadC, bias);
-        StoreRow(c + 7 * ldc, c70, c71, loadC, bias);
-    }
-
-    /// <summary>The first four rows of the tile (8 accumulators, as many as keep both FMA units busy), for a last panel of
-    /// at most four rows: the rows a full tile would compute past them are wasted work.</summary>
-    [SkipLocalsInit]
-    public static void ComputeHalf(int kc, float* a, float* b, float* c, int ldc, bool loadC, float* bias, float* nextPanel, int nextSteps)
-    {
-        Vector512<float> c00 = default, c01 = default;
-        Vector512<float> c10 = default, c11 = default;
-        Vector512<float> c20 = default, c21 = default;
-        Vector512<float> c30 = default, c31 = default;
-        for (int p = 0; p < kc; p++)
-        {
-            if (Sse.IsSupported)
+            var x0 = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(x0, b0, c00); c01 = Vector512.FusedMultiplyAdd(x0, b1, c01);
+            var x1 = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(x1, b0, c10); c11 = Vector512.FusedMultiplyAdd(x1, b1, c11);
+            var x2 = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(x2, b0, c20); c21 = Vector512.FusedMultiplyAdd(x2, b1, c21);
+            var x3 = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(x3, b0, c30); c31 = Vector512.FusedMultiplyAdd(x3, b1, c31);
+            if (!H.Half)
             {
-                Sse.Prefetch0(b + PrefetchAhead);
-                Sse.Prefetch0(b + PrefetchAhead + 16);
-                if (p < nextSteps) { Sse.Prefetch1(nextPanel); Sse.Prefetch1(nextPanel + 16); nextPanel += NR; }
+                var x4 = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(x4, b0, c40); c41 = Vector512.FusedMultiplyAdd(x4, b1, c41);
+                var x5 = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(x5, b0, c50); c51 = Vector512.FusedMultiplyAdd(x5, b1, c51);
+                var x6 = Vector512.Create(a[6]); c60 = Vector512.FusedMultiplyAdd(x6, b0, c60); c61 = Vector512.FusedMultiplyAdd(x6, b1, c61);
+                var x7 = Vector512.Create(a[7]); c70 = Vector512.FusedMultiplyAdd(x7, b0, c70); c71 = Vector512.FusedMultiplyAdd(x7, b1, c71);
             }
-            Vector512<float> b0 = Vector512.Load(b + 0), b1 = Vector512.Load(b + 16);
-            var a0 = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(a0, b0, c00); c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
-            var a1 = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(a1, b0, c10); c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
-            var a2 = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(a2, b0, c20); c21 = Vector512.FusedMultiplyAdd(a2, b1, c21);
-            var a3 = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(a3, b0, c30); c31 = Vector512.FusedMultiplyAdd(a3, b1, c31);
             a += MR; b += NR;
         }
         StoreRow(c + 0 * ldc, c00, c01, loadC, bias);
         StoreRow(c + 1 * ldc, c10, c11, loadC, bias);
         StoreRow(c + 2 * ldc, c20, c21, loadC, bias);
         StoreRow(c + 3 * ldc, c30, c31, loadC, bias);
+        if (!H.Half)
+        {
+            StoreRow(c + 4 * ldc, c40, c41, loadC, bias);
+            StoreRow(c + 5 * ldc, c50, c51, loadC, bias);
+            StoreRow(c + 6 * ldc, c60, c61, loadC, bias);
+            StoreRow(c + 7 * ldc, c70, c71, loadC, bias);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

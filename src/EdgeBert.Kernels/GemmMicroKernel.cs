@@ -4,9 +4,9 @@ namespace EdgeBert.Kernels;
 /// (blocking, packing, threading, edge tiles, epilogue) is shared; only this part differs per ISA.</summary>
 internal sealed unsafe class GemmMicroKernel
 {
-    public static readonly GemmMicroKernel Avx512 = new(GemmKernelAvx512.MR, GemmKernelAvx512.NR, &GemmKernelAvx512.Compute, &GemmKernelAvx512.ComputeHalf);
-    public static readonly GemmMicroKernel Avx2 = new(GemmKernelAvx2.MR, GemmKernelAvx2.NR, &GemmKernelAvx2.Compute, &GemmKernelAvx2.ComputeHalf);
-    public static readonly GemmMicroKernel Vector128 = new(GemmKernelVector128.MR, GemmKernelVector128.NR, &GemmKernelVector128.Compute, &GemmKernelVector128.ComputeHalf);
+    public static readonly GemmMicroKernel Avx512 = new(GemmKernelAvx512.MR, GemmKernelAvx512.NR, &GemmKernelAvx512.Compute<FullHeight>, &GemmKernelAvx512.Compute<HalfHeight>);
+    public static readonly GemmMicroKernel Avx2 = new(GemmKernelAvx2.MR, GemmKernelAvx2.NR, &GemmKernelAvx2.Compute<FullHeight>, &GemmKernelAvx2.Compute<HalfHeight>);
+    public static readonly GemmMicroKernel Vector128 = new(GemmKernelVector128.MR, GemmKernelVector128.NR, &GemmKernelVector128.Compute<FullHeight>, &GemmKernelVector128.Compute<HalfHeight>);
     public static readonly GemmMicroKernel Scalar = new(GemmKernelScalar.MR, GemmKernelScalar.NR, &GemmKernelScalar.Compute, null);
 
     /// <summary>Largest MR * NR of any kernel, for the edge-tile scratch.</summary>
@@ -38,3 +38,11 @@ internal sealed unsafe class GemmMicroKernel
         _ => Scalar,
     };
 }
+
+/// <summary>Height of a micro-kernel instantiation: the whole MR rows, or the first MR / 2 for a short last
+/// panel. A constant per struct type argument, so the JIT drops the other half's code from each instantiation.</summary>
+internal interface ITileHeight { static abstract bool Half { get; } }
+
+internal struct FullHeight : ITileHeight { public static bool Half => false; }
+
+internal struct HalfHeight : ITileHeight { public static bool Half => true; }
