@@ -11,7 +11,8 @@ namespace EdgeBert.Kernels;
 /// reused, so a call allocates nothing once its buffers have grown.</summary>
 internal sealed unsafe class GemmJob : IParallelWork
 {
-    /// <summary>Depth of a k block; 256..768 measured within 3% of each other (DESIGN.md 7).</summary>
+    /// <summary>Depth of a k block for A taller than <see cref="TallRows"/> (256..768 measured within 3% of each
+    /// other, DESIGN.md 7), and the most any product uses (it sizes the B scratch).</summary>
     internal const int KcMax = 384;
     /// <summary>Depth of a k block when A has at most <see cref="TallRows"/> rows: a B panel of 192 x 32 floats
     /// (24 KB) and an A panel (6 KB) both stay in L1 while the tiles of a panel pass. BERT-base batch 1 forward
