@@ -46,7 +46,10 @@ static class TrainVerbs
                               [--warmup 0.05] [--dropout 0.1] [--task T --task-text FILE] [--threads N] [--seed 42]
                               [--checkpoint-minutes 10] [--resume]
               Every .txt file of DIR is tokenized and cut into sequences; 1 in 100 is held out to report MLM
-              accuracy and perplexity at each checkpoint. --init continues a masked-LM model (its shape and
+              accuracy and perplexity at each checkpoint, and the perplexity with each sequence's words shuffled:
+              equal perplexities mean the model ignores word order (the early bag-of-words plateau of masked-LM
+              training, which long sequences make slow to leave; a first phase at --max-len 32 leaves it
+              sooner). --init continues a masked-LM model (its shape and
               vocabulary) with a fresh optimizer and schedule. --task/--task-text add the distinct sentences of
               a GLUE task file, without labels, to the corpus (task-adaptive pretraining). 15% of tokens are predicted (80% [MASK], 10% random,
               10% unchanged). --out/resume is rewritten atomically every --checkpoint-minutes and on Ctrl+C;

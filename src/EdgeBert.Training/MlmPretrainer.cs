@@ -38,7 +38,10 @@ public sealed record PretrainOptions
     public (GlueTask Task, string File)? TaskText { get; init; }
 }
 
-public sealed record MlmReport(long Step, double HeldOutAccuracy, double HeldOutPerplexity, int HeldOutMasked);
+/// <summary>A held-out report. ShuffledPerplexity is the perplexity with each sequence's tokens (between [CLS] and
+/// [SEP]) shuffled and the same positions masked: a model that ignores word order scores the same on both,
+/// which is what a masked LM stuck on its early bag-of-words plateau does.</summary>
+public sealed record MlmReport(long Step, double HeldOutAccuracy, double HeldOutPerplexity, int HeldOutMasked, double ShuffledPerplexity);
 
 /// <summary>Masked-language-model pretraining (BERT's recipe without next-sentence prediction): 15% of
 /// the tokens are chosen, of those 80% become [MASK], 10% a random token, 10% stay. Writes periodic
@@ -124,7 +127,7 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
                 var report = EvaluateHeldOut(graph, heldOut, tokenizer, checkpoint.Config.VocabSize, pool, optimizer.Step);
                 Reports.Add(report);
                 log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"step {optimizer.Step}/{totalSteps}: train loss {state.LossSum / state.LossCount:F4}, held-out MLM accuracy {report.HeldOutAccuracy:F4}, perplexity {report.HeldOutPerplexity:F2}, {tokens / clock.Elapsed.TotalSeconds:F0} tokens/s"));
+                    $"step {optimizer.Step}/{totalSteps}: train loss {state.LossSum / state.LossCount:F4}, held-out MLM accuracy {report.HeldOutAccuracy:F4}, perplexity {report.HeldOutPerplexity:F2} ({report.ShuffledPerplexity:F2} with words shuffled), {tokens / clock.Elapsed.TotalSeconds:F0} tokens/s"));
                 state.LossSum = 0; state.LossCount = 0;
                 state.Moments = optimizer.ExportState();
                 state.RngState = rng.State;
@@ -237,12 +240,30 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
 
     MlmReport EvaluateHeldOut(BertTrainingGraph graph, List<int[]> heldOut, BertWordPieceTokenizer tokenizer, int vocab, WorkerPool pool, long step)
     {
-        var rng = new Rng(12345); // the same masks at every report, so reports compare
+        var (accuracy, perplexity, masked) = MaskedLmScore(graph, heldOut, tokenizer, vocab, pool);
+        var shuffle = new Rng(777);
+        var shuffled = heldOut.Select(sequence =>
+        {
+            var copy = (int[])sequence.Clone();
+            for (int i = copy.Length - 2; i > 1; i--)
+            {
+                int j = 1 + shuffle.NextInt(i);
+                (copy[i], copy[j]) = (copy[j], copy[i]);
+            }
+            return copy;
+        }).ToList();
+        var (_, shuffledPerplexity, _) = MaskedLmScore(graph, shuffled, tokenizer, vocab, pool);
+        return new MlmReport(step, accuracy, perplexity, masked, shuffledPerplexity);
+    }
+
+    (double Accuracy, double Perplexity, int Masked) MaskedLmScore(BertTrainingGraph graph, List<int[]> sequences, BertWordPieceTokenizer tokenizer, int vocab, WorkerPool pool)
+    {
+        var rng = new Rng(12345); // the same masks at every report (and for equal lengths, the same positions), so reports compare
         double lossSum = 0;
         int correct = 0, masked = 0;
-        for (int start = 0; start < heldOut.Count; start += _o.BatchSize)
+        for (int start = 0; start < sequences.Count; start += _o.BatchSize)
         {
-            var batch = heldOut.GetRange(start, Math.Min(_o.BatchSize, heldOut.Count - start)).ToArray();
+            var batch = sequences.GetRange(start, Math.Min(_o.BatchSize, sequences.Count - start)).ToArray();
             var (inputs, rows, targets) = Mask(batch, tokenizer, vocab, rng);
             var tape = new Tape(pool) { IsRecording = false };
             var hidden = graph.Forward(tape, inputs, new TrainingForwardOptions()).Output;
@@ -251,7 +272,7 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
             correct += right;
             masked += targets.Length;
         }
-        return new MlmReport(step, (double)correct / Math.Max(1, masked), Math.Exp(lossSum / Math.Max(1, masked)), masked);
+        return ((double)correct / Math.Max(1, masked), Math.Exp(lossSum / Math.Max(1, masked)), masked);
     }
 
     /// <summary>The checkpoint with its vocabulary (which may live under another file name than vocab.txt).</summary>

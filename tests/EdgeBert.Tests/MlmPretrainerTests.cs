@@ -38,6 +38,9 @@ public class MlmPretrainerTests
         var report = Assert.Single(trainer.Reports);
         Assert.True(report.HeldOutAccuracy > 0.3, $"held-out MLM accuracy {report.HeldOutAccuracy}");
         Assert.True(report.HeldOutPerplexity < 10, $"held-out perplexity {report.HeldOutPerplexity}");
+        // The model has learned word order: the same tokens in shuffled order are far harder to predict.
+        Assert.True(report.ShuffledPerplexity > 1.2 * report.HeldOutPerplexity,
+            $"perplexity {report.HeldOutPerplexity}, with words shuffled {report.ShuffledPerplexity}");
 
         var saved = BertCheckpoint.Load(Path.Combine(dir.Path, "out"));
         Assert.NotNull(saved.Weights.MlmHead);
