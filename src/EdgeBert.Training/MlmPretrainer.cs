@@ -241,19 +241,21 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
     MlmReport EvaluateHeldOut(BertTrainingGraph graph, List<int[]> heldOut, BertWordPieceTokenizer tokenizer, int vocab, WorkerPool pool, long step)
     {
         var (accuracy, perplexity, masked) = MaskedLmScore(graph, heldOut, tokenizer, vocab, pool);
-        var shuffle = new Rng(777);
-        var shuffled = heldOut.Select(sequence =>
-        {
-            var copy = (int[])sequence.Clone();
-            for (int i = copy.Length - 2; i > 1; i--)
-            {
-                int j = 1 + shuffle.NextInt(i);
-                (copy[i], copy[j]) = (copy[j], copy[i]);
-            }
-            return copy;
-        }).ToList();
-        var (_, shuffledPerplexity, _) = MaskedLmScore(graph, shuffled, tokenizer, vocab, pool);
+        var shuffle = new Rng(777); // the same order at every report
+        var (_, shuffledPerplexity, _) = MaskedLmScore(graph, heldOut.Select(s => ShuffleInterior(s, shuffle)).ToList(), tokenizer, vocab, pool);
         return new MlmReport(step, accuracy, perplexity, masked, shuffledPerplexity);
+    }
+
+    /// <summary>A copy with the tokens between [CLS] and [SEP] in random order (Fisher-Yates).</summary>
+    static int[] ShuffleInterior(int[] sequence, Rng rng)
+    {
+        var copy = (int[])sequence.Clone();
+        for (int i = copy.Length - 2; i > 1; i--)
+        {
+            int j = 1 + rng.NextInt(i);
+            (copy[i], copy[j]) = (copy[j], copy[i]);
+        }
+        return copy;
     }
 
     (double Accuracy, double Perplexity, int Masked) MaskedLmScore(BertTrainingGraph graph, List<int[]> sequences, BertWordPieceTokenizer tokenizer, int vocab, WorkerPool pool)
