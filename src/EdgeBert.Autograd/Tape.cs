@@ -30,19 +30,21 @@ public sealed class Tape
     /// <summary>Number of recorded backward steps.</summary>
     public int Count => _steps.Count;
 
+    // Public so that ops of a later layer (the token gates in Model) are written like the ones here.
     /// <summary>Whether an op with these inputs must record a backward step.</summary>
-    internal bool Tracks(Tensor a) => IsRecording && a.RequiresGrad;
-    internal bool Tracks(Tensor a, Tensor? b) => IsRecording && (a.RequiresGrad || b is { RequiresGrad: true });
-    internal bool Tracks(Tensor a, Tensor? b, Tensor? c) => Tracks(a, b) || (IsRecording && c is { RequiresGrad: true });
+    public bool Tracks(Tensor a) => IsRecording && a.RequiresGrad;
+    public bool Tracks(Tensor a, Tensor? b) => IsRecording && (a.RequiresGrad || b is { RequiresGrad: true });
+    public bool Tracks(Tensor a, Tensor? b, Tensor? c) => Tracks(a, b) || (IsRecording && c is { RequiresGrad: true });
 
-    internal void Record(Action backward) => _steps.Add(backward);
+    /// <summary>Adds an op's backward step; steps run in reverse order.</summary>
+    public void Record(Action backward) => _steps.Add(backward);
 
     /// <summary>A buffer for an op's output or scratch, zeroed if <paramref name="clear"/> (otherwise
     /// the op must overwrite every element).</summary>
     internal float[] NewBuffer(int length, bool clear) => _arena?.Rent(length, clear) ?? new float[length];
 
     /// <summary>An op's output tensor; its gradient comes from the same arena.</summary>
-    internal Tensor NewTensor(bool clear, params int[] shape)
+    public Tensor NewTensor(bool clear, params int[] shape)
     {
         long count = 1;
         foreach (int d in shape) count *= d;

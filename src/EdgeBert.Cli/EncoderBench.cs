@@ -34,7 +34,7 @@ static class EncoderBench
         {
             if (shape is not ("base" or "mini" or "tiny")) throw new UsageException($"--shape must be base, mini or tiny, got '{shape}'");
             var config = BertConfig.ForShape(shape);
-            engine = new BertEngine(config, WeightInit.Random(config, seed: 1), releaseWeights: true);
+            engine = new BertEngine(config, WeightInit.Random(config, seed: 1));
         }
         if (seq > engine.Config.MaxPositionEmbeddings)
             throw new UsageException($"--seq {seq} is longer than the model's max_position_embeddings {engine.Config.MaxPositionEmbeddings}");

@@ -31,6 +31,8 @@ static class TrainVerbs
               Gates (METHOD.md): two-stage fine-tunes densely, then trains gates (skipped if --init is already
               fine-tuned on the task); one-stage trains everything at once. --lambda trades accuracy for
               computation (larger: fewer tokens); --mu (default = lambda) pushes gates to 0 or 1.
+              --gate-threshold T (default: the --init model's, else 0.5): a gate >= T keeps its rank; T is
+              stored in the written config.json, and every verb serves the model at it.
               --distill A (0..1): the gate stage learns (1 - A) x labels + A x the probabilities of the --init
               model run densely (knowledge distillation; --init must be fine-tuned on the task).
               --freeze-gates (with --gates two-stage and a gated --init): the gates become 1 for the kept ranks
@@ -121,7 +123,7 @@ static class TrainVerbs
             Mu = a.Has("mu") ? (float)a.Double("mu", 0, 0, 1e6) : null,
             GateLearningRate = (float)a.Double("gate-lr", 1e-2, 0, 10),
             GatePositions = a.Has("gate-positions") ? a.Int("gate-positions", 128, 1, 4096) : null,
-            GateThreshold = (float)a.Double("gate-threshold", 0.5, 0, 1),
+            GateThreshold = a.Has("gate-threshold") ? (float)a.Double("gate-threshold", 0.5, 0, 1) : null,
             Distill = (float)a.Double("distill", 0, 0, 1),
             FreezeGates = a.Flag("freeze-gates"),
         };
@@ -228,6 +230,7 @@ static class TrainVerbs
                 foreach (var (name, value) in result.Metrics) w.WriteNumber(name, value);
                 w.WriteEndObject();
                 w.WriteNumber("flops_ratio", Math.Round(result.FlopsRatio, 4));
+                if (gated) w.WriteNumber("gate_threshold", engine.Gates!.Threshold);
                 w.WriteNumber("ms_per_example", Math.Round(result.MillisecondsPerExample, 4));
                 if (speedup is { } s) w.WriteNumber("speedup", Math.Round(s, 3));
                 w.WriteEndObject();

@@ -81,7 +81,12 @@ public sealed partial class BertCheckpoint
         bool classifier = byCanonical.ContainsKey("classifier.weight") || byCanonical.ContainsKey("classifier.bias");
         bool pooler = byCanonical.ContainsKey("bert.pooler.dense.weight") || byCanonical.ContainsKey("bert.pooler.dense.bias");
         bool mlm = byCanonical.Keys.Any(k => k.StartsWith("cls.predictions.", StringComparison.Ordinal));
-        bool gates = byCanonical.Keys.Any(k => k.EndsWith(".gate", StringComparison.Ordinal));
+        string? firstGate = byCanonical.Keys.FirstOrDefault(k => k.EndsWith(".gate", StringComparison.Ordinal));
+        bool gates = firstGate is not null;
+        // A config.json without gate_positions (e.g. written by other tools) takes N from the gates themselves.
+        if (firstGate is not null && config.Extra["gate_positions"] is null
+            && file.Tensors[byCanonical[firstGate]].Shape is [> 0 and var positions])
+            config.GatePositions = positions;
         var weights = BertWeights.Create(config, pooler, classifier, mlm, gates);
 
         foreach (var (name, param) in weights.Named())
@@ -123,6 +128,23 @@ public sealed partial class BertCheckpoint
     [GeneratedRegex(@"^bert\.encoder\.layer\.(\d+)\.")]
     private static partial Regex LayerIndex();
 
+    /// <summary>A gated model's config.json records the threshold it is served at and the kept counts that
+    /// follow (for the reader; loading recomputes them); a dense model's has neither.</summary>
+    void WriteGateSettings(System.Text.Json.Nodes.JsonObject config)
+    {
+        if (!Weights.HasGates)
+        {
+            config.Remove("gate_threshold");
+            config.Remove("gate_kept_counts");
+            return;
+        }
+        config["gate_threshold"] = Config.GateThreshold;
+        var kept = TokenGateEvaluator.ComputeKeptCounts(Weights.Layers.Select(l => l.Gate?.Values).ToArray(),
+            Config.GateThreshold);
+        config["gate_kept_counts"] = new System.Text.Json.Nodes.JsonArray(
+            kept.Select(m => (System.Text.Json.Nodes.JsonNode?)m).ToArray());
+    }
+
     /// <summary>Writes the HuggingFace layout (BertForSequenceClassification names, config.json with every
     /// kept key, vocab.txt and tokenizer_config.json copied from the source directory). Each file is
     /// written to a temporary name and renamed.</summary>
@@ -132,6 +154,7 @@ public sealed partial class BertCheckpoint
         SafeTensors.Write(Path.Combine(directory, WeightsFile),
                           Weights.Named().Select(t => (t.Name, t.Param.Shape, t.Param.Values)), storage);
         var config = Config.ToJson();
+        WriteGateSettings(config);
         // The head decides the class HuggingFace builds (a fine-tuned MLM checkpoint is a classifier now).
         config["architectures"] = new System.Text.Json.Nodes.JsonArray(
                 Weights.ClassifierWeight is not null ? "BertForSequenceClassification"

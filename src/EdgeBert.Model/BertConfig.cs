@@ -25,6 +25,9 @@ public sealed class BertConfig
     public string? ProblemType { get; set; }
     /// <summary>N of METHOD.md: the longest sequence the token gates are trained for (gate vector length).</summary>
     public int GatePositions { get; set; } = 128;
+    /// <summary>A gate at or above this value keeps its rank position (METHOD.md point 4); stored with the
+    /// gates, so a model is served at the threshold it was trained and reported at.</summary>
+    public float GateThreshold { get; set; } = TokenGateEvaluator.DefaultThreshold;
     /// <summary>Every key of the loaded file, written back on save (known keys overwritten by the properties).</summary>
     public JsonObject Extra { get; private set; } = new();
 
@@ -72,6 +75,13 @@ public sealed class BertConfig
             if (!TryDouble(epsNode, out double eps) || !(eps > 0) || double.IsInfinity(eps))
                 throw new InvalidDataException($"{source}: key 'layer_norm_eps' must be a positive number, got {epsNode.ToJsonString()}");
             c.LayerNormEps = eps;
+        }
+        if (obj["gate_threshold"] is JsonNode thresholdNode)
+        {
+            if (!TryDouble(thresholdNode, out double t) || !(t >= 0 && t <= 1))
+                throw new InvalidDataException(
+                    $"{source}: key 'gate_threshold' must be a number in [0, 1], got {thresholdNode.ToJsonString()}");
+            c.GateThreshold = (float)t;
         }
         if (c.HiddenSize % c.NumAttentionHeads != 0)
             throw new InvalidDataException($"{source}: key 'hidden_size' ({c.HiddenSize}) is not a multiple of 'num_attention_heads' ({c.NumAttentionHeads})");

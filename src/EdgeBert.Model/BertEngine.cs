@@ -18,119 +18,229 @@ public sealed class SequenceResult
     public required long DenseFlops { get; init; }
     /// <summary>Final hidden states of the surviving tokens [rows, hidden], when asked for.</summary>
     public float[]? Hidden { get; init; }
-    /// <summary>Original positions of the tokens that entered each layer's feed-forward block, when asked for.</summary>
+    /// <summary>Original positions of the tokens that entered each layer's feed-forward block, when asked
+    /// for.</summary>
     public int[][]? Survivors { get; init; }
 }
 
 /// <summary>Gated models run gated unless UseGates is false.</summary>
 public sealed record RunOptions(bool UseGates = true, bool ReturnHidden = false, bool ReturnSurvivors = false);
 
-/// <summary>The inference engine. Weights are packed once for the GEMM micro-kernels and the plain
-/// copies are released. The object is immutable after construction, so many threads can run it at
-/// once, each with its own <see cref="InferenceWorkspace"/>.</summary>
+/// <summary>The inference engine: BERT's forward pass over a packed token buffer, with the token gates'
+/// elimination between each layer's attention and feed-forward blocks. Linear weights are packed once
+/// at construction (copies: what the caller passed in is never changed; embeddings and LayerNorm
+/// parameters are read in place). Immutable, so many threads can run it at once, each with its own
+/// <see cref="InferenceWorkspace"/>.</summary>
 public sealed class BertEngine
 {
-    internal sealed class Layer
+    sealed class Layer
     {
-        public required PackedWeight Qkv, AttentionOutput, Intermediate, Output;
-        public required float[] QkvBias, AttentionOutputBias, IntermediateBias, OutputBias;
+        public required LinearLayer Qkv, AttentionOutput, Intermediate, Output;
         public required float[] Ln1Gamma, Ln1Beta, Ln2Gamma, Ln2Beta;
     }
 
-    internal readonly float[] WordEmbeddings, PositionEmbeddings, TokenTypeEmbeddings, EmbeddingGamma, EmbeddingBeta;
-    internal readonly Layer[] Layers;
-    internal readonly PackedWeight? Pooler, Classifier;
-    internal readonly float[]? PoolerBias, ClassifierBias;
-    /// <summary>m_j of METHOD.md point 4, or null for a model without gates.</summary>
-    readonly int[]? _gateKeptCounts;
+    readonly float[] _wordEmbeddings, _positionEmbeddings, _tokenTypeEmbeddings, _embeddingGamma, _embeddingBeta;
+    readonly Layer[] _layers;
+    readonly LinearLayer? _pooler, _classifier;
+    readonly float _eps;
 
     public BertConfig Config { get; }
-    public bool HasGates => _gateKeptCounts is not null;
-    public IReadOnlyList<int>? GateKeptCounts => _gateKeptCounts;
+    /// <summary>The gates' decision rule, or null for a model without gates.</summary>
+    public TokenGateEvaluator? Gates { get; }
+    public bool HasGates => Gates is not null;
+    /// <summary>m_j of METHOD.md point 4, or null for a model without gates.</summary>
+    public IReadOnlyList<int>? GateKeptCounts => Gates?.KeptCounts;
     public int Hidden => Config.HiddenSize;
-    public int NumLabels => Classifier?.OutFeatures ?? 0;
+    public int NumLabels => _classifier?.OutFeatures ?? 0;
 
-    /// <summary>Packs <paramref name="weights"/>; with <paramref name="releaseWeights"/> the plain arrays of
-    /// packed matrices are dropped as they are packed, so BERT-base never lives twice in memory.</summary>
-    public BertEngine(BertConfig config, BertWeights weights, bool releaseWeights = false, float gateThreshold = TokenGates.DefaultThreshold)
+    /// <summary>Packs <paramref name="weights"/>. Gates are evaluated at <paramref name="gateThreshold"/>,
+    /// by default the config's (the threshold the model was trained and reported at).</summary>
+    public BertEngine(BertConfig config, BertWeights weights, float? gateThreshold = null)
     {
         Config = config;
-        int h = config.HiddenSize;
+        int h = config.HiddenSize, ffn = config.IntermediateSize;
         if (h % config.NumAttentionHeads != 0)
-            throw new InvalidDataException($"hidden_size {h} is not a multiple of num_attention_heads {config.NumAttentionHeads}");
+            throw new InvalidDataException(
+                $"hidden_size {h} is not a multiple of num_attention_heads {config.NumAttentionHeads}");
         if (config.HiddenAct is not ("gelu" or "gelu_python"))
-            throw new NotSupportedException($"hidden_act '{config.HiddenAct}' is not supported (only the exact erf GELU, 'gelu')");
+            throw new NotSupportedException(
+                $"hidden_act '{config.HiddenAct}' is not supported (only the exact erf GELU, 'gelu')");
+        _eps = (float)config.LayerNormEps;
 
-        WordEmbeddings = weights.WordEmbeddings.Values;
-        PositionEmbeddings = weights.PositionEmbeddings.Values;
-        TokenTypeEmbeddings = weights.TokenTypeEmbeddings.Values;
-        EmbeddingGamma = weights.EmbeddingLayerNormWeight.Values;
-        EmbeddingBeta = weights.EmbeddingLayerNormBias.Values;
+        _wordEmbeddings = weights.WordEmbeddings.Values;
+        _positionEmbeddings = weights.PositionEmbeddings.Values;
+        _tokenTypeEmbeddings = weights.TokenTypeEmbeddings.Values;
+        _embeddingGamma = weights.EmbeddingLayerNormWeight.Values;
+        _embeddingBeta = weights.EmbeddingLayerNormBias.Values;
 
-        Layers = new Layer[weights.Layers.Length];
-        for (int j = 0; j < Layers.Length; j++)
+        _layers = new Layer[weights.Layers.Length];
+        for (int j = 0; j < _layers.Length; j++)
         {
             var l = weights.Layers[j];
             // Q, K and V share their input: one fused [3H, H] product gives rows [q | k | v].
-            var qkv = new float[3L * h * h];
-            l.QueryWeight.Values.CopyTo(qkv, 0);
-            l.KeyWeight.Values.CopyTo(qkv, h * h);
-            l.ValueWeight.Values.CopyTo(qkv, 2 * h * h);
+            float[] qkv = [.. l.QueryWeight.Values, .. l.KeyWeight.Values, .. l.ValueWeight.Values];
             float[] qkvBias = [.. l.QueryBias.Values, .. l.KeyBias.Values, .. l.ValueBias.Values];
-            Layers[j] = new Layer
+            _layers[j] = new Layer
             {
-                Qkv = PackedWeight.FromLinear(qkv, 3 * h, h),
-                QkvBias = qkvBias,
-                AttentionOutput = Pack(l.AttentionOutputWeight, h, h, releaseWeights),
-                AttentionOutputBias = l.AttentionOutputBias.Values,
+                Qkv = Fp32Linear.Pack(qkv, 3 * h, h, qkvBias),
+                AttentionOutput = Pack(l.AttentionOutputWeight, l.AttentionOutputBias, h, h),
                 Ln1Gamma = l.AttentionLayerNormWeight.Values, Ln1Beta = l.AttentionLayerNormBias.Values,
-                Intermediate = Pack(l.IntermediateWeight, config.IntermediateSize, h, releaseWeights),
-                IntermediateBias = l.IntermediateBias.Values,
-                Output = Pack(l.OutputWeight, h, config.IntermediateSize, releaseWeights),
-                OutputBias = l.OutputBias.Values,
+                Intermediate = Pack(l.IntermediateWeight, l.IntermediateBias, ffn, h),
+                Output = Pack(l.OutputWeight, l.OutputBias, h, ffn),
                 Ln2Gamma = l.OutputLayerNormWeight.Values, Ln2Beta = l.OutputLayerNormBias.Values,
             };
-            if (releaseWeights) l.QueryWeight.Data = l.KeyWeight.Data = l.ValueWeight.Data = null;
         }
         if (weights.PoolerWeight is not null && weights.PoolerBias is not null)
-        {
-            Pooler = Pack(weights.PoolerWeight, h, h, releaseWeights);
-            PoolerBias = weights.PoolerBias.Values;
-        }
+            _pooler = Pack(weights.PoolerWeight, weights.PoolerBias, h, h);
         if (weights.ClassifierWeight is not null && weights.ClassifierBias is not null)
         {
-            if (Pooler is null) throw new InvalidDataException("the checkpoint has a classifier but no pooler");
-            Classifier = Pack(weights.ClassifierWeight, weights.ClassifierWeight.Shape[0], h, releaseWeights);
-            ClassifierBias = weights.ClassifierBias.Values;
+            if (_pooler is null) throw new InvalidDataException("the checkpoint has a classifier but no pooler");
+            _classifier = Pack(weights.ClassifierWeight, weights.ClassifierBias, weights.ClassifierWeight.Shape[0], h);
         }
         if (weights.HasGates)
-            _gateKeptCounts = TokenGates.KeptCounts(weights.Layers.Select(l => l.Gate?.Values).ToArray(), gateThreshold);
+            Gates = new TokenGateEvaluator(weights.Layers.Select(l => l.Gate?.Values).ToArray(),
+                gateThreshold ?? config.GateThreshold);
     }
 
-    public static BertEngine Load(BertCheckpoint checkpoint, float gateThreshold = TokenGates.DefaultThreshold) =>
-        new(checkpoint.Config, checkpoint.Weights, releaseWeights: true, gateThreshold);
+    public static BertEngine Load(BertCheckpoint checkpoint, float? gateThreshold = null) =>
+        new(checkpoint.Config, checkpoint.Weights, gateThreshold);
 
-    static PackedWeight Pack(Param p, int outFeatures, int inFeatures, bool release)
-    {
-        var packed = PackedWeight.FromLinear(p.Values, outFeatures, inFeatures);
-        if (release) p.Data = null;
-        return packed;
-    }
+    static Fp32Linear Pack(Param weight, Param bias, int outFeatures, int inFeatures) =>
+        Fp32Linear.Pack(weight.Values, outFeatures, inFeatures, bias.Values);
 
     /// <summary>The tokens layer j's FFN runs on for a sequence of n tokens.</summary>
     public int KeptAt(int layer, int n, bool useGates) =>
-        useGates && _gateKeptCounts is not null ? Math.Min(n, _gateKeptCounts[layer]) : n;
+        useGates && Gates is not null ? Gates.KeptAt(layer, n) : n;
 
     /// <summary>Runs a batch. Sequences are packed into one token buffer (no padding); each keeps its
     /// own length through the layers. Throws ArgumentException naming the sequence on bad ids.</summary>
-    public SequenceResult[] Run(IReadOnlyList<SequenceInput> batch, InferenceWorkspace workspace, RunOptions? options = null, WorkerPool? pool = null)
+    public SequenceResult[] Run(IReadOnlyList<SequenceInput> batch, InferenceWorkspace workspace,
+        RunOptions? options = null, WorkerPool? pool = null)
     {
         Validate(batch);
-        return workspace.Run(this, batch, options ?? new RunOptions(), pool ?? WorkerPool.Single);
+        return Forward(batch, workspace, options ?? new RunOptions(), pool ?? WorkerPool.Single);
     }
 
-    public SequenceResult[] Run(IReadOnlyList<SequenceInput> batch, RunOptions? options = null, WorkerPool? pool = null) =>
+    public SequenceResult[] Run(IReadOnlyList<SequenceInput> batch, RunOptions? options = null,
+        WorkerPool? pool = null) =>
         Run(batch, new InferenceWorkspace(), options, pool);
+
+    /// <summary>The forward pass. x [rows, H] holds one row per live token of every sequence.</summary>
+    SequenceResult[] Forward(IReadOnlyList<SequenceInput> batch, InferenceWorkspace w, RunOptions options,
+        WorkerPool pool)
+    {
+        int count = batch.Count, numLayers = _layers.Length;
+        var tokens = w.Tokens;
+        tokens.Reset(batch);
+        w.Reserve(count, tokens.Rows, Config, Math.Max(NumLabels, 1));
+        var kept = new int[count][];
+        var survivors = options.ReturnSurvivors ? new int[count][][] : null;
+        for (int s = 0; s < count; s++)
+        {
+            kept[s] = new int[numLayers];
+            if (survivors is not null) survivors[s] = new int[numLayers][];
+        }
+
+        Embed(batch, w, pool);
+        for (int j = 0; j < numLayers; j++)
+        {
+            bool eliminate = options.UseGates && Gates is not null && Gates.Eliminates(j, tokens);
+            AttentionBlock(_layers[j], w, eliminate, pool);
+            if (eliminate) GateStep(j, w);
+            for (int s = 0; s < count; s++)
+            {
+                kept[s][j] = tokens.Lengths[s];
+                if (survivors is not null)
+                    survivors[s][j] = tokens.Positions.Slice(tokens.Offsets[s], kept[s][j]).ToArray();
+            }
+            FeedForwardBlock(_layers[j], w, pool);
+        }
+        Head(w, pool);
+        return Results(batch, w, kept, survivors, options);
+    }
+
+    /// <summary>x[rows, H] = LayerNorm(word[id] + position[p] + token_type[t]) for every token.</summary>
+    void Embed(IReadOnlyList<SequenceInput> batch, InferenceWorkspace w, WorkerPool pool)
+    {
+        int h = Hidden, row = 0;
+        foreach (var sequence in batch)
+        {
+            var ids = sequence.InputIds;
+            for (int p = 0; p < ids.Length; p++, row++)
+            {
+                var x = w.X.AsSpan(row * h, h);
+                Elementwise.Add(_wordEmbeddings.AsSpan(ids[p] * h, h), _positionEmbeddings.AsSpan(p * h, h), x);
+                int type = sequence.TokenTypeIds?[p] ?? 0;
+                Elementwise.AddInPlace(x, _tokenTypeEmbeddings.AsSpan(type * h, h));
+            }
+        }
+        w.LayerNorm.Run(w.X, row, h, _embeddingGamma, _embeddingBeta, _eps, pool);
+    }
+
+    /// <summary>qkv[rows, 3H] = x W_qkv^T + b; context[rows, H] = attention per (sequence, head);
+    /// x = LayerNorm(x + context W_o^T + b_o). With <paramref name="recordReceived"/> each head's
+    /// received attention is kept for the gate step.</summary>
+    void AttentionBlock(Layer layer, InferenceWorkspace w, bool recordReceived, WorkerPool pool)
+    {
+        int rows = w.Tokens.Rows, h = Hidden;
+        layer.Qkv.Forward(rows, w.X, w.Qkv, accumulate: false, GemmEpilogue.None, pool);
+        w.Attention.Run(w, Config.NumAttentionHeads, h, recordReceived, pool);
+        // The residual sum is formed in x itself: the product accumulates onto it, LayerNorm runs in place.
+        layer.AttentionOutput.Forward(rows, w.Context, w.X, accumulate: true, GemmEpilogue.None, pool);
+        w.LayerNorm.Run(w.X, rows, h, layer.Ln1Gamma, layer.Ln1Beta, _eps, pool);
+    }
+
+    /// <summary>Each sequence keeps its min(n, m_j) most significant tokens: x [rows, H] shrinks to
+    /// [kept rows, H], the survivors in their original order.</summary>
+    void GateStep(int layer, InferenceWorkspace w)
+    {
+        Gates!.PlanCompaction(layer, w.Tokens, w.ReceivedPerHead, Config.NumAttentionHeads,
+            w.KeptLengths, w.KeptRows, w.GateScratch);
+        w.Tokens.Compact(w.KeptLengths, w.KeptRows, w.X, Hidden);
+    }
+
+    /// <summary>inner[rows, F] = gelu(x W_1^T + b_1); x = LayerNorm(x + inner W_2^T + b_2).</summary>
+    void FeedForwardBlock(Layer layer, InferenceWorkspace w, WorkerPool pool)
+    {
+        int rows = w.Tokens.Rows;
+        layer.Intermediate.Forward(rows, w.X, w.Inner, accumulate: false, GemmEpilogue.Gelu, pool);
+        layer.Output.Forward(rows, w.Inner, w.X, accumulate: true, GemmEpilogue.None, pool);
+        w.LayerNorm.Run(w.X, rows, Hidden, layer.Ln2Gamma, layer.Ln2Beta, _eps, pool);
+    }
+
+    /// <summary>pooled[count, H] = tanh(x[CLS] W_p^T + b_p); logits[count, labels] = pooled W_c^T + b_c.</summary>
+    void Head(InferenceWorkspace w, WorkerPool pool)
+    {
+        if (_pooler is null || _classifier is null) return;
+        int h = Hidden, count = w.Tokens.Count;
+        for (int s = 0; s < count; s++) w.X.AsSpan(w.Tokens.Offsets[s] * h, h).CopyTo(w.Cls.AsSpan(s * h, h));
+        _pooler.Forward(count, w.Cls, w.Pooled, accumulate: false, GemmEpilogue.None, pool);
+        var pooled = w.Pooled.AsSpan(0, count * h);
+        Activations.Tanh(pooled, pooled);
+        _classifier.Forward(count, w.Pooled, w.Logits, accumulate: false, GemmEpilogue.None, pool);
+    }
+
+    SequenceResult[] Results(IReadOnlyList<SequenceInput> batch, InferenceWorkspace w, int[][] kept,
+        int[][][]? survivors, RunOptions options)
+    {
+        int h = Hidden, labels = NumLabels;
+        var results = new SequenceResult[batch.Count];
+        for (int s = 0; s < results.Length; s++)
+        {
+            var (flops, dense) = CountFlops(batch[s].InputIds.Length, kept[s]);
+            results[s] = new SequenceResult
+            {
+                Logits = w.Logits.AsSpan(s * labels, labels).ToArray(),
+                Kept = kept[s],
+                Flops = flops,
+                DenseFlops = dense,
+                Hidden = options.ReturnHidden
+                    ? w.X.AsSpan(w.Tokens.Offsets[s] * h, w.Tokens.Lengths[s] * h).ToArray() : null,
+                Survivors = survivors?[s],
+            };
+        }
+        return results;
+    }
 
     void Validate(IReadOnlyList<SequenceInput> batch)
     {
@@ -165,5 +275,5 @@ public sealed class BertEngine
     /// <summary>Dense and gated multiply-add counts for a sequence of n tokens.</summary>
     public (long Gated, long Dense) CountFlops(int n, ReadOnlySpan<int> kept) =>
         (FlopCounter.MultiplyAdds(Hidden, Config.IntermediateSize, NumLabels, n, kept),
-         FlopCounter.DenseMultiplyAdds(Hidden, Config.IntermediateSize, NumLabels, Layers.Length, n));
+         FlopCounter.DenseMultiplyAdds(Hidden, Config.IntermediateSize, NumLabels, _layers.Length, n));
 }

@@ -141,24 +141,20 @@ public sealed class BertTrainingGraph
     {
         int longest = 0;
         for (int s = 0; s < batch.Count; s++) longest = Math.Max(longest, batch.Length(s));
+        var receivedPerHead = new float[_heads * longest];
         var significance = new float[longest];
         var order = new int[longest];
         var keys = new ulong[longest];
         for (int s = 0; s < batch.Count; s++)
         {
             int n = batch.Length(s), start = batch.Offset(s);
-            var sig = significance.AsSpan(0, n);
-            sig.Clear();
-            var probs = probabilities[s];
+            var mask = keyMask.AsSpan(start, n);
             for (int h = 0; h < _heads; h++)
-                for (int query = 0; query < n; query++)
-                {
-                    if (float.IsNegativeInfinity(keyMask[start + query])) continue;
-                    var row = probs.AsSpan((h * n + query) * n, n);
-                    Elementwise.AddInPlace(sig, row);
-                    sig[query] -= row[query];
-                }
-            TokenGates.Rank(sig, order.AsSpan(0, n), keys);
+                TokenGateEvaluator.ReceivedAttention(probabilities[s].AsSpan(h * n * n, n * n), n,
+                    receivedPerHead.AsSpan(h * n, n), mask);
+            var sig = significance.AsSpan(0, n);
+            TokenGateEvaluator.Significance(receivedPerHead, _heads, n, sig);
+            TokenGateEvaluator.Rank(sig, order.AsSpan(0, n), keys);
             for (int r = 0; r < n; r++) ranks[start + order[r]] = r;
         }
     }

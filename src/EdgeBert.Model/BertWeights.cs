@@ -1,14 +1,12 @@
 namespace EdgeBert.Model;
 
 /// <summary>A weight matrix or vector as a flat row-major float array with its shape. nn.Linear weights
-/// are [out, in] (y = x W^T + b). Data is settable so an engine can pack it and drop the plain copy.</summary>
+/// are [out, in] (y = x W^T + b).</summary>
 public sealed class Param(int[] shape, float[]? data = null)
 {
     public int[] Shape { get; } = shape;
-    public float[]? Data { get; set; } = data ?? new float[SafeTensors.Product(shape)];
+    public float[] Values { get; } = data ?? new float[SafeTensors.Product(shape)];
     public long Length => SafeTensors.Product(Shape);
-    /// <summary>The data, or an error if an engine already released it.</summary>
-    public float[] Values => Data ?? throw new InvalidOperationException("parameter data was released after packing");
 }
 
 /// <summary>The parameters of one encoder layer.</summary>
@@ -27,8 +25,7 @@ public sealed class BertMlmHeadWeights
     public required Param TransformWeight, TransformBias, TransformLayerNormWeight, TransformLayerNormBias, DecoderBias;
 }
 
-/// <summary>All parameters of BertModel / BertForSequenceClassification, grouped so an engine can
-/// pack one array at a time and set the original to null.</summary>
+/// <summary>All parameters of BertModel / BertForSequenceClassification.</summary>
 public sealed class BertWeights
 {
     public required Param WordEmbeddings, PositionEmbeddings, TokenTypeEmbeddings, EmbeddingLayerNormWeight, EmbeddingLayerNormBias;

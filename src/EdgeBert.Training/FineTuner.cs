@@ -44,7 +44,9 @@ public sealed record FineTuneOptions
     public float? Mu { get; init; }
     public float GateLearningRate { get; init; } = 1e-2f;
     public int? GatePositions { get; init; }
-    public float GateThreshold { get; init; } = TokenGates.DefaultThreshold;
+    /// <summary>The gates' keep threshold, stored in the written config.json; null keeps the --init model's
+    /// (0.5 for a model that has none).</summary>
+    public float? GateThreshold { get; init; }
     /// <summary>Knowledge distillation in the gate stage: the targets become (1 - Distill) x labels + Distill x the
     /// probabilities of the --init model run densely (the teacher, which must be fine-tuned on the task). 0: labels only.</summary>
     public float Distill { get; init; }
@@ -89,7 +91,8 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         var tokenizer = checkpoint.RequireTokenizer();
         bool fineTuned = !resuming && Classifies(checkpoint, task);
         if (!resuming) PrepareHead(checkpoint);
-        if (_o.FreezeGates && !resuming) BinarizeGates(weights);
+        if (_o.Gates != GateTraining.None) config.GateThreshold = _o.GateThreshold ?? config.GateThreshold;
+        if (_o.FreezeGates && !resuming) BinarizeGates(config, weights);
         int maxLength = Math.Min(_o.MaxLength, checkpoint.MaxSequenceLength);
 
         var train = Encode(_o.TrainExamples ?? GlueReader.Read(task, DataDir(), GlueSplit.Train), tokenizer, maxLength, _o.MaxTrainExamples);
@@ -124,10 +127,11 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
     string DataDir() => _o.DataDirectory ?? throw new ArgumentException("no --data directory given");
 
     /// <summary>Gates become the hard model's: 1 for the first m_j ranks of layer j, 0 after.</summary>
-    void BinarizeGates(BertWeights weights)
+    void BinarizeGates(BertConfig config, BertWeights weights)
     {
         if (!weights.HasGates) throw new ArgumentException($"--freeze-gates needs a gated --init model; {_o.Init} has no gates");
-        var kept = TokenGates.KeptCounts(weights.Layers.Select(l => l.Gate!.Values).ToArray(), _o.GateThreshold);
+        var kept = TokenGateEvaluator.ComputeKeptCounts(weights.Layers.Select(l => l.Gate!.Values).ToArray(),
+            config.GateThreshold);
         for (int j = 0; j < weights.Layers.Length; j++)
         {
             var gate = weights.Layers[j].Gate!.Values;
@@ -324,7 +328,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
     EpochReport EndOfEpoch(Stage stage, int stageIndex, int epoch, BertTrainingGraph graph, BertConfig config, BertWeights weights,
         BertCheckpoint checkpoint, EncodedExample[] dev, TrainerState state, WorkerPool pool)
     {
-        var engine = new BertEngine(config, weights, releaseWeights: false, _o.GateThreshold);
+        var engine = new BertEngine(config, weights);
         var hard = Evaluator.Evaluate(engine, _o.Task, dev, useGates: true, pool);
         IReadOnlyDictionary<string, double>? soft = null;
         double meanGate = 1, undecided = 0;
@@ -335,7 +339,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
             var gates = weights.Layers.Select(l => l.Gate!.Values).ToArray();
             meanGate = gates.SelectMany(g => g).Average(g => (double)g);
             undecided = gates.SelectMany(g => g).Count(g => g > 0.1f && g < 0.9f) / (double)gates.Sum(g => g.Length);
-            kept = TokenGates.KeptCounts(gates, _o.GateThreshold);
+            kept = TokenGateEvaluator.ComputeKeptCounts(gates, config.GateThreshold);
         }
         // A gated stage keeps shrinking its token counts as it trains, so its last epoch is the model
         // that reflects lambda; a dense stage keeps its best dev epoch.

@@ -146,7 +146,7 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
             lines.Add(string.Create(inv, $"mu={o.Mu?.ToString(inv) ?? "lambda"}"));
             lines.Add(string.Create(inv, $"gate-lr={o.GateLearningRate}"));
             lines.Add($"gate-positions={o.GatePositions?.ToString(inv) ?? "config"}");
-            lines.Add(string.Create(inv, $"gate-threshold={o.GateThreshold}"));
+            lines.Add($"gate-threshold={o.GateThreshold?.ToString(inv) ?? "model"}");
             if (o.Distill != 0) lines.Add(string.Create(inv, $"distill={o.Distill}"));
         }
         return string.Join('\n', lines) + "\n";
@@ -173,16 +173,15 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
         log.WriteLine($"evaluating on {dev.Length} dev examples, timing on {timed.Length} at 1 thread, batch size 1, best of {_o.TimingRounds}");
 
         using var pool = new WorkerPool(_o.Training.Threads);
-        var denseEngine = BertEngine.Load(denseCheckpoint, _o.Training.GateThreshold);
+        var denseEngine = BertEngine.Load(denseCheckpoint);
         var dense = Evaluator.Evaluate(denseEngine, task, dev, useGates: false, pool);
         var gatedRows = new List<SweepRow>();
         double denseMsOverall = double.MaxValue;
         for (int i = 0; i < gatedDirs.Count; i++)
         {
             var checkpoint = BertCheckpoint.Load(gatedDirs[i]);
-            // Soft first: loading the engine releases the unpacked weights the training graph reads.
             double soft = TaskMetrics.Main(task, Evaluator.EvaluateSoft(new BertTrainingGraph(checkpoint.Config, checkpoint.Weights), task, dev, pool));
-            var engine = BertEngine.Load(checkpoint, _o.Training.GateThreshold);
+            var engine = BertEngine.Load(checkpoint);
             var hard = Evaluator.Evaluate(engine, task, dev, useGates: true, pool);
             var (denseMs, gatedMs) = TimePair(denseEngine, engine, timed);
             denseMsOverall = Math.Min(denseMsOverall, denseMs);

@@ -1,4 +1,5 @@
 using EdgeBert.Autograd;
+using EdgeBert.Model;
 using static EdgeBert.Tests.AutogradGradCheck;
 
 namespace EdgeBert.Tests;

@@ -151,9 +151,27 @@ public class CheckpointTests
             .Append(("bert.encoder.layer.0.gate", [128], new float[128])).ToList());
         using (tmp2) Assert.Contains("bert.encoder.layer.1.gate", Assert.Throws<InvalidDataException>(() => BertCheckpoint.Load(dir2)).Message);
 
-        var (dir3, tmp3) = DirWith(t => t.Select(x => (x.Name, x.Shape, x.Data))
-            .Append(("bert.encoder.layer.0.gate", [64], new float[64])).Append(("bert.encoder.layer.1.gate", [64], new float[64])).ToList());
+        // gate_positions given: gates of another length are rejected.
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(ModelTestFiles.TinyBert, "config.json")))!.AsObject();
+        config["gate_positions"] = 128;
+        var (dir3, tmp3) = DirWith(WithGates(64), config.ToJsonString());
         using (tmp3) Assert.Contains("[128]", Assert.Throws<InvalidDataException>(() => BertCheckpoint.Load(dir3)).Message);
+    }
+
+    static Func<List<(string Name, int[] Shape, float[] Data)>, List<(string, int[], float[])>> WithGates(int n) =>
+        t => t.Select(x => (x.Name, x.Shape, x.Data))
+            .Append(("bert.encoder.layer.0.gate", [n], new float[n])).Append(("bert.encoder.layer.1.gate", [n], new float[n]))
+            .ToList();
+
+    [Fact]
+    public void GatePositionsComeFromTheGatesWhenConfigHasNone()
+    {
+        var (dir, tmp) = DirWith(WithGates(64));
+        using var _ = tmp;
+        Assert.DoesNotContain("gate_positions", File.ReadAllText(Path.Combine(dir, "config.json")));
+        var checkpoint = BertCheckpoint.Load(dir);
+        Assert.Equal(64, checkpoint.Config.GatePositions);
+        Assert.All(checkpoint.Weights.Layers, l => Assert.Equal(64, l.Gate!.Values.Length));
     }
 
     [Fact]

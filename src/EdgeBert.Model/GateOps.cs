@@ -1,6 +1,8 @@
 using EdgeBert.Kernels;
 
-namespace EdgeBert.Autograd;
+using EdgeBert.Autograd;
+
+namespace EdgeBert.Model;
 
 /// <summary>The token gates of METHOD.md: soft per-token scaling by a gate indexed by rank (point 3),
 /// the key masking of gated-out tokens (point 8) and the two regularizers (point 5).

@@ -1,0 +1,31 @@
+using EdgeBert.Kernels;
+
+namespace EdgeBert.Model;
+
+/// <summary>A linear layer of the inference engine, y = x W^T + b (W stored [out, in] as nn.Linear does),
+/// with its weight packed once for the kernels. Each kind owns its precision, so the forward pass does
+/// not change when a layer computes in another one.</summary>
+internal abstract class LinearLayer
+{
+    public abstract int InFeatures { get; }
+    public abstract int OutFeatures { get; }
+
+    /// <summary>y[rows, OutFeatures] = epilogue((accumulate ? y : 0) + x[rows, InFeatures] W^T + b),
+    /// both row-major and contiguous.</summary>
+    public abstract void Forward(int rows, ReadOnlySpan<float> x, Span<float> y, bool accumulate,
+        GemmEpilogue epilogue, WorkerPool pool);
+}
+
+/// <summary>A single-precision linear layer over the FP32 GEMM.</summary>
+internal sealed class Fp32Linear(PackedWeight weight, float[] bias) : LinearLayer
+{
+    public override int InFeatures => weight.InFeatures;
+    public override int OutFeatures => weight.OutFeatures;
+
+    public static Fp32Linear Pack(ReadOnlySpan<float> weight, int outFeatures, int inFeatures, float[] bias) =>
+        new(PackedWeight.FromLinear(weight, outFeatures, inFeatures), bias);
+
+    public override void Forward(int rows, ReadOnlySpan<float> x, Span<float> y, bool accumulate,
+        GemmEpilogue epilogue, WorkerPool pool) =>
+        Gemm.Multiply(rows, x, InFeatures, weight, y, OutFeatures, accumulate, bias, epilogue, pool);
+}
