@@ -1,0 +1,68 @@
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
+
+namespace EdgeBert.Kernels;
+
+/// <summary>The instruction route of the INT8 GEMM. A <see cref="QuantizedWeight"/> is packed for one path and
+/// carries it, so there is no process-wide switch: each weight runs the path it was packed for.</summary>
+public enum Int8Path
+{
+    /// <summary>Plain loops; any CPU.</summary>
+    Scalar,
+    /// <summary>ARM64 sdot (s8 x s8 -> i32 over Vector128).</summary>
+    ArmDot,
+    /// <summary>AVX-512BW: int8 sign-extended to int16, vpmaddwd (i16 x i16 -> i32, exact).</summary>
+    Avx512Bw,
+    /// <summary>AVX-VNNI vpdpbusd over 256 bits (u8 x s8 -> i32): activations shifted by +128.</summary>
+    AvxVnni,
+}
+
+/// <summary>Which INT8 paths this CPU runs, the best of them, and the default: EDGEBERT_INT8=avxvnni|avx512bw|
+/// armdot|scalar overrides the best (read once at start-up, like EDGEBERT_ISA).</summary>
+public static class Int8Paths
+{
+    public static Int8Path Best { get; } = Detect();
+
+    /// <summary>The path a weight is packed for when none is named.</summary>
+    public static Int8Path Default { get; } = FromEnvironment() ?? Best;
+
+    /// <summary>Every path this CPU can run.</summary>
+    public static IReadOnlyList<Int8Path> Supported { get; } = Enum.GetValues<Int8Path>().Where(IsSupported).ToArray();
+
+    public static bool IsSupported(Int8Path path) => path switch
+    {
+        Int8Path.Scalar => true,
+        Int8Path.ArmDot => Dp.IsSupported,
+        Int8Path.Avx512Bw => Avx512BW.IsSupported,
+        Int8Path.AvxVnni => AvxVnni.IsSupported,
+        _ => false,
+    };
+
+    public static string Name(Int8Path path) => path.ToString().ToLowerInvariant();
+
+    public static bool TryParse(string text, out Int8Path path)
+    {
+        foreach (var candidate in Enum.GetValues<Int8Path>())
+            if (string.Equals(Name(candidate), text, StringComparison.OrdinalIgnoreCase)) { path = candidate; return true; }
+        path = Int8Path.Scalar;
+        return false;
+    }
+
+    static Int8Path Detect()
+    {
+        foreach (var path in new[] { Int8Path.AvxVnni, Int8Path.Avx512Bw, Int8Path.ArmDot })
+            if (IsSupported(path)) return path;
+        return Int8Path.Scalar;
+    }
+
+    static Int8Path? FromEnvironment()
+    {
+        var text = Environment.GetEnvironmentVariable("EDGEBERT_INT8");
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        if (!TryParse(text.Trim(), out var path))
+            throw new ArgumentException($"EDGEBERT_INT8='{text}' is not one of avxvnni, avx512bw, armdot, scalar");
+        if (!IsSupported(path))
+            throw new PlatformNotSupportedException($"EDGEBERT_INT8='{text}' is not supported by this CPU (best: {Name(Detect())})");
+        return path;
+    }
+}
