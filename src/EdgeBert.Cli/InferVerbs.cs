@@ -13,15 +13,18 @@ static class InferVerbs
     {
         verbs.Add(new CliApp.Verb("classify", "classify one text (or a pair) with a model",
             """
-            edgebert classify [--model DIR] [--pair TEXT2] [--json] [--no-gates] [--explain] [--threads N] TEXT
+            edgebert classify [--model DIR] [--pair TEXT2] [--json] [--no-gates] [--explain] [--threads N]
+                              [--precision fp32|int8] TEXT
               Prints the predicted label and its probability (regression models: the score).
               --model defaults to $EDGEBERT_MODEL, else the shipped weights/edgebert-mini-sst2.
               --explain lists, per layer, the words that survive the token gates.
               --json prints {"label","probability","logits","kept","flops","dense_flops"}.
+              --precision: the linear layers' arithmetic (default: the model's own; fp32 unless written by quantize).
             """, Classify));
         verbs.Add(new CliApp.Verb("infer", "run a model over a JSONL file of texts or token ids",
             """
             edgebert infer --model DIR --input IN.jsonl --output OUT.jsonl [--no-gates] [--threads N] [--batch-size N]
+                           [--precision fp32|int8]
               Each input line is {"text": "...", "text_pair": "..."(optional)} or
               {"input_ids": [..], "token_type_ids": [..](optional)}. Each output line, in order:
               {"input_ids","logits","label","kept","flops","dense_flops"}; kept[j] = tokens layer j's
@@ -29,15 +32,16 @@ static class InferVerbs
               Texts longer than the model's maximum length are truncated; id sequences are not.
               The output is written to a temporary file and renamed when every line succeeded.
               --threads defaults to the number of cores, --batch-size to 16.
+              --precision: the linear layers' arithmetic (default: the model's own; fp32 unless written by quantize).
             """, Infer));
     }
 
     sealed record LoadedModel(BertCheckpoint Checkpoint, BertEngine Engine, string Directory);
 
-    static LoadedModel Load(string directory)
+    static LoadedModel Load(string directory, EngineOptions options)
     {
         var checkpoint = BertCheckpoint.Load(directory);
-        var engine = BertEngine.Load(checkpoint);
+        var engine = BertEngine.Load(checkpoint, options);
         if (engine.NumLabels == 0)
             throw new InvalidDataException($"{directory}: the checkpoint has no classifier (a bare BertModel cannot classify)");
         return new LoadedModel(checkpoint, engine, directory);
@@ -48,12 +52,13 @@ static class InferVerbs
         string? modelArg = a.String("model"), pair = a.String("pair");
         bool json = a.Flag("json"), noGates = a.Flag("no-gates"), explain = a.Flag("explain");
         int threads = a.Int("threads", Environment.ProcessorCount, 1, 256);
+        var engineOptions = PrecisionOption.Read(a);
         a.RejectUnknown(maxPositionals: 1);
         if (a.Positionals.Count == 0) throw new UsageException("classify needs a TEXT");
         string text = a.Positionals[0];
         if (string.IsNullOrWhiteSpace(text)) throw new UsageException("TEXT is empty");
 
-        var model = Load(ModelLocator.Resolve(modelArg));
+        var model = Load(ModelLocator.Resolve(modelArg), engineOptions);
         var encoded = model.Checkpoint.RequireTokenizer().Encode(text, pair, model.Checkpoint.MaxSequenceLength);
         using var pool = new WorkerPool(threads);
         var result = model.Engine.Run([SequenceInput.From(encoded)],
@@ -125,11 +130,12 @@ static class InferVerbs
         string modelDir = a.RequiredString("model"), input = a.RequiredString("input"), output = a.RequiredString("output");
         bool noGates = a.Flag("no-gates");
         int threads = a.Int("threads", Environment.ProcessorCount, 1, 256);
+        var engineOptions = PrecisionOption.Read(a);
         int batchSize = a.Int("batch-size", 16, 1, 4096);
         a.RejectUnknown();
         if (!File.Exists(input)) throw new FileNotFoundException($"{input}: file not found");
 
-        var model = Load(modelDir);
+        var model = Load(modelDir, engineOptions);
         var sequences = ReadInputs(input, model);
 
         string temp = output + ".partial";

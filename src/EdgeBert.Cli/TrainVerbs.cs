@@ -60,9 +60,12 @@ static class TrainVerbs
         verbs.Add(new CliApp.Verb("eval", "evaluate a model on a GLUE dev/test file",
             """
             edgebert eval [--model DIR] --task T --data FILE [--no-gates] [--threads 1] [--batch-size 32] [--json]
+                          [--precision fp32|int8]
               Prints the task's metrics, the FLOPs ratio (dense / run) and ms per example. For a gated model
               it also times the dense run and reports the measured speed-up.
-              --json: {"task","examples","metrics":{..},"flops_ratio","ms_per_example","speedup"}.
+              --json: {"task","examples","metrics":{..},"flops_ratio","gate_threshold","precision","ms_per_example",
+              "speedup"}. The gates run at the model's stored threshold (config.json gate_threshold, else 0.5).
+              --precision: the linear layers' arithmetic (default: the model's own; fp32 unless written by quantize).
             """, Eval));
     }
 
@@ -192,6 +195,7 @@ static class TrainVerbs
         string? modelArg = a.String("model");
         bool noGates = a.Flag("no-gates"), json = a.Flag("json");
         int threads = a.Int("threads", 1, 1, 256), batchSize = a.Int("batch-size", 32, 1, 4096);
+        var engineOptions = PrecisionOption.Read(a);
         a.RejectUnknown();
         if (!File.Exists(data)) throw new FileNotFoundException($"{data}: file not found");
 
@@ -199,7 +203,7 @@ static class TrainVerbs
         var labels = task.IsRegression ? (IReadOnlyList<string>)["score"] : task.Labels;
         if (checkpoint.Config.NumLabels != labels.Count)
             throw new InvalidDataException($"the model has {checkpoint.Config.NumLabels} labels, {task.Name} needs {labels.Count}");
-        var engine = BertEngine.Load(checkpoint);
+        var engine = BertEngine.Load(checkpoint, engineOptions);
         var examples = TaskData.Encode(GlueReader.Read(task, data), checkpoint.RequireTokenizer(), checkpoint.MaxSequenceLength);
         using var pool = new WorkerPool(threads);
         bool gated = engine.HasGates && !noGates;
@@ -231,6 +235,7 @@ static class TrainVerbs
                 w.WriteEndObject();
                 w.WriteNumber("flops_ratio", Math.Round(result.FlopsRatio, 4));
                 if (gated) w.WriteNumber("gate_threshold", engine.Gates!.Threshold);
+                w.WriteString("precision", engine.Precision.ToString().ToLowerInvariant());
                 w.WriteNumber("ms_per_example", Math.Round(result.MillisecondsPerExample, 4));
                 if (speedup is { } s) w.WriteNumber("speedup", Math.Round(s, 3));
                 w.WriteEndObject();

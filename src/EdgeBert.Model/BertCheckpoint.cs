@@ -97,13 +97,50 @@ public sealed partial class BertCheckpoint
             if (!info.Shape.AsSpan().SequenceEqual(param.Shape))
                 throw new InvalidDataException(
                     $"{path}: tensor '{stored}' has shape [{string.Join(", ", info.Shape)}], config.json asks for [{string.Join(", ", param.Shape)}]{ShapeHint(name, config)}");
-            file.ReadFloats(stored, param.Values);
+            if (info.DType == "I8") ReadInt8(file, name, stored, param, byCanonical);
+            else file.ReadFloats(stored, param.Values);
             byCanonical.Remove(name);
         }
         // Tied or derived tensors that HF may store but the model does not need separately.
         foreach (var (canonical, stored) in byCanonical)
+        {
+            if (canonical.EndsWith(ScaleSuffix, StringComparison.Ordinal))
+                throw new InvalidDataException($"{path}: tensor '{stored}' scales no I8 tensor");
             if (canonical is not ("cls.predictions.decoder.weight" or "cls.predictions.decoder.bias")) ignored.Add(stored);
+        }
         return (weights, ignored);
+    }
+
+    /// <summary>The per-row scales of an I8 tensor X are stored as the F32 tensor X_scale [rows].</summary>
+    public const string ScaleSuffix = "_scale";
+
+    /// <summary>Reads an I8 matrix and its scales into <paramref name="param"/>: the int8 form is kept, the float
+    /// values are its dequantization.</summary>
+    static void ReadInt8(SafeTensorsFile file, string name, string stored, Param param,
+        Dictionary<string, string> byCanonical)
+    {
+        string path = file.Path;
+        if (!BertWeights.IsInt8(name) || param.Shape.Length != 2)
+            throw new InvalidDataException(
+                $"{path}: tensor '{stored}' is I8, but only linear weights and word embeddings may be");
+        if (!byCanonical.Remove(name + ScaleSuffix, out var scaleName))
+            throw new InvalidDataException($"{path}: tensor '{stored}' is I8 but its scales '{stored}{ScaleSuffix}' are missing");
+        var scaleInfo = file.Tensors[scaleName];
+        int rows = param.Shape[0], cols = param.Shape[1];
+        if (scaleInfo.DType != "F32" || scaleInfo.Shape is not [var n] || n != rows)
+            throw new InvalidDataException(
+                $"{path}: tensor '{scaleName}' must be F32 [{rows}], is {scaleInfo.DType} [{string.Join(", ", scaleInfo.Shape)}]");
+        var scales = file.ReadFloats(scaleName);
+        foreach (float scale in scales)
+            if (!float.IsFinite(scale) || scale <= 0)
+                throw new InvalidDataException($"{path}: tensor '{scaleName}' has scale {scale}; scales must be positive and finite");
+        var values = new sbyte[(long)rows * cols];
+        file.ReadInt8(stored, values);
+        if (Array.IndexOf(values, sbyte.MinValue) >= 0)
+            throw new InvalidDataException($"{path}: tensor '{stored}' holds -128; symmetric int8 weights lie in [-127, 127]");
+        var matrix = new Int8Matrix(values, scales, rows, cols);
+        matrix.Dequantize(param.Values);
+        param.Int8 = matrix;
     }
 
     static string ShapeHint(string name, BertConfig c) => name.StartsWith("classifier.", StringComparison.Ordinal)
@@ -113,6 +150,8 @@ public sealed partial class BertCheckpoint
     /// that are no model parameter (position_ids buffer, NSP head, anything unknown).</summary>
     internal static string? Canonical(string name)
     {
+        if (name.EndsWith(ScaleSuffix, StringComparison.Ordinal))
+            return Canonical(name[..^ScaleSuffix.Length]) is { } scaled ? scaled + ScaleSuffix : null;
         string n = name.StartsWith("bert.", StringComparison.Ordinal) ? name[5..] : name;
         if (n.EndsWith(".gamma", StringComparison.Ordinal)) n = n[..^6] + ".weight";
         else if (n.EndsWith(".beta", StringComparison.Ordinal)) n = n[..^5] + ".bias";
@@ -127,6 +166,18 @@ public sealed partial class BertCheckpoint
 
     [GeneratedRegex(@"^bert\.encoder\.layer\.(\d+)\.")]
     private static partial Regex LayerIndex();
+
+    static IEnumerable<StoredTensor> Stored(string name, Param p, TensorStorage storage)
+    {
+        if (storage == TensorStorage.Int8 && BertWeights.IsInt8(name))
+        {
+            var matrix = Int8Matrix.Of(p);
+            yield return StoredTensor.I8(name, p.Shape, matrix.Values);
+            yield return StoredTensor.F32(name + ScaleSuffix, [matrix.Rows], matrix.Scales);
+        }
+        else if (storage == TensorStorage.F16) yield return StoredTensor.F16(name, p.Shape, p.Values);
+        else yield return StoredTensor.F32(name, p.Shape, p.Values);
+    }
 
     /// <summary>A gated model's config.json records the threshold it is served at and the kept counts that
     /// follow (for the reader; loading recomputes them); a dense model's has neither.</summary>
@@ -151,9 +202,10 @@ public sealed partial class BertCheckpoint
     public void Save(string directory, TensorStorage storage = TensorStorage.F32)
     {
         Directory.CreateDirectory(directory);
-        SafeTensors.Write(Path.Combine(directory, WeightsFile),
-                          Weights.Named().Select(t => (t.Name, t.Param.Shape, t.Param.Values)), storage);
+        SafeTensors.Write(Path.Combine(directory, WeightsFile), Weights.Named().SelectMany(t => Stored(t.Name, t.Param, storage)));
         var config = Config.ToJson();
+        if (storage == TensorStorage.Int8) config["precision"] = "int8";
+        else config.Remove("precision");
         WriteGateSettings(config);
         // The head decides the class HuggingFace builds (a fine-tuned MLM checkpoint is a classifier now).
         config["architectures"] = new System.Text.Json.Nodes.JsonArray(

@@ -4,6 +4,10 @@ using System.Text.Json.Nodes;
 
 namespace EdgeBert.Model;
 
+/// <summary>The arithmetic of the engine's linear layers: single precision, or int8 weights with activations
+/// quantized per token at run time.</summary>
+public enum Precision { Fp32, Int8 }
+
 /// <summary>A HuggingFace BERT config.json. Known fields are typed properties; every key of the
 /// original file (known or not) is kept in <see cref="Extra"/> and written back by <see cref="Save"/>,
 /// so a checkpoint this project writes carries everything the user's file had.</summary>
@@ -28,6 +32,8 @@ public sealed class BertConfig
     /// <summary>A gate at or above this value keeps its rank position (METHOD.md point 4); stored with the
     /// gates, so a model is served at the threshold it was trained and reported at.</summary>
     public float GateThreshold { get; set; } = TokenGateEvaluator.DefaultThreshold;
+    /// <summary>The precision the checkpoint was stored for (key "precision"), which the engine runs by default.</summary>
+    public Precision Precision { get; set; } = Precision.Fp32;
     /// <summary>Every key of the loaded file, written back on save (known keys overwritten by the properties).</summary>
     public JsonObject Extra { get; private set; } = new();
 
@@ -83,6 +89,12 @@ public sealed class BertConfig
                     $"{source}: key 'gate_threshold' must be a number in [0, 1], got {thresholdNode.ToJsonString()}");
             c.GateThreshold = (float)t;
         }
+        c.Precision = String(obj, "precision", source) switch
+        {
+            null or "fp32" => Precision.Fp32,
+            "int8" => Precision.Int8,
+            var other => throw new InvalidDataException($"{source}: key 'precision' must be \"fp32\" or \"int8\", got '{other}'"),
+        };
         if (c.HiddenSize % c.NumAttentionHeads != 0)
             throw new InvalidDataException($"{source}: key 'hidden_size' ({c.HiddenSize}) is not a multiple of 'num_attention_heads' ({c.NumAttentionHeads})");
         if (c.ProblemType is not (null or "regression" or "single_label_classification" or "multi_label_classification"))
@@ -163,6 +175,8 @@ public sealed class BertConfig
         o["layer_norm_eps"] = LayerNormEps;
         o["pad_token_id"] = PadTokenId;
         o["gate_positions"] = GatePositions;
+        if (Precision == Precision.Int8) o["precision"] = "int8";
+        else o.Remove("precision");
         var id2label = new JsonObject();
         var label2id = new JsonObject();
         for (int i = 0; i < Labels.Count; i++)

@@ -23,6 +23,18 @@ public sealed class SequenceResult
     public int[][]? Survivors { get; init; }
 }
 
+/// <summary>How an engine computes; every setting defaults to what the checkpoint says, or the best the CPU has.
+/// </summary>
+public sealed record EngineOptions
+{
+    /// <summary>FP32, or INT8 linear layers; default: the checkpoint's (config.json "precision").</summary>
+    public Precision? Precision { get; init; }
+    /// <summary>The gates' keep threshold; default: the config's.</summary>
+    public float? GateThreshold { get; init; }
+    /// <summary>The INT8 kernels' path; default: EDGEBERT_INT8, else the best this CPU supports.</summary>
+    public Int8Path? Int8Path { get; init; }
+}
+
 /// <summary>Gated models run gated unless UseGates is false.</summary>
 public sealed record RunOptions(bool UseGates = true, bool ReturnHidden = false, bool ReturnSurvivors = false);
 
@@ -45,6 +57,9 @@ public sealed class BertEngine
     readonly float _eps;
 
     public BertConfig Config { get; }
+    public Precision Precision { get; }
+    /// <summary>The INT8 kernels' path, or null for an FP32 engine.</summary>
+    public Int8Path? Int8Path { get; }
     /// <summary>The gates' decision rule, or null for a model without gates.</summary>
     public TokenGateEvaluator? Gates { get; }
     public bool HasGates => Gates is not null;
@@ -53,11 +68,14 @@ public sealed class BertEngine
     public int Hidden => Config.HiddenSize;
     public int NumLabels => _classifier?.OutFeatures ?? 0;
 
-    /// <summary>Packs <paramref name="weights"/>. Gates are evaluated at <paramref name="gateThreshold"/>,
-    /// by default the config's (the threshold the model was trained and reported at).</summary>
-    public BertEngine(BertConfig config, BertWeights weights, float? gateThreshold = null)
+    /// <summary>Packs <paramref name="weights"/> for <see cref="EngineOptions.Precision"/> (by default the
+    /// checkpoint's). Gates are evaluated at <see cref="EngineOptions.GateThreshold"/>, by default the config's
+    /// (the threshold the model was trained and reported at).</summary>
+    public BertEngine(BertConfig config, BertWeights weights, EngineOptions? options = null)
     {
+        options ??= new EngineOptions();
         Config = config;
+        Precision = options.Precision ?? config.Precision;
         int h = config.HiddenSize, ffn = config.IntermediateSize;
         if (h % config.NumAttentionHeads != 0)
             throw new InvalidDataException(
@@ -66,47 +84,62 @@ public sealed class BertEngine
             throw new NotSupportedException(
                 $"hidden_act '{config.HiddenAct}' is not supported (only the exact erf GELU, 'gelu')");
         _eps = (float)config.LayerNormEps;
+        bool int8 = Precision == Precision.Int8;
+        Int8Path = int8 ? options.Int8Path ?? Int8Paths.Default : null;
 
-        _wordEmbeddings = weights.WordEmbeddings.Values;
+        // INT8 keeps the word embeddings as int8 values too (the stored form), gathered as their dequantization.
+        _wordEmbeddings = int8 ? Int8Matrix.Of(weights.WordEmbeddings).Dequantize() : weights.WordEmbeddings.Values;
         _positionEmbeddings = weights.PositionEmbeddings.Values;
         _tokenTypeEmbeddings = weights.TokenTypeEmbeddings.Values;
         _embeddingGamma = weights.EmbeddingLayerNormWeight.Values;
         _embeddingBeta = weights.EmbeddingLayerNormBias.Values;
 
+        LinearLayer Linear(Param weight, Param bias) => int8
+            ? Int8Linear.Pack(Int8Matrix.Of(weight), bias.Values, Int8Path)
+            : Fp32Linear.Pack(weight.Values, weight.Shape[0], weight.Shape[1], bias.Values);
         _layers = new Layer[weights.Layers.Length];
         for (int j = 0; j < _layers.Length; j++)
         {
             var l = weights.Layers[j];
-            // Q, K and V share their input: one fused [3H, H] product gives rows [q | k | v].
-            float[] qkv = [.. l.QueryWeight.Values, .. l.KeyWeight.Values, .. l.ValueWeight.Values];
-            float[] qkvBias = [.. l.QueryBias.Values, .. l.KeyBias.Values, .. l.ValueBias.Values];
             _layers[j] = new Layer
             {
-                Qkv = Fp32Linear.Pack(qkv, 3 * h, h, qkvBias),
-                AttentionOutput = Pack(l.AttentionOutputWeight, l.AttentionOutputBias, h, h),
+                Qkv = FusedQkv(l, h, int8, Int8Path),
+                AttentionOutput = Linear(l.AttentionOutputWeight, l.AttentionOutputBias),
                 Ln1Gamma = l.AttentionLayerNormWeight.Values, Ln1Beta = l.AttentionLayerNormBias.Values,
-                Intermediate = Pack(l.IntermediateWeight, l.IntermediateBias, ffn, h),
-                Output = Pack(l.OutputWeight, l.OutputBias, h, ffn),
+                Intermediate = Linear(l.IntermediateWeight, l.IntermediateBias),
+                Output = Linear(l.OutputWeight, l.OutputBias),
                 Ln2Gamma = l.OutputLayerNormWeight.Values, Ln2Beta = l.OutputLayerNormBias.Values,
             };
         }
         if (weights.PoolerWeight is not null && weights.PoolerBias is not null)
-            _pooler = Pack(weights.PoolerWeight, weights.PoolerBias, h, h);
+            _pooler = Fp32Linear.Pack(weights.PoolerWeight.Values, h, h, weights.PoolerBias.Values);
         if (weights.ClassifierWeight is not null && weights.ClassifierBias is not null)
         {
             if (_pooler is null) throw new InvalidDataException("the checkpoint has a classifier but no pooler");
-            _classifier = Pack(weights.ClassifierWeight, weights.ClassifierBias, weights.ClassifierWeight.Shape[0], h);
+            _classifier = Fp32Linear.Pack(weights.ClassifierWeight.Values, weights.ClassifierWeight.Shape[0], h,
+                weights.ClassifierBias.Values);
         }
         if (weights.HasGates)
             Gates = new TokenGateEvaluator(weights.Layers.Select(l => l.Gate?.Values).ToArray(),
-                gateThreshold ?? config.GateThreshold);
+                options.GateThreshold ?? config.GateThreshold);
     }
 
-    public static BertEngine Load(BertCheckpoint checkpoint, float? gateThreshold = null) =>
-        new(checkpoint.Config, checkpoint.Weights, gateThreshold);
+    public static BertEngine Load(BertCheckpoint checkpoint, EngineOptions? options = null) =>
+        new(checkpoint.Config, checkpoint.Weights, options);
 
-    static Fp32Linear Pack(Param weight, Param bias, int outFeatures, int inFeatures) =>
-        Fp32Linear.Pack(weight.Values, outFeatures, inFeatures, bias.Values);
+    /// <summary>Q, K and V share their input: one fused [3H, H] product gives rows [q | k | v]. Per-row int8
+    /// scales make the fused matrix's quantization the three matrices' own.</summary>
+    static LinearLayer FusedQkv(BertLayerWeights l, int h, bool int8, Int8Path? path)
+    {
+        float[] bias = [.. l.QueryBias.Values, .. l.KeyBias.Values, .. l.ValueBias.Values];
+        if (!int8)
+            return Fp32Linear.Pack([.. l.QueryWeight.Values, .. l.KeyWeight.Values, .. l.ValueWeight.Values],
+                3 * h, h, bias);
+        Int8Matrix q = Int8Matrix.Of(l.QueryWeight), k = Int8Matrix.Of(l.KeyWeight), v = Int8Matrix.Of(l.ValueWeight);
+        var fused = new Int8Matrix([.. q.Values, .. k.Values, .. v.Values], [.. q.Scales, .. k.Scales, .. v.Scales],
+            3 * h, h);
+        return Int8Linear.Pack(fused, bias, path);
+    }
 
     /// <summary>The tokens layer j's FFN runs on for a sequence of n tokens.</summary>
     public int KeptAt(int layer, int n, bool useGates) =>

@@ -7,6 +7,8 @@ public sealed class Param(int[] shape, float[]? data = null)
     public int[] Shape { get; } = shape;
     public float[] Values { get; } = data ?? new float[SafeTensors.Product(shape)];
     public long Length => SafeTensors.Product(Shape);
+    /// <summary>The int8 form the checkpoint stored this matrix in (Values are its dequantized floats), or null.</summary>
+    public Int8Matrix? Int8 { get; internal set; }
 }
 
 /// <summary>The parameters of one encoder layer.</summary>
@@ -37,6 +39,13 @@ public sealed class BertWeights
     public BertMlmHeadWeights? MlmHead;
 
     public bool HasGates => Layers.Length > 0 && Layers[0].Gate is not null;
+
+    /// <summary>Whether INT8 precision stores and runs a parameter in int8: the encoder's linear weights and
+    /// the word embeddings (together nearly all of a BERT's bytes). Pooler, classifier, biases, LayerNorm and
+    /// the other embeddings stay in float: they are small, and the head decides the answer.</summary>
+    public static bool IsInt8(string name) => name == "bert.embeddings.word_embeddings.weight"
+        || (name.StartsWith("bert.encoder.layer.", StringComparison.Ordinal)
+            && name.EndsWith(".weight", StringComparison.Ordinal) && !name.Contains("LayerNorm", StringComparison.Ordinal));
 
     /// <summary>Zero-filled weights with the shapes <paramref name="c"/> asks for (LayerNorm weights 1).
     /// Callers fill them (random init, training); <paramref name="gates"/> adds gate vectors of ones.</summary>

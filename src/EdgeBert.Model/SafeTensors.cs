@@ -11,8 +11,9 @@ public sealed record SafeTensorInfo(string Name, string DType, int[] Shape, long
     public long ElementCount => SafeTensors.Product(Shape);
 }
 
-/// <summary>The storage type a writer uses for floating-point tensors.</summary>
-public enum TensorStorage { F32, F16 }
+/// <summary>How a checkpoint stores its tensors: all in F32 or F16, or (Int8) the parameters INT8 precision runs
+/// in int8 as I8 with F32 scales (see <see cref="BertWeights.IsInt8"/>) and the rest in F32.</summary>
+public enum TensorStorage { F32, F16, Int8 }
 
 /// <summary>Reader for the safetensors format: u64 LE header length N, N bytes of JSON
 /// {name: {dtype, shape, data_offsets: [begin, end)}, "__metadata__": {...}}, then the data.
@@ -158,6 +159,17 @@ public sealed class SafeTensorsFile : IDisposable
     /// <summary>Reads one tensor into <paramref name="destination"/>, whose length must equal the element count.</summary>
     public void ReadFloats(string name, Span<float> destination) => ReadFloats(Info(name), destination);
 
+    /// <summary>Reads an I8 tensor into <paramref name="destination"/>, whose length must equal the element count.</summary>
+    public void ReadInt8(string name, Span<sbyte> destination)
+    {
+        var info = Info(name);
+        if (info.DType != "I8") throw new InvalidDataException($"{Path}: tensor '{name}' has dtype {info.DType}, not I8");
+        if (destination.Length != info.ElementCount)
+            throw new ArgumentException(
+                $"{Path}: tensor '{name}' has {info.ElementCount} elements, destination {destination.Length}");
+        ReadExactlyAt(_dataStart + info.Begin, MemoryMarshal.AsBytes(destination), info);
+    }
+
     SafeTensorInfo Info(string name) =>
         _tensors.TryGetValue(name, out var info) ? info : throw new InvalidDataException($"{Path}: no tensor named '{name}'");
 
@@ -244,15 +256,21 @@ public static class SafeTensors
         }
     }
 
+    /// <summary>Writes float tensors, all stored as <paramref name="storage"/>; see the general overload.</summary>
+    public static void Write(string path, IEnumerable<(string Name, int[] Shape, float[] Data)> tensors,
+                             TensorStorage storage = TensorStorage.F32) =>
+        Write(path, tensors.Select(t => storage switch
+        {
+            TensorStorage.F32 => StoredTensor.F32(t.Name, t.Shape, t.Data),
+            TensorStorage.F16 => StoredTensor.F16(t.Name, t.Shape, t.Data),
+            _ => throw new ArgumentException("int8 storage needs the quantized tensors (BertCheckpoint.Save)"),
+        }));
+
     /// <summary>Writes tensors (names sorted, `__metadata__` {"format": "pt"}) to a temporary file beside
     /// <paramref name="path"/>, then renames it, so a failure never leaves a half-written file under the real name.</summary>
-    public static void Write(string path, IEnumerable<(string Name, int[] Shape, float[] Data)> tensors,
-                             TensorStorage storage = TensorStorage.F32)
+    public static void Write(string path, IEnumerable<StoredTensor> tensors)
     {
         var list = tensors.OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
-        int size = storage == TensorStorage.F32 ? 4 : 2;
-        string dtype = storage == TensorStorage.F32 ? "F32" : "F16";
-
         var headerBuffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(headerBuffer))
         {
@@ -262,22 +280,24 @@ public static class SafeTensors
             w.WriteEndObject();
             long offset = 0;
             var names = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var (name, shape, data) in list)
+            foreach (var t in list)
             {
-                if (!names.Add(name)) throw new ArgumentException($"tensor '{name}' given twice");
-                if (Product(shape) != data.Length)
-                    throw new ArgumentException($"tensor '{name}': shape [{string.Join(", ", shape)}] does not match {data.Length} values");
-                w.WriteStartObject(name);
-                w.WriteString("dtype", dtype);
+                if (!names.Add(t.Name)) throw new ArgumentException($"tensor '{t.Name}' given twice");
+                if (Product(t.Shape) != t.Count)
+                    throw new ArgumentException(
+                        $"tensor '{t.Name}': shape [{string.Join(", ", t.Shape)}] does not match {t.Count} values");
+                long bytes = t.Count * ElementSize(t.DType);
+                w.WriteStartObject(t.Name);
+                w.WriteString("dtype", t.DType);
                 w.WriteStartArray("shape");
-                foreach (int d in shape) w.WriteNumberValue(d);
+                foreach (int d in t.Shape) w.WriteNumberValue(d);
                 w.WriteEndArray();
                 w.WriteStartArray("data_offsets");
                 w.WriteNumberValue(offset);
-                w.WriteNumberValue(offset + (long)data.Length * size);
+                w.WriteNumberValue(offset + bytes);
                 w.WriteEndArray();
                 w.WriteEndObject();
-                offset += (long)data.Length * size;
+                offset += bytes;
             }
             w.WriteEndObject();
         }
@@ -285,7 +305,8 @@ public static class SafeTensors
         while (headerBuffer.Length % 8 != 0) headerBuffer.WriteByte((byte)' ');
 
         string directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
-        string temp = System.IO.Path.Combine(directory, $".{System.IO.Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        string temp = System.IO.Path.Combine(directory,
+            $".{System.IO.Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
         {
             using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
@@ -296,18 +317,7 @@ public static class SafeTensors
                 headerBuffer.Position = 0;
                 headerBuffer.CopyTo(file);
                 var chunk = new byte[1 << 16];
-                foreach (var (_, _, data) in list)
-                    for (int done = 0; done < data.Length;)
-                    {
-                        int n = Math.Min(chunk.Length / size, data.Length - done);
-                        for (int i = 0; i < n; i++)
-                        {
-                            if (storage == TensorStorage.F32) BinaryPrimitives.WriteSingleLittleEndian(chunk.AsSpan(4 * i), data[done + i]);
-                            else BinaryPrimitives.WriteHalfLittleEndian(chunk.AsSpan(2 * i), (Half)data[done + i]);
-                        }
-                        file.Write(chunk, 0, n * size);
-                        done += n;
-                    }
+                foreach (var t in list) WriteData(file, t, chunk);
                 file.Flush(flushToDisk: true);
             }
             File.Move(temp, path, overwrite: true);
@@ -318,4 +328,46 @@ public static class SafeTensors
             throw;
         }
     }
+
+    static void WriteData(FileStream file, StoredTensor t, byte[] chunk)
+    {
+        if (t.Int8 is { } int8)
+        {
+            file.Write(MemoryMarshal.AsBytes(int8.AsSpan()));
+            return;
+        }
+        var data = t.Floats!;
+        int size = ElementSize(t.DType);
+        for (int done = 0; done < data.Length;)
+        {
+            int n = Math.Min(chunk.Length / size, data.Length - done);
+            for (int i = 0; i < n; i++)
+            {
+                if (size == 4) BinaryPrimitives.WriteSingleLittleEndian(chunk.AsSpan(4 * i), data[done + i]);
+                else BinaryPrimitives.WriteHalfLittleEndian(chunk.AsSpan(2 * i), (Half)data[done + i]);
+            }
+            file.Write(chunk, 0, n * size);
+            done += n;
+        }
+    }
+}
+
+/// <summary>A tensor to write: floats stored as F32 or F16, or int8 values stored as I8.</summary>
+public sealed class StoredTensor
+{
+    public string Name { get; }
+    public int[] Shape { get; }
+    public string DType { get; }
+    internal float[]? Floats { get; }
+    internal sbyte[]? Int8 { get; }
+    internal long Count => Floats?.Length ?? Int8!.Length;
+
+    StoredTensor(string name, int[] shape, string dtype, float[]? floats, sbyte[]? int8)
+    {
+        Name = name; Shape = shape; DType = dtype; Floats = floats; Int8 = int8;
+    }
+
+    public static StoredTensor F32(string name, int[] shape, float[] data) => new(name, shape, "F32", data, null);
+    public static StoredTensor F16(string name, int[] shape, float[] data) => new(name, shape, "F16", data, null);
+    public static StoredTensor I8(string name, int[] shape, sbyte[] data) => new(name, shape, "I8", null, data);
 }

@@ -20,7 +20,8 @@ public sealed class EngineGatedTests(ITestOutputHelper output)
         Assert.Equal(EngineFixtures.GateKeptCounts, engine.GateKeptCounts!);
         Assert.Equal(EngineFixtures.GateKeptCounts.Distinct().Count(), engine.Config.NumHiddenLayers);
         // Each layer's vector holds one gate of exactly 0.49999 (float32): a threshold at that value counts it too.
-        var lower = BertEngine.Load(BertCheckpoint.Load(EngineFixtures.TinyBertGated), gateThreshold: 0.49999f);
+        var lower = BertEngine.Load(BertCheckpoint.Load(EngineFixtures.TinyBertGated),
+            new EngineOptions { GateThreshold = 0.49999f });
         Assert.Equal(EngineFixtures.GateKeptCounts.Select(m => m + 1), lower.GateKeptCounts!);
         Assert.False(EngineFixtures.TinyF32.Value.HasGates);
     }

@@ -41,7 +41,7 @@ public class GateThresholdTests
 
         var reloaded = BertCheckpoint.Load(dir.Path);
         var examples = TaskData.Encode(GlueReader.Read(GlueTask.Sst2, dev), reloaded.RequireTokenizer(), 512);
-        double Ratio(float threshold) => Math.Round(Evaluator.Evaluate(BertEngine.Load(reloaded, threshold),
+        double Ratio(float threshold) => Math.Round(Evaluator.Evaluate(BertEngine.Load(reloaded, new EngineOptions { GateThreshold = threshold }),
             GlueTask.Sst2, examples, useGates: true, Kernels.WorkerPool.Single).FlopsRatio, 4);
         Assert.Equal(Ratio(0.3f), report["flops_ratio"]!.GetValue<double>());
         Assert.NotEqual(Ratio(0.5f), report["flops_ratio"]!.GetValue<double>());
@@ -56,7 +56,7 @@ public class EngineLoadTests
         var checkpoint = BertCheckpoint.Load(EngineFixtures.TinyBertGated);
         var before = checkpoint.Weights.Named().Select(t => t.Param.Values.ToArray()).ToList();
         var first = BertEngine.Load(checkpoint);
-        var second = BertEngine.Load(checkpoint, gateThreshold: 0.2f);
+        var second = BertEngine.Load(checkpoint, new EngineOptions { GateThreshold = 0.2f });
         var after = checkpoint.Weights.Named().Select(t => t.Param.Values).ToList();
         Assert.Equal(before.Count, after.Count);
         for (int i = 0; i < before.Count; i++) Assert.Equal(before[i], after[i]);
