@@ -11,18 +11,23 @@ namespace EdgeBert.Benchmarks;
 interface IPeer : IDisposable
 {
     string Name { get; }
+    /// <summary>Whether its weights are int8: its outputs are checked against a looser tolerance.</summary>
+    bool Int8 { get; }
     double RunOnceMs();
     float[]? Logits { get; }
     float[] Hidden { get; }
 }
 
-sealed class EdgeBertPeer(BertEngine engine, SequenceInput[] batch, int threads, bool gated) : IPeer
+/// <summary>One engine of a precision (<see cref="PeersCommand.EdgeBertEngines"/>), run dense or gated.</summary>
+sealed class EdgeBertPeer(BertEngine engine, SequenceInput[] batch, int threads, bool gated, bool int8 = false) : IPeer
 {
     readonly WorkerPool _pool = new(threads);
     readonly InferenceWorkspace _workspace = new();
     readonly EngineRunOptions _options = new(UseGates: gated);
 
-    public string Name => gated ? "EdgeBert gated" : "EdgeBert dense";
+    public string Name => $"EdgeBert {(int8 ? "int8 " : "")}{(gated ? "gated" : "dense")}";
+    public bool Int8 => int8;
+    public bool Gated => gated;
     public float[]? Logits { get; private set; }
     public float[] Hidden { get; private set; } = [];
 
@@ -46,7 +51,8 @@ sealed class EdgeBertPeer(BertEngine engine, SequenceInput[] batch, int threads,
 }
 
 /// <summary>ONNX Runtime from C#: all graph optimisations, intra-op threads = threads, one inter-op
-/// thread, sequential execution, outputs written into preallocated tensors.</summary>
+/// thread, sequential execution, outputs written into preallocated tensors. <paramref name="int8"/>: the
+/// model is the DynamicQuantizeMatMul rewrite of tools/onnx_quantize_dynamic.py.</summary>
 sealed class OnnxRuntimePeer : IPeer
 {
     readonly InferenceSession _session;
@@ -58,8 +64,10 @@ sealed class OnnxRuntimePeer : IPeer
     readonly float[]? _logits;
     readonly float[] _hidden;
 
-    public OnnxRuntimePeer(string onnxPath, SequenceInput[] batch, int threads, int labels, int hidden)
+    public OnnxRuntimePeer(string onnxPath, SequenceInput[] batch, int threads, int labels, int hidden,
+                           bool int8 = false)
     {
+        Int8 = int8;
         using var options = new SessionOptions
         {
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
@@ -90,7 +98,8 @@ sealed class OnnxRuntimePeer : IPeer
         }
     }
 
-    public string Name => "ONNX Runtime";
+    public string Name => Int8 ? "ONNX Runtime int8" : "ONNX Runtime";
+    public bool Int8 { get; }
     public float[]? Logits => _logits;
     public float[] Hidden => _hidden;
 

@@ -5,29 +5,37 @@ using System.Text.Json.Nodes;
 
 namespace EdgeBert.Benchmarks;
 
-/// <summary>Runs tools/torch_peer.py with Debian's python3 (torch and onnx come from Debian packages).</summary>
+/// <summary>Runs tools/torch_peer.py and tools/onnx_quantize_dynamic.py with Debian's python3 (torch and onnx
+/// come from Debian packages).</summary>
 static class PeersPython
 {
     /// <summary>Debian's interpreter first: a version-managed python3 earlier on PATH lacks Debian's packages.</summary>
     public static string Interpreter(string? requested) =>
         requested ?? (File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3");
 
-    /// <summary>tools/torch_peer.py of the repository this program runs from (or the current directory is in).</summary>
-    public static string Script()
+    const string TorchPeerScript = "torch_peer.py", QuantizeScript = "onnx_quantize_dynamic.py";
+
+    /// <summary>tools/<paramref name="name"/> of the repository this program runs from (or the current
+    /// directory is in).</summary>
+    static string Script(string name)
     {
         foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
             {
-                string candidate = Path.Combine(dir.FullName, "tools", "torch_peer.py");
+                string candidate = Path.Combine(dir.FullName, "tools", name);
                 if (File.Exists(candidate)) return candidate;
             }
-        throw new FileNotFoundException("tools/torch_peer.py not found above the current directory or the program");
+        throw new FileNotFoundException($"tools/{name} not found above the current directory or the program");
     }
 
-    public static ProcessStartInfo StartInfo(string python, int threads, params string[] args)
+    /// <summary>A run of tools/torch_peer.py.</summary>
+    public static ProcessStartInfo StartInfo(string python, int threads, params string[] args) =>
+        StartInfo(python, TorchPeerScript, threads, args);
+
+    static ProcessStartInfo StartInfo(string python, string script, int threads, string[] args)
     {
         var info = new ProcessStartInfo(python) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(Script());
+        info.ArgumentList.Add(Script(script));
         foreach (var a in args) info.ArgumentList.Add(a);
         // PyTorch's OpenMP threads and Debian's pthread OpenBLAS threads would otherwise spin against each
         // other on 2 cores (DESIGN.md 7); OpenBLAS also ignores torch.set_num_threads.
@@ -46,15 +54,29 @@ static class PeersPython
     }
 
     /// <summary>Writes <paramref name="onnxPath"/> from the HF-layout model directory.</summary>
-    public static void Export(string python, string modelDir, string onnxPath, int opset)
+    public static void Export(string python, string modelDir, string onnxPath, int opset) =>
+        RunToEnd(StartInfo(python, 1, "export", "--model", modelDir, "--out", onnxPath,
+                           "--opset", opset.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                 onnxPath, "ONNX export");
+
+    /// <summary>Writes <paramref name="int8Path"/>: the model at <paramref name="onnxPath"/> with its weight
+    /// MatMuls and Gemms as com.microsoft DynamicQuantizeMatMul (int8 weights, one scale per column).
+    /// Returns the script's one-line summary.</summary>
+    public static string QuantizeDynamic(string python, string onnxPath, string int8Path) =>
+        RunToEnd(StartInfo(python, QuantizeScript, 1, ["--in", onnxPath, "--out", int8Path]), int8Path,
+                 "INT8 quantization");
+
+    /// <summary>Runs a script to its end; throws with its stderr unless it succeeded and wrote
+    /// <paramref name="product"/>.</summary>
+    static string RunToEnd(ProcessStartInfo info, string product, string what)
     {
-        using var p = Process.Start(StartInfo(python, 1, "export", "--model", modelDir, "--out", onnxPath,
-                                              "--opset", opset.ToString(System.Globalization.CultureInfo.InvariantCulture)))!;
+        using var p = Process.Start(info)!;
         var stderr = p.StandardError.ReadToEndAsync();
-        p.StandardOutput.ReadToEnd();
+        string stdout = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
-        if (p.ExitCode != 0 || !File.Exists(onnxPath))
-            throw new InvalidOperationException($"ONNX export failed (exit {p.ExitCode}):\n{stderr.Result}");
+        if (p.ExitCode != 0 || !File.Exists(product))
+            throw new InvalidOperationException($"{what} failed (exit {p.ExitCode}):\n{stderr.Result}");
+        return stdout.Trim();
     }
 }
 
@@ -84,6 +106,7 @@ sealed class TorchPeer : IPeer
     }
 
     public string Name => "PyTorch";
+    public bool Int8 => false;
     public float[]? Logits { get; }
     public float[] Hidden { get; }
 
