@@ -101,9 +101,9 @@ static class PeersCommand
                     peers.Add(p);
                     p.Capture();
                 }
-                if (o.Fp32 && engine.HasGates)
+                foreach (var (e, int8) in engines.Where(e => e.Engine.HasGates && (e.Int8 || o.Fp32)))
                 {
-                    var gated = new EdgeBertPeer(engine, batch, o.Threads, gated: true);
+                    var gated = new EdgeBertPeer(e, batch, o.Threads, gated: true, int8);
                     peers.Add(gated);
                     gated.Capture();
                 }
@@ -135,10 +135,14 @@ static class PeersCommand
     }
 
     /// <summary>The EdgeBert engines of the run, one per precision: FP32 first, run dense as the reference of
-    /// the agreement check (and gated when the model has gates). An INT8 engine, once the library builds
-    /// one, is one more entry `(the engine, Int8: true)` added when <c>o.Int8</c>.</summary>
-    static List<(BertEngine Engine, bool Int8)> EdgeBertEngines(BertCheckpoint checkpoint, Options o) =>
-        [(BertEngine.Load(checkpoint), Int8: false)];
+    /// the agreement check (and gated when the model has gates), then INT8 when asked for.</summary>
+    static List<(BertEngine Engine, bool Int8)> EdgeBertEngines(BertCheckpoint checkpoint, Options o)
+    {
+        var engines = new List<(BertEngine, bool)>
+            { (BertEngine.Load(checkpoint, new EngineOptions { Precision = Precision.Fp32 }), false) };
+        if (o.Int8) engines.Add((BertEngine.Load(checkpoint, new EngineOptions { Precision = Precision.Int8 }), true));
+        return engines;
+    }
 
     /// <summary>B sequences of S random ids; token types 0 for the first half and 1 for the rest, as a
     /// sentence pair would have them (when the model has two types).</summary>
