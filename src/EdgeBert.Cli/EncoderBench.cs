@@ -70,7 +70,7 @@ static class EncoderBench
                 }
                 rounds++;
             }
-            string isa = IsaSelector.Name(IsaSelector.Active);
+            string isa = IsaSelector.Name(engine.Isa);
             string model = modelDir ?? shape!;
             var inv = CultureInfo.InvariantCulture;
             for (int p = 0; p < pools.Length; p++)

@@ -6,7 +6,8 @@ namespace EdgeBert.Kernels;
 /// <summary>Multi-head self-attention for one sequence: P = softmax(Q K^T / sqrt(headDim) + mask),
 /// context = P V. Q, K and V rows are tokens with row stride <c>ld</c>; head h occupies columns
 /// h*headDim .. (h+1)*headDim-1 (so q, k, v may be slices of one fused QKV buffer).
-/// Probabilities are [heads, n, n] row-major, row = query, column = key.</summary>
+/// Probabilities are [heads, n, n] row-major, row = query, column = key.
+/// Runs the given path (null: <see cref="IsaSelector.Default"/>).</summary>
 public static class Attention
 {
     /// <summary>All heads. context is [n, heads*headDim] with stride ldContext; probs (length
@@ -14,28 +15,27 @@ public static class Attention
     /// added to every score row; a query whose keys are all -inf gets zero probabilities and context.</summary>
     public static void Forward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int ld,
         int n, int heads, int headDim, Span<float> context, int ldContext, Span<float> probs,
-        ReadOnlySpan<float> additiveKeyMask = default)
+        ReadOnlySpan<float> additiveKeyMask = default, Isa? isa = null)
     {
         if (probs.Length < (long)heads * n * n) throw new ArgumentException("probs shorter than heads * n * n");
         for (int h = 0; h < heads; h++)
-            ForwardHead(q, k, v, ld, n, headDim, h, context, ldContext, probs.Slice(h * n * n, n * n), additiveKeyMask);
+        {
+            ForwardHead(q, k, v, ld, n, headDim, h, context, ldContext, probs.Slice(h * n * n, n * n),
+                additiveKeyMask, isa);
+        }
     }
 
     /// <summary>One head (so (sequence, head) pairs can be spread over threads): writes the head's
     /// columns of context and headProbs ([n, n], this head's slice of the probabilities).</summary>
     public static void ForwardHead(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int ld,
         int n, int headDim, int head, Span<float> context, int ldContext, Span<float> headProbs,
-        ReadOnlySpan<float> additiveKeyMask = default)
+        ReadOnlySpan<float> additiveKeyMask = default, Isa? isa = null)
     {
-        CheckHead(q.Length, k.Length, v.Length, ld, n, headDim, head, context.Length, ldContext, additiveKeyMask.Length);
+        CheckHead(q.Length, k.Length, v.Length, ld, n, headDim, head, context.Length, ldContext,
+            additiveKeyMask.Length);
         if (headProbs.Length < (long)n * n) throw new ArgumentException("headProbs shorter than n * n");
-        switch (IsaSelector.Active)
-        {
-            case Isa.Avx512: ForwardHeadCore<Vector512<float>, Simd512>(q, k, v, ld, n, headDim, head, context, ldContext, headProbs, additiveKeyMask); break;
-            case Isa.Avx2: ForwardHeadCore<Vector256<float>, Simd256>(q, k, v, ld, n, headDim, head, context, ldContext, headProbs, additiveKeyMask); break;
-            case Isa.Vector128: ForwardHeadCore<Vector128<float>, Simd128>(q, k, v, ld, n, headDim, head, context, ldContext, headProbs, additiveKeyMask); break;
-            default: AttentionReference.ForwardHead(q, k, v, ld, n, headDim, head, context, ldContext, headProbs, additiveKeyMask); break;
-        }
+        var work = new ForwardHeadWork(q, k, v, ld, n, headDim, head, context, ldContext, headProbs, additiveKeyMask);
+        IsaDispatch.Run(isa, ref work);
     }
 
     /// <summary>Gradients of <see cref="Forward"/> given its probabilities and dContext. OVERWRITES
@@ -43,45 +43,76 @@ public static class Attention
     /// of one fused dQKV buffer). The mask needs no gradient: it is folded into probs.</summary>
     public static void Backward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int ld,
         int n, int heads, int headDim, ReadOnlySpan<float> probs, ReadOnlySpan<float> dContext, int ldContext,
-        Span<float> dq, Span<float> dk, Span<float> dv)
+        Span<float> dq, Span<float> dk, Span<float> dv, Isa? isa = null)
     {
         if (probs.Length < (long)heads * n * n) throw new ArgumentException("probs shorter than heads * n * n");
         for (int h = 0; h < heads; h++)
-            BackwardHead(q, k, v, ld, n, headDim, h, probs.Slice(h * n * n, n * n), dContext, ldContext, dq, dk, dv);
+        {
+            BackwardHead(q, k, v, ld, n, headDim, h, probs.Slice(h * n * n, n * n), dContext, ldContext,
+                dq, dk, dv, isa);
+        }
     }
 
     /// <summary>One head of <see cref="Backward"/>.</summary>
     public static void BackwardHead(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int ld,
         int n, int headDim, int head, ReadOnlySpan<float> headProbs, ReadOnlySpan<float> dContext, int ldContext,
-        Span<float> dq, Span<float> dk, Span<float> dv)
+        Span<float> dq, Span<float> dk, Span<float> dv, Isa? isa = null)
     {
         CheckHead(q.Length, k.Length, v.Length, ld, n, headDim, head, dContext.Length, ldContext, 0);
         CheckHead(dq.Length, dk.Length, dv.Length, ld, n, headDim, head, dContext.Length, ldContext, 0);
         if (headProbs.Length < (long)n * n) throw new ArgumentException("headProbs shorter than n * n");
-        switch (IsaSelector.Active)
-        {
-            case Isa.Avx512: BackwardHeadCore<Vector512<float>, Simd512>(q, k, v, ld, n, headDim, head, headProbs, dContext, ldContext, dq, dk, dv); break;
-            case Isa.Avx2: BackwardHeadCore<Vector256<float>, Simd256>(q, k, v, ld, n, headDim, head, headProbs, dContext, ldContext, dq, dk, dv); break;
-            case Isa.Vector128: BackwardHeadCore<Vector128<float>, Simd128>(q, k, v, ld, n, headDim, head, headProbs, dContext, ldContext, dq, dk, dv); break;
-            default: AttentionReference.BackwardHead(q, k, v, ld, n, headDim, head, headProbs, dContext, ldContext, dq, dk, dv); break;
-        }
+        var work = new BackwardHeadWork(q, k, v, ld, n, headDim, head, headProbs, dContext, ldContext, dq, dk, dv);
+        IsaDispatch.Run(isa, ref work);
     }
 
     /// <summary>The token-gate significance: significance[w] = sum over heads h and queries w' != w
     /// of probs[h, w', w], the attention token w receives from the others (length >= n).</summary>
-    public static void ReceivedAttention(ReadOnlySpan<float> probs, int n, int heads, Span<float> significance)
+    public static void ReceivedAttention(ReadOnlySpan<float> probs, int n, int heads, Span<float> significance,
+        Isa? isa = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(n);
         ArgumentOutOfRangeException.ThrowIfNegative(heads);
         if (probs.Length < (long)heads * n * n) throw new ArgumentException("probs shorter than heads * n * n");
         if (significance.Length < n) throw new ArgumentException("significance shorter than n");
-        if (IsaSelector.Active == Isa.Scalar) { AttentionReference.ReceivedAttention(probs, n, heads, significance); return; }
+        var path = IsaSelector.Resolve(isa);
+        if (path == Isa.Scalar)
+        {
+            AttentionReference.ReceivedAttention(probs, n, heads, significance);
+            return;
+        }
         // Column sums of every head's probabilities, minus the diagonal (a token's attention to itself).
         var sig = significance[..n];
         sig.Clear();
-        for (int row = 0; row < heads * n; row++) Elementwise.AddInPlace(sig, probs.Slice(row * n, n));
+        for (int row = 0; row < heads * n; row++) Elementwise.AddInPlace(sig, probs.Slice(row * n, n), path);
         for (int h = 0; h < heads; h++)
             for (int w = 0; w < n; w++) sig[w] -= probs[(h * n + w) * n + w];
+    }
+
+    ref struct ForwardHeadWork(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int ld,
+        int n, int headDim, int head, Span<float> context, int ldContext, Span<float> headProbs,
+        ReadOnlySpan<float> additiveKeyMask) : IIsaWork
+    {
+        readonly ReadOnlySpan<float> _q = q, _k = k, _v = v, _additiveKeyMask = additiveKeyMask;
+        readonly Span<float> _context = context, _headProbs = headProbs;
+
+        public readonly void RunVector<TV, S>() where TV : struct where S : struct, ISimd<TV> =>
+            ForwardHeadCore<TV, S>(_q, _k, _v, ld, n, headDim, head, _context, ldContext, _headProbs, _additiveKeyMask);
+        public readonly void RunScalar() => AttentionReference.ForwardHead(_q, _k, _v, ld, n, headDim, head,
+            _context, ldContext, _headProbs, _additiveKeyMask);
+    }
+
+    ref struct BackwardHeadWork(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int ld,
+        int n, int headDim, int head, ReadOnlySpan<float> headProbs, ReadOnlySpan<float> dContext, int ldContext,
+        Span<float> dq, Span<float> dk, Span<float> dv) : IIsaWork
+    {
+        readonly ReadOnlySpan<float> _q = q, _k = k, _v = v, _headProbs = headProbs, _dContext = dContext;
+        readonly Span<float> _dq = dq, _dk = dk, _dv = dv;
+
+        public readonly void RunVector<TV, S>() where TV : struct where S : struct, ISimd<TV> =>
+            BackwardHeadCore<TV, S>(_q, _k, _v, ld, n, headDim, head, _headProbs, _dContext, ldContext,
+                _dq, _dk, _dv);
+        public readonly void RunScalar() => AttentionReference.BackwardHead(_q, _k, _v, ld, n, headDim, head,
+            _headProbs, _dContext, ldContext, _dq, _dk, _dv);
     }
 
     // Per-thread scratch, grown to the largest head seen: K^T or V^T (headDim x stride) and scores

@@ -310,10 +310,10 @@ internal sealed unsafe class GemmJob : IParallelWork
         }
     }
 
-    static void GeluInPlace(float* x, int length)
+    void GeluInPlace(float* x, int length)
     {
         var span = new Span<float>(x, length);
-        Activations.Gelu(span, span);
+        Activations.Gelu(span, span, _kernel.Isa);
     }
 
     /// <summary>Splits total into equal blocks of at most max (rounded up to a multiple of unit),

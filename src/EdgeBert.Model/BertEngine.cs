@@ -49,12 +49,16 @@ public sealed class BertEngine
     public IReadOnlyList<int>? GateKeptCounts => _gateKeptCounts;
     public int Hidden => Config.HiddenSize;
     public int NumLabels => Classifier?.OutFeatures ?? 0;
+    /// <summary>The kernel path every forward pass of this engine runs; the weights are packed for it.</summary>
+    public Isa Isa { get; }
 
     /// <summary>Packs <paramref name="weights"/>; with <paramref name="releaseWeights"/> the plain arrays of
     /// packed matrices are dropped as they are packed, so BERT-base never lives twice in memory.</summary>
-    public BertEngine(BertConfig config, BertWeights weights, bool releaseWeights = false, float gateThreshold = TokenGates.DefaultThreshold)
+    public BertEngine(BertConfig config, BertWeights weights, bool releaseWeights = false, float gateThreshold = TokenGates.DefaultThreshold,
+        Isa? isa = null)
     {
         Config = config;
+        Isa = IsaSelector.Resolve(isa);
         int h = config.HiddenSize;
         if (h % config.NumAttentionHeads != 0)
             throw new InvalidDataException($"hidden_size {h} is not a multiple of num_attention_heads {config.NumAttentionHeads}");
@@ -79,7 +83,7 @@ public sealed class BertEngine
             float[] qkvBias = [.. l.QueryBias.Values, .. l.KeyBias.Values, .. l.ValueBias.Values];
             Layers[j] = new Layer
             {
-                Qkv = PackedWeight.FromLinear(qkv, 3 * h, h),
+                Qkv = PackedWeight.FromLinear(qkv, 3 * h, h, Isa),
                 QkvBias = qkvBias,
                 AttentionOutput = Pack(l.AttentionOutputWeight, h, h, releaseWeights),
                 AttentionOutputBias = l.AttentionOutputBias.Values,
@@ -107,12 +111,12 @@ public sealed class BertEngine
             _gateKeptCounts = TokenGates.KeptCounts(weights.Layers.Select(l => l.Gate?.Values).ToArray(), gateThreshold);
     }
 
-    public static BertEngine Load(BertCheckpoint checkpoint, float gateThreshold = TokenGates.DefaultThreshold) =>
-        new(checkpoint.Config, checkpoint.Weights, releaseWeights: true, gateThreshold);
+    public static BertEngine Load(BertCheckpoint checkpoint, float gateThreshold = TokenGates.DefaultThreshold, Isa? isa = null) =>
+        new(checkpoint.Config, checkpoint.Weights, releaseWeights: true, gateThreshold, isa);
 
-    static PackedWeight Pack(Param p, int outFeatures, int inFeatures, bool release)
+    PackedWeight Pack(Param p, int outFeatures, int inFeatures, bool release)
     {
-        var packed = PackedWeight.FromLinear(p.Values, outFeatures, inFeatures);
+        var packed = PackedWeight.FromLinear(p.Values, outFeatures, inFeatures, Isa);
         if (release) p.Data = null;
         return packed;
     }

@@ -41,10 +41,10 @@ public sealed class InferenceWorkspace
             // Attention block: fused QKV, per (sequence, head) attention, output projection + residual, LayerNorm.
             Gemm.Multiply(rows, _x, h, layer.Qkv, _qkv, 3 * h, bias: layer.QkvBias, pool: pool);
             bool gate = options.UseGates && engine.HasGates && NeedsElimination(engine, j, count);
-            _attention.Run(this, count, heads, h / heads, h, gate, pool);
+            _attention.Run(this, count, heads, h / heads, h, gate, engine.Isa, pool);
             // The residual sum is formed in x itself: the product accumulates onto it, LayerNorm runs in place.
             Gemm.Multiply(rows, _context, h, layer.AttentionOutput, _x, h, accumulate: true, bias: layer.AttentionOutputBias, pool: pool);
-            _layerNorm.Run(_x, rows, h, layer.Ln1Gamma, layer.Ln1Beta, eps, pool);
+            _layerNorm.Run(_x, rows, h, layer.Ln1Gamma, layer.Ln1Beta, eps, engine.Isa, pool);
 
             if (gate) rows = Eliminate(engine, j, count, heads, h);
             for (int s = 0; s < count; s++)
@@ -57,7 +57,7 @@ public sealed class InferenceWorkspace
             Gemm.Multiply(rows, _x, h, layer.Intermediate, _inner, config.IntermediateSize,
                 bias: layer.IntermediateBias, epilogue: GemmEpilogue.Gelu, pool: pool);
             Gemm.Multiply(rows, _inner, config.IntermediateSize, layer.Output, _x, h, accumulate: true, bias: layer.OutputBias, pool: pool);
-            _layerNorm.Run(_x, rows, h, layer.Ln2Gamma, layer.Ln2Beta, eps, pool);
+            _layerNorm.Run(_x, rows, h, layer.Ln2Gamma, layer.Ln2Beta, eps, engine.Isa, pool);
         }
 
         Classify(engine, count, h, pool);
@@ -108,12 +108,12 @@ public sealed class InferenceWorkspace
             for (int p = 0; p < ids.Length; p++, row++)
             {
                 var dst = _x.AsSpan(row * h, h);
-                Elementwise.Add(engine.WordEmbeddings.AsSpan(ids[p] * h, h), engine.PositionEmbeddings.AsSpan(p * h, h), dst);
-                Elementwise.AddInPlace(dst, engine.TokenTypeEmbeddings.AsSpan((types?[p] ?? 0) * h, h));
+                Elementwise.Add(engine.WordEmbeddings.AsSpan(ids[p] * h, h), engine.PositionEmbeddings.AsSpan(p * h, h), dst, engine.Isa);
+                Elementwise.AddInPlace(dst, engine.TokenTypeEmbeddings.AsSpan((types?[p] ?? 0) * h, h), engine.Isa);
                 _positions[row] = p;
             }
         }
-        _layerNorm.Run(_x, total, h, engine.EmbeddingGamma, engine.EmbeddingBeta, (float)engine.Config.LayerNormEps, pool);
+        _layerNorm.Run(_x, total, h, engine.EmbeddingGamma, engine.EmbeddingBeta, (float)engine.Config.LayerNormEps, engine.Isa, pool);
     }
 
     bool NeedsElimination(BertEngine engine, int layer, int count)
@@ -139,7 +139,7 @@ public sealed class InferenceWorkspace
                 var sig = _significance.AsSpan(0, n);
                 sig.Clear();
                 for (int hd = 0; hd < heads; hd++)
-                    Elementwise.AddInPlace(sig, _receivedPerHead.AsSpan(start * heads + hd * n, n));
+                    Elementwise.AddInPlace(sig, _receivedPerHead.AsSpan(start * heads + hd * n, n), engine.Isa);
                 m = TokenGates.SelectKept(sig, m, keptRows, _rankKeys);
             }
             else for (int i = 0; i < n; i++) keptRows[i] = i;
@@ -167,7 +167,7 @@ public sealed class InferenceWorkspace
         for (int s = 0; s < count; s++) _x.AsSpan(_offsets[s] * h, h).CopyTo(_cls.AsSpan(s * h, h));
         Gemm.Multiply(count, _cls, h, engine.Pooler, _pooled, h, bias: engine.PoolerBias, pool: pool);
         var pooled = _pooled.AsSpan(0, count * h);
-        Activations.Tanh(pooled, pooled);
+        Activations.Tanh(pooled, pooled, engine.Isa);
         Gemm.Multiply(count, _pooled, h, engine.Classifier, _logits, engine.NumLabels, bias: engine.ClassifierBias, pool: pool);
     }
 
@@ -183,10 +183,11 @@ public sealed class InferenceWorkspace
         int _rows, _cols, _parts;
         float[] _gamma = [], _beta = [];
         float _eps;
+        Isa _isa;
 
-        public void Run(AlignedBuffer x, int rows, int cols, float[] gamma, float[] beta, float eps, WorkerPool pool)
+        public void Run(AlignedBuffer x, int rows, int cols, float[] gamma, float[] beta, float eps, Isa isa, WorkerPool pool)
         {
-            _x = x; _rows = rows; _cols = cols; _gamma = gamma; _beta = beta; _eps = eps;
+            _x = x; _rows = rows; _cols = cols; _gamma = gamma; _beta = beta; _eps = eps; _isa = isa;
             _parts = Math.Clamp(rows / MinRows, 1, WorkerPool.PartLimit(pool.Threads, PartsPerThread));
             if (_parts == 1) Execute(0);
             else pool.Run(this, _parts);
@@ -196,7 +197,7 @@ public sealed class InferenceWorkspace
         {
             int first = (int)((long)part * _rows / _parts), last = (int)((long)(part + 1) * _rows / _parts);
             var block = _x.AsSpan(first * _cols, (last - first) * _cols);
-            LayerNorm.Forward(block, block, last - first, _cols, _gamma, _beta, _eps);
+            LayerNorm.Forward(block, block, last - first, _cols, _gamma, _beta, _eps, isa: _isa);
         }
     }
 
@@ -209,10 +210,11 @@ public sealed class InferenceWorkspace
         InferenceWorkspace _w = null!;
         int _heads, _headDim, _hidden;
         bool _recordReceived;
+        Isa _isa;
 
-        public void Run(InferenceWorkspace w, int count, int heads, int headDim, int hidden, bool recordReceived, WorkerPool pool)
+        public void Run(InferenceWorkspace w, int count, int heads, int headDim, int hidden, bool recordReceived, Isa isa, WorkerPool pool)
         {
-            _w = w; _heads = heads; _headDim = headDim; _hidden = hidden; _recordReceived = recordReceived;
+            _w = w; _heads = heads; _headDim = headDim; _hidden = hidden; _recordReceived = recordReceived; _isa = isa;
             pool.Run(this, count * heads);
         }
 
@@ -225,9 +227,9 @@ public sealed class InferenceWorkspace
             var probs = AlignedBuffer.Scratch(ref t_probs, n * n);
             var qkv = w._qkv.AsSpan(start * ld, n * ld);
             Attention.ForwardHead(qkv, qkv[h..], qkv[(2 * h)..], ld, n, _headDim, head,
-                w._context.AsSpan(start * h, n * h), h, probs);
+                w._context.AsSpan(start * h, n * h), h, probs, isa: _isa);
             if (_recordReceived)
-                Attention.ReceivedAttention(probs, n, 1, w._receivedPerHead.AsSpan(start * _heads + head * n, n));
+                Attention.ReceivedAttention(probs, n, 1, w._receivedPerHead.AsSpan(start * _heads + head * n, n), _isa);
         }
     }
 }

@@ -2,7 +2,6 @@ using EdgeBert.Kernels;
 
 namespace EdgeBert.Tests;
 
-[Collection("IsaState")]
 public class AttentionTests
 {
     /// <summary>q, k, v as slices of one fused row-major [n, 3 * hidden + pad] buffer, as the engine keeps them.</summary>
@@ -46,9 +45,9 @@ public class AttentionTests
         return (context, probs);
     }
 
-    static void RunForward(Layout s, float[] qkv, float[] mask, float[] context, float[] probs) =>
+    static void RunForward(Isa isa, Layout s, float[] qkv, float[] mask, float[] context, float[] probs) =>
         Attention.Forward(qkv, qkv.AsSpan(s.Hidden), qkv.AsSpan(2 * s.Hidden), s.Ld, s.N, s.Heads, s.HeadDim,
-            context, s.LdContext, probs, mask);
+            context, s.LdContext, probs, mask, isa);
 
     static float[] Mask(Random random, int n, bool all)
     {
@@ -78,7 +77,7 @@ public class AttentionTests
             {
                 var context = Enumerable.Repeat(float.NaN, s.N * s.LdContext).ToArray();
                 var probs = Enumerable.Repeat(float.NaN, heads * n * n).ToArray();
-                RunForward(s, qkv, mask, context, probs);
+                RunForward(isa, s, qkv, mask, context, probs);
                 double probsError = KernelCheck.RelativeErrorNorm(probs, expectedProbs);
                 Assert.True(probsError <= 1e-6, $"{isa} mask={mask.Length}: probs error {probsError:E2}");
                 for (int i = 0; i < n; i++)
@@ -134,11 +133,11 @@ public class AttentionTests
         {
             var context = new float[n * s.LdContext];
             var probs = new float[heads * n * n];
-            RunForward(s, qkv, mask, context, probs);
+            RunForward(isa, s, qkv, mask, context, probs);
             const float padding = 12345f;
             var gradient = Enumerable.Repeat(padding, s.Length).ToArray();
             Attention.Backward(qkv, qkv.AsSpan(s.Hidden), qkv.AsSpan(2 * s.Hidden), s.Ld, n, heads, headDim, probs,
-                dContext, s.LdContext, gradient, gradient.AsSpan(s.Hidden), gradient.AsSpan(2 * s.Hidden));
+                dContext, s.LdContext, gradient, gradient.AsSpan(s.Hidden), gradient.AsSpan(2 * s.Hidden), isa);
             var written = new List<float>();
             var reference = new List<double>();
             for (int i = 0; i < n; i++)
@@ -161,7 +160,7 @@ public class AttentionTests
             {
                 var probs = KernelCheck.Random(random, heads * n * n, 0, 1);
                 var significance = Enumerable.Repeat(float.NaN, n + 3).ToArray();
-                Attention.ReceivedAttention(probs, n, heads, significance);
+                Attention.ReceivedAttention(probs, n, heads, significance, isa);
                 for (int w = 0; w < n; w++)
                 {
                     double expected = 0;

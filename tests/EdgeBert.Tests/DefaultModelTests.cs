@@ -4,7 +4,6 @@ namespace EdgeBert.Tests;
 
 /// <summary>The shipped default model (weights/edgebert-mini-sst2), found the way the README's main command
 /// finds it (no --model), against the floor its model card and issue 6 promise on the real SST-2 dev set.</summary>
-[Collection("IsaState")]
 public class DefaultModelTests
 {
     [Fact]

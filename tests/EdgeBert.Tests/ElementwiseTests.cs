@@ -2,7 +2,6 @@ using EdgeBert.Kernels;
 
 namespace EdgeBert.Tests;
 
-[Collection("IsaState")]
 public class ElementwiseTests
 {
     static void AssertClose(ReadOnlySpan<float> actual, Func<int, double> expected, string what)
@@ -26,26 +25,26 @@ public class ElementwiseTests
                 var b = KernelCheck.Random(random, n, -4, 4);
                 var y = new float[n];
 
-                Elementwise.Add(a, b, y);
+                Elementwise.Add(a, b, y, isa);
                 AssertClose(y, i => (double)a[i] + b[i], $"{isa} add n={n}");
                 var sum = (float[])a.Clone();
-                Elementwise.AddInPlace(sum, b);
+                Elementwise.AddInPlace(sum, b, isa);
                 Assert.Equal(y, sum);
 
-                Elementwise.Multiply(a, b, y);
+                Elementwise.Multiply(a, b, y, isa);
                 AssertClose(y, i => (double)a[i] * b[i], $"{isa} mul n={n}");
                 var product = (float[])a.Clone();
-                Elementwise.Multiply(product, b, product);
+                Elementwise.Multiply(product, b, product, isa);
                 Assert.Equal(y, product);
 
-                Elementwise.Scale(a, -1.7f, y);
+                Elementwise.Scale(a, -1.7f, y, isa);
                 AssertClose(y, i => a[i] * (double)-1.7f, $"{isa} scale n={n}");
                 var scaled = (float[])a.Clone();
-                Elementwise.Scale(scaled, -1.7f, scaled);
+                Elementwise.Scale(scaled, -1.7f, scaled, isa);
                 Assert.Equal(y, scaled);
 
                 var axpy = (float[])b.Clone();
-                Elementwise.Axpy(0.3f, a, axpy);
+                Elementwise.Axpy(0.3f, a, axpy, isa);
                 for (int i = 0; i < n; i++)
                 {
                     double e = b[i] + (double)0.3f * a[i];
@@ -54,7 +53,7 @@ public class ElementwiseTests
 
                 double dot = 0, magnitude = 0;
                 for (int i = 0; i < n; i++) { dot += (double)a[i] * b[i]; magnitude += Math.Abs((double)a[i] * b[i]); }
-                Assert.True(Math.Abs(Elementwise.Dot(a, b) - dot) <= 1e-6 * magnitude, $"{isa} dot n={n}");
+                Assert.True(Math.Abs(Elementwise.Dot(a, b, isa) - dot) <= 1e-6 * magnitude, $"{isa} dot n={n}");
             }
         });
     }
@@ -71,12 +70,12 @@ public class ElementwiseTests
                 var x = KernelCheck.Random(random, rows * cols, -2, 2);
                 var bias = KernelCheck.Random(random, cols, -2, 2);
                 var y = (float[])x.Clone();
-                Elementwise.AddBias(y, rows, cols, bias);
+                Elementwise.AddBias(y, rows, cols, bias, isa);
                 AssertClose(y, i => (double)x[i] + bias[i % cols], $"{isa} bias cols={cols}");
 
                 var sums = KernelCheck.Random(random, cols, -1, 1);
                 var start = (float[])sums.Clone();
-                Elementwise.AccumulateColumnSums(x, rows, cols, sums);
+                Elementwise.AccumulateColumnSums(x, rows, cols, sums, isa);
                 for (int c = 0; c < cols; c++)
                 {
                     double e = start[c], magnitude = Math.Abs(start[c]);

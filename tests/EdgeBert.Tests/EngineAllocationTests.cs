@@ -5,7 +5,6 @@ namespace EdgeBert.Tests;
 
 /// <summary>Once a workspace has buffers for a batch size, running such a batch again allocates only the
 /// result objects (issue 3: nothing that grows with the model or the batch's tokens).</summary>
-[Collection("IsaState")]
 public sealed class EngineAllocationTests(ITestOutputHelper output)
 {
     /// <summary>The bound: a fixed allowance for the call (result arrays' headers, an enumerator) plus, per

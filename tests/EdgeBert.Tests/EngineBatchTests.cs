@@ -5,8 +5,7 @@ using Xunit.Abstractions;
 namespace EdgeBert.Tests;
 
 /// <summary>Packed mixed-length batches, every ISA path and several thread counts give the results
-/// of one-at-a-time runs. Bit-exact comparisons need a fixed ISA path, hence the IsaState collection.</summary>
-[Collection("IsaState")]
+/// of one-at-a-time runs.</summary>
 public sealed class EngineBatchTests(ITestOutputHelper output)
 {
     const double Tolerance = 1e-4;
@@ -89,40 +88,26 @@ public sealed class EngineBatchTests(ITestOutputHelper output)
     [Fact]
     public void EveryIsaPathMatchesPyTorch()
     {
-        var saved = IsaSelector.Active;
-        try
+        foreach (var isa in IsaSelector.Supported)
         {
-            foreach (var isa in IsaSelector.Supported)
-            {
-                IsaSelector.Active = isa;
-                // Packed for this path at load, and packed for another path first and re-laid out on use.
-                foreach (var (how, dense, gated) in new[]
-                {
-                    ("loaded under it", EngineFixtures.Load(ModelTestFiles.TinyBert), EngineFixtures.Load(EngineFixtures.TinyBertGated)),
-                    ("repacked", EngineFixtures.TinyF32.Value, EngineFixtures.Gated.Value),
-                })
-                {
-                    string what = $"{IsaSelector.Name(isa)}, {how}";
-                    var denseCases = EngineFixtures.DenseCases();
-                    var denseBatch = dense.Run(denseCases.Select(c => c.Input).ToArray(), WithEverything);
-                    for (int i = 0; i < denseCases.Count; i++)
-                        AssertMatches(denseCases[i].Dense, denseBatch[i], $"{what}, {denseCases[i]}");
+            var dense = EngineFixtures.Load(ModelTestFiles.TinyBert, isa);
+            var gated = EngineFixtures.Load(EngineFixtures.TinyBertGated, isa);
+            Assert.Equal(isa, dense.Isa);
+            string what = IsaSelector.Name(isa);
+            var denseCases = EngineFixtures.DenseCases();
+            var denseBatch = dense.Run(denseCases.Select(c => c.Input).ToArray(), WithEverything);
+            for (int i = 0; i < denseCases.Count; i++)
+                AssertMatches(denseCases[i].Dense, denseBatch[i], $"{what}, {denseCases[i]}");
 
-                    var gatedCases = EngineFixtures.GatedCases();
-                    var gatedBatch = gated.Run(gatedCases.Select(c => c.Input).ToArray(), WithEverything);
-                    for (int i = 0; i < gatedCases.Count; i++)
-                        AssertMatches(gatedCases[i].Gated!, gatedBatch[i], $"{what}, {gatedCases[i]}");
+            var gatedCases = EngineFixtures.GatedCases();
+            var gatedBatch = gated.Run(gatedCases.Select(c => c.Input).ToArray(), WithEverything);
+            for (int i = 0; i < gatedCases.Count; i++)
+                AssertMatches(gatedCases[i].Gated!, gatedBatch[i], $"{what}, {gatedCases[i]}");
 
-                    var alone = OneAtATime(gated, gatedCases.Select(c => c.Input).ToList());
-                    for (int i = 0; i < gatedCases.Count; i++)
-                        EngineFixtures.AssertSame(alone[i], gatedBatch[i], $"{what}, batch vs alone, {gatedCases[i]}");
-                }
-                output.WriteLine($"{IsaSelector.Name(isa)}: matches PyTorch");
-            }
-        }
-        finally
-        {
-            IsaSelector.Active = saved;
+            var alone = OneAtATime(gated, gatedCases.Select(c => c.Input).ToList());
+            for (int i = 0; i < gatedCases.Count; i++)
+                EngineFixtures.AssertSame(alone[i], gatedBatch[i], $"{what}, batch vs alone, {gatedCases[i]}");
+            output.WriteLine($"{what}: matches PyTorch");
         }
     }
 

@@ -3,7 +3,6 @@ using EdgeBert.Model;
 namespace EdgeBert.Tests;
 
 /// <summary>One loaded model serves many threads at once, each with its own workspace (issue 3).</summary>
-[Collection("IsaState")]
 public sealed class EngineConcurrencyTests
 {
     [Fact]

@@ -29,7 +29,7 @@ static class EngineFixtures
     public static readonly Lazy<BertEngine> TinyF16 = new(() => Load(ModelTestFiles.TinyBertF16));
     public static readonly Lazy<BertEngine> Gated = new(() => Load(TinyBertGated));
 
-    public static BertEngine Load(string dir) => BertEngine.Load(BertCheckpoint.Load(dir));
+    public static BertEngine Load(string dir, Isa? isa = null) => BertEngine.Load(BertCheckpoint.Load(dir), isa: isa);
 
     /// <summary>The cases of tiny_bert_expected.json, with the F32 or the F16-rounded expectations.</summary>
     public static IReadOnlyList<FixtureCase> DenseCases(bool f16 = false)

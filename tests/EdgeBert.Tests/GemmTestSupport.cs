@@ -63,18 +63,9 @@ public static class GemmTestSupport
     public static double RelativeError(ReadOnlySpan<float> c, int ldc, double[] reference, int m, int n) =>
         ErrorNorm.Relative(c, ldc, reference, m, n);
 
-    /// <summary>Runs body once per ISA path this CPU supports, with IsaSelector.Active set to it.</summary>
+    /// <summary>Runs body once per ISA path this CPU supports; it passes the path to the kernels.</summary>
     public static void ForEachIsa(Action<Isa> body)
     {
-        var saved = IsaSelector.Active;
-        try
-        {
-            foreach (var isa in IsaSelector.Supported)
-            {
-                IsaSelector.Active = isa;
-                body(isa);
-            }
-        }
-        finally { IsaSelector.Active = saved; }
+        foreach (var isa in IsaSelector.Supported) body(isa);
     }
 }

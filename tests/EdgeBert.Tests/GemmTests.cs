@@ -5,7 +5,6 @@ using FsCheck.Xunit;
 
 namespace EdgeBert.Tests;
 
-[Collection("IsaState")]
 public class GemmTests : IDisposable
 {
     readonly WorkerPool _twoThreads = new(2);
@@ -21,7 +20,7 @@ public class GemmTests : IDisposable
         {
             var result = (float[])c0.Clone();
             Gemm.Multiply(c.M, c.N, c.K, a, c.Lda, c.TransA, b, c.Ldb, c.TransB, result, c.Ldc, c.Accumulate, bias,
-                pool: c.Seed % 2 == 0 ? _twoThreads : null);
+                pool: c.Seed % 2 == 0 ? _twoThreads : null, isa: isa);
             double error = GemmTestSupport.RelativeError(result, c.Ldc, reference, c.M, c.N);
             Assert.True(error <= GemmTestSupport.Tolerance(c.K), $"{isa}: relative error {error:E2} for {c}");
             AssertPaddingUntouched(result, c0, c.M, c.N, c.Ldc);
@@ -36,13 +35,15 @@ public class GemmTests : IDisposable
         GemmTestSupport.ForEachIsa(isa =>
         {
             var fused = (float[])c0.Clone();
-            Gemm.Multiply(c.M, c.N, c.K, a, c.Lda, c.TransA, b, c.Ldb, c.TransB, fused, c.Ldc, c.Accumulate, bias, GemmEpilogue.Gelu, _twoThreads);
+            Gemm.Multiply(c.M, c.N, c.K, a, c.Lda, c.TransA, b, c.Ldb, c.TransB, fused, c.Ldc, c.Accumulate, bias,
+                GemmEpilogue.Gelu, _twoThreads, isa);
             var separate = (float[])c0.Clone();
-            Gemm.Multiply(c.M, c.N, c.K, a, c.Lda, c.TransA, b, c.Ldb, c.TransB, separate, c.Ldc, c.Accumulate, bias);
+            Gemm.Multiply(c.M, c.N, c.K, a, c.Lda, c.TransA, b, c.Ldb, c.TransB, separate, c.Ldc, c.Accumulate, bias,
+                isa: isa);
             for (int i = 0; i < c.M; i++)
             {
                 var row = separate.AsSpan(i * c.Ldc, c.N);
-                Activations.Gelu(row, row);
+                Activations.Gelu(row, row, isa);
             }
             // Fusing must not change a single bit; the GELU itself is allowed its own 1e-6 error in erf.
             Assert.Equal(separate, fused);
@@ -60,16 +61,18 @@ public class GemmTests : IDisposable
         int lda = c.K + c.PadA;
         a = GemmTestSupport.Random(c.M * lda, c.Seed);
         var reference = GemmReference.Multiply(c.M, c.N, c.K, a, lda, false, weight, c.K, true, c0, c.Ldc, c.Accumulate, bias);
-        // Packed under the best path, then used under every path: a layout for another NR is built on demand.
-        var packed = PackedWeight.FromLinear(weight, c.N, c.K);
-        Assert.Equal(c.N, packed.OutFeatures);
-        Assert.Equal(c.K, packed.InFeatures);
         GemmTestSupport.ForEachIsa(isa =>
         {
+            // Packed for each path's panel width; the product runs the path the weight was packed for.
+            var packed = PackedWeight.FromLinear(weight, c.N, c.K, isa);
+            Assert.Equal(c.N, packed.OutFeatures);
+            Assert.Equal(c.K, packed.InFeatures);
+            Assert.Equal(isa, packed.Isa);
             var viaPacked = (float[])c0.Clone();
             Gemm.Multiply(c.M, a, lda, packed, viaPacked, c.Ldc, c.Accumulate, bias, pool: _twoThreads);
             var viaSpans = (float[])c0.Clone();
-            Gemm.Multiply(c.M, c.N, c.K, a, lda, false, weight, c.K, true, viaSpans, c.Ldc, c.Accumulate, bias);
+            Gemm.Multiply(c.M, c.N, c.K, a, lda, false, weight, c.K, true, viaSpans, c.Ldc, c.Accumulate, bias,
+                isa: isa);
             Assert.Equal(viaSpans, viaPacked);
             double error = GemmTestSupport.RelativeError(viaPacked, c.Ldc, reference, c.M, c.N);
             Assert.True(error <= GemmTestSupport.Tolerance(c.K), $"{isa}: relative error {error:E2} for {c}");
@@ -99,11 +102,12 @@ public class GemmTests : IDisposable
     {
         float[] a = GemmTestSupport.Random(m * k, seed), weight = GemmTestSupport.Random(n * k, seed + 1), bias = GemmTestSupport.Random(n, seed + 2);
         var reference = GemmReference.Multiply(m, n, k, a, k, false, weight, k, true, [], n, bias: bias, epilogue: GemmEpilogue.Gelu);
-        var packed = PackedWeight.FromLinear(weight, n, k);
         GemmTestSupport.ForEachIsa(isa =>
         {
+            var packed = PackedWeight.FromLinear(weight, n, k, isa);
             var viaSpans = new float[m * n];
-            Gemm.Multiply(m, n, k, a, k, false, weight, k, true, viaSpans, n, bias: bias, epilogue: GemmEpilogue.Gelu);
+            Gemm.Multiply(m, n, k, a, k, false, weight, k, true, viaSpans, n, bias: bias, epilogue: GemmEpilogue.Gelu,
+                isa: isa);
             foreach (var pool in new[] { null, _twoThreads })
             {
                 var viaPacked = new float[m * n];
@@ -125,7 +129,7 @@ public class GemmTests : IDisposable
         GemmTestSupport.ForEachIsa(isa =>
         {
             var c = new float[m * n];
-            Gemm.Multiply(m, n, k, a, k, false, b, n, false, c, n, pool: _twoThreads);
+            Gemm.Multiply(m, n, k, a, k, false, b, n, false, c, n, pool: _twoThreads, isa: isa);
             double error = GemmTestSupport.RelativeError(c, n, reference, m, n);
             Assert.True(error <= GemmTestSupport.Tolerance(k), $"{isa}: relative error {error:E2}");
         });
@@ -138,18 +142,18 @@ public class GemmTests : IDisposable
         {
             // 1x1x1 with bias and accumulate: 5 + 2*3 + 0.5
             var c = new float[] { 5f };
-            Gemm.Multiply(1, 1, 1, [2f], 1, false, [3f], 1, false, c, 1, accumulate: true, bias: [0.5f]);
+            Gemm.Multiply(1, 1, 1, [2f], 1, false, [3f], 1, false, c, 1, accumulate: true, bias: [0.5f], isa: isa);
             Assert.Equal(11.5f, c[0]);
 
             // k = 0: only bias (and accumulation) remain.
             var d = new float[] { 9f, 9f, 9f, 9f };
-            Gemm.Multiply(2, 2, 0, [], 0, false, [], 2, false, d, 2, bias: [1f, -2f]);
+            Gemm.Multiply(2, 2, 0, [], 0, false, [], 2, false, d, 2, bias: [1f, -2f], isa: isa);
             Assert.Equal([1f, -2f, 1f, -2f], d);
 
             // m = 0 and n = 0 touch nothing.
             var e = new float[] { 4f };
-            Gemm.Multiply(0, 1, 3, [], 3, false, [1f, 1f, 1f], 1, false, e, 1);
-            Gemm.Multiply(1, 0, 3, [1f, 1f, 1f], 3, false, [], 0, false, e, 1);
+            Gemm.Multiply(0, 1, 3, [], 3, false, [1f, 1f, 1f], 1, false, e, 1, isa: isa);
+            Gemm.Multiply(1, 0, 3, [1f, 1f, 1f], 3, false, [], 0, false, e, 1, isa: isa);
             Assert.Equal(4f, e[0]);
         });
     }

@@ -6,8 +6,7 @@ using EdgeBert.Model;
 namespace EdgeBert.Tests;
 
 /// <summary>`edgebert infer` and `edgebert classify`, run in-process. Their numbers must be the engine's
-/// (bit for bit: same ISA path, hence the IsaState collection) and the engine's are checked against PyTorch.</summary>
-[Collection("IsaState")]
+/// (bit for bit: both run the default ISA path) and the engine's are checked against PyTorch.</summary>
 public sealed class InferCliTests : IDisposable
 {
     readonly ModelTestFiles.TempDir _dir = new();
