@@ -6,10 +6,9 @@ namespace EdgeBert.Kernels;
 /// (blocking, packing, threading, edge tiles, epilogue) is shared; only this part differs per ISA.</summary>
 internal sealed unsafe class GemmMicroKernel
 {
-    public static readonly GemmMicroKernel Avx512 = new(Isa.Avx512, GemmKernelAvx512.MR, GemmKernelAvx512.NR,
-        &GemmKernelAvx512.Compute<FullHeight>, &GemmKernelAvx512.Compute<HalfHeight>);
-    public static readonly GemmMicroKernel Avx2 = SixRows<Vector256<float>, Simd256>(Isa.Avx2);
-    public static readonly GemmMicroKernel Vector128 = SixRows<Vector128<float>, Simd128>(Isa.Vector128);
+    public static readonly GemmMicroKernel Avx512 = Vector<Vector512<float>, Simd512, EightRows>(Isa.Avx512);
+    public static readonly GemmMicroKernel Avx2 = Vector<Vector256<float>, Simd256, SixRows>(Isa.Avx2);
+    public static readonly GemmMicroKernel Vector128 = Vector<Vector128<float>, Simd128, SixRows>(Isa.Vector128);
     public static readonly GemmMicroKernel Scalar = new(Isa.Scalar, GemmKernelScalar.MR, GemmKernelScalar.NR,
         &GemmKernelScalar.Compute, null);
 
@@ -39,9 +38,10 @@ internal sealed unsafe class GemmMicroKernel
         Isa = isa; MR = mr; NR = nr; Compute = compute; ComputeHalf = computeHalf;
     }
 
-    static GemmMicroKernel SixRows<TV, S>(Isa isa) where TV : struct where S : struct, ISimd<TV> =>
-        new(isa, GemmKernelSixRows<TV, S>.MR, GemmKernelSixRows<TV, S>.NR,
-            &GemmKernelSixRows<TV, S>.Compute<FullHeight>, &GemmKernelSixRows<TV, S>.Compute<HalfHeight>);
+    static GemmMicroKernel Vector<TV, S, T>(Isa isa)
+        where TV : struct where S : struct, ISimd<TV> where T : struct, ITileShape =>
+        new(isa, GemmKernelSimd<TV, S, T>.MR, GemmKernelSimd<TV, S, T>.NR,
+            &GemmKernelSimd<TV, S, T>.Compute<FullHeight>, &GemmKernelSimd<TV, S, T>.Compute<HalfHeight>);
 
     public static GemmMicroKernel For(Isa isa) => isa switch
     {
