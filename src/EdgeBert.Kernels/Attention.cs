@@ -122,8 +122,8 @@ public static class Attention
 
     /// <summary>S = Q (scale K)^T as a product against K^T (so score rows are vector stores), softmax
     /// per row, then context = P V; both products as register-blocked tiles (<see cref="AttentionProduct"/>).</summary>
-    static unsafe void ForwardHeadCore<TV, S>(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int ld,
-        int n, int headDim, int head, Span<float> context, int ldContext, Span<float> headProbs,
+    static unsafe void ForwardHeadCore<TV, S>(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
+        int ld, int n, int headDim, int head, Span<float> context, int ldContext, Span<float> headProbs,
         ReadOnlySpan<float> additiveKeyMask) where TV : struct where S : struct, ISimd<TV>
     {
         if (n == 0) return;
@@ -137,7 +137,8 @@ public static class Attention
         fixed (float* pq = q, pk = k, pv = v, pc = context, pp = headProbs, pkt = keysTransposed, ps = scores)
         {
             Transpose(pk + col, ld, n, headDim, scale, pkt, stride);
-            AttentionProduct.Multiply<TV, S>(n, stride, headDim, pq + col, ld, false, pkt, stride, direct ? pp : ps, stride);
+            AttentionProduct.Multiply<TV, S>(n, stride, headDim, pq + col, ld, false, pkt, stride, direct ? pp : ps,
+                stride);
             for (int i = 0; i < n; i++)
             {
                 var row = headProbs.Slice(i * n, n);
@@ -150,9 +151,9 @@ public static class Attention
 
     /// <summary>With S = scale Q K^T and P = softmax(S), as products: dP = dC V^T, dS = scale P (dP - rowsum(P dP)),
     /// dQ = dS K, dK = dS^T Q, dV = P^T dC.</summary>
-    static unsafe void BackwardHeadCore<TV, S>(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int ld,
-        int n, int headDim, int head, ReadOnlySpan<float> headProbs, ReadOnlySpan<float> dContext, int ldContext,
-        Span<float> dq, Span<float> dk, Span<float> dv) where TV : struct where S : struct, ISimd<TV>
+    static unsafe void BackwardHeadCore<TV, S>(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
+        int ld, int n, int headDim, int head, ReadOnlySpan<float> headProbs, ReadOnlySpan<float> dContext,
+        int ldContext, Span<float> dq, Span<float> dk, Span<float> dv) where TV : struct where S : struct, ISimd<TV>
     {
         if (n == 0) return;
         float scale = 1f / MathF.Sqrt(headDim);
@@ -170,11 +171,15 @@ public static class Attention
             for (int i = 0; i < n; i++)
             {
                 float* p = pp + (nint)i * n, ds = pds + (nint)i * stride;
-                float weighted = Elementwise.DotCore<TV, S>(new ReadOnlySpan<float>(p, n), new ReadOnlySpan<float>(ds, n));
+                float weighted = Elementwise.DotCore<TV, S>(new ReadOnlySpan<float>(p, n),
+                    new ReadOnlySpan<float>(ds, n));
                 var weightedSplat = S.Splat(weighted);
                 int j = 0;
                 for (; j < whole; j += S.Count)
-                    S.Store(S.Multiply(S.Multiply(scaleSplat, S.Load(ref *p, j)), S.Subtract(S.Load(ref *ds, j), weightedSplat)), ref *ds, j);
+                {
+                    var scaledProbs = S.Multiply(scaleSplat, S.Load(ref *p, j));
+                    S.Store(S.Multiply(scaledProbs, S.Subtract(S.Load(ref *ds, j), weightedSplat)), ref *ds, j);
+                }
                 for (; j < n; j++) ds[j] = scale * p[j] * (ds[j] - weighted);
             }
             AttentionProduct.Multiply<TV, S>(n, headDim, n, pds, stride, false, pk + col, ld, pdq + col, ld);
@@ -184,7 +189,8 @@ public static class Attention
     }
 
     /// <summary>Per-thread scratch, grown at least to a 128-token head at once.</summary>
-    static Span<float> Scratch(ref AlignedBuffer? slot, int length) => AlignedBuffer.Scratch(ref slot, Math.Max(length, 64 * 128));
+    static Span<float> Scratch(ref AlignedBuffer? slot, int length) =>
+        AlignedBuffer.Scratch(ref slot, Math.Max(length, 64 * 128));
 
     /// <summary>dst[d, j] = scale * src[j, d] for n rows of headDim values; columns n..stride-1 are zeroed
     /// so the products may run whole vectors past the last key. 8 x 8 blocks in registers where AVX is there
@@ -198,7 +204,8 @@ public static class Attention
             for (; j + 8 <= n; j += 8)
             {
                 int d = 0;
-                for (; d + 8 <= headDim; d += 8) Transpose8.Block(src + (nint)j * ld + d, ld, dst + (nint)d * stride + j, stride, scaleSplat);
+                for (; d + 8 <= headDim; d += 8)
+                    Transpose8.Block(src + (nint)j * ld + d, ld, dst + (nint)d * stride + j, stride, scaleSplat);
                 for (; d < headDim; d++)
                     for (int r = j; r < j + 8; r++) dst[(nint)d * stride + r] = scale * src[(nint)r * ld + d];
             }
@@ -220,10 +227,13 @@ public static class Attention
         ArgumentOutOfRangeException.ThrowIfNegative(head);
         if (n == 0) return;
         int col = (head + 1) * headDim;
-        if (ld < col || ldContext < col) throw new ArgumentException("ld / ldContext smaller than the head's last column");
+        if (ld < col || ldContext < col)
+            throw new ArgumentException("ld / ldContext smaller than the head's last column");
         long needed = (long)(n - 1) * ld + col;
-        if (qLength < needed || kLength < needed || vLength < needed) throw new ArgumentException("q, k or v too short for n rows of stride ld");
-        if (contextLength < (long)(n - 1) * ldContext + col) throw new ArgumentException("context too short for n rows of stride ldContext");
+        if (qLength < needed || kLength < needed || vLength < needed)
+            throw new ArgumentException("q, k or v too short for n rows of stride ld");
+        if (contextLength < (long)(n - 1) * ldContext + col)
+            throw new ArgumentException("context too short for n rows of stride ldContext");
         if (maskLength != 0 && maskLength != n) throw new ArgumentException("additiveKeyMask length must equal n");
     }
 }

@@ -64,7 +64,8 @@ public static unsafe class Gemm
     static void CheckOperand(string name, int length, int ld, int rows, int cols)
     {
         if (rows == 0 || cols == 0) return;
-        if (ld < cols) throw new ArgumentException($"leading dimension of {name} is {ld}, less than its {cols} columns");
+        if (ld < cols)
+            throw new ArgumentException($"leading dimension of {name} is {ld}, less than its {cols} columns");
         long needed = (long)(rows - 1) * ld + cols;
         if (length < needed)
         {

@@ -8,7 +8,8 @@ namespace EdgeBert.Kernels;
 public enum Isa { Scalar, Vector128, Avx2, Avx512 }
 
 /// <summary>Picks the best path the CPU supports. A kernel takes its path as an argument; callers that pass
-/// none get <see cref="Default"/> (EDGEBERT_ISA=avx512|avx2|vector128|scalar overrides it for a whole process).</summary>
+/// none get <see cref="Default"/> (EDGEBERT_ISA=avx512|avx2|vector128|scalar sets it for a whole process).
+/// </summary>
 public static class IsaSelector
 {
     public static Isa Best { get; } = Detect();

@@ -41,7 +41,8 @@ public static class Softmax
         readonly Span<float> _row = row;
         readonly ReadOnlySpan<float> _additiveMask = additiveMask;
 
-        public void RunVector<TV, S>() where TV : struct where S : struct, ISimd<TV> => RowCore<TV, S>(_row, _additiveMask);
+        public void RunVector<TV, S>() where TV : struct where S : struct, ISimd<TV> =>
+            RowCore<TV, S>(_row, _additiveMask);
         public void RunScalar() => SoftmaxReference.Row(_row, _additiveMask);
     }
 
