@@ -186,7 +186,8 @@ static class PeersCommand
         }
         string model = o.ModelDir ?? o.Shape!;
         Console.WriteLine(string.Create(inv,
-            $"\npeers {model} seq={o.Seq} batch={o.Batch} threads={o.Threads} isa={IsaSelector.Name(IsaSelector.Default)} runs={times[0].Count} (sequences of equal length)"));
+            $"\npeers {model} seq={o.Seq} batch={o.Batch} threads={o.Threads} isa={IsaSelector.Name(IsaSelector.Default)} "
+            + $"runs={times[0].Count} (sequences of equal length)"));
         Console.WriteLine("| peer | median ms | min ms | median / ORT | min / ORT | GFLOP/s (median) |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|");
         for (int i = 0; i < peers.Count; i++)

@@ -44,8 +44,9 @@ static class BenchVerbs
         {
             if (!IsaSelector.TryParse(isaText, out isa))
                 throw new UsageException($"--isa must be one of avx512, avx2, vector128, scalar, got '{isaText}'");
+            string best = IsaSelector.Name(IsaSelector.Best);
             if (!IsaSelector.IsSupported(isa))
-                throw new UsageException($"--isa {IsaSelector.Name(isa)} is not supported by this CPU (best: {IsaSelector.Name(IsaSelector.Best)})");
+                throw new UsageException($"--isa {IsaSelector.Name(isa)} is not supported by this CPU (best: {best})");
         }
         var (ms, gflops, runs) = TimeGemm(m, k, n, threads, isa);
         var inv = CultureInfo.InvariantCulture;

@@ -17,7 +17,8 @@ static class SelfTestKernels
             report.Guard($"{p} gemm", () =>
             {
                 foreach (var (transA, transB) in new[] { (false, false), (false, true), (true, false), (true, true) })
-                    Gemm(report, isa, p, random, 37, 45, 67, transA, transB, bias: transB, accumulate: transA, GemmEpilogue.None);
+                    Gemm(report, isa, p, random, 37, 45, 67, transA, transB, bias: transB, accumulate: transA,
+                        GemmEpilogue.None);
                 Gemm(report, isa, p, random, 9, 50, 769, false, true, bias: true, accumulate: false, GemmEpilogue.Gelu);
                 Packed(report, isa, p, random, 33, 70, 129, pool: null);
                 using var pool = new WorkerPool(2);
@@ -35,8 +36,8 @@ static class SelfTestKernels
     /// <summary>fp32 against double: the error grows as sqrt(K) past K = 768 (DESIGN.md 7).</summary>
     static double GemmTolerance(int k) => 1e-6 * Math.Max(1, Math.Sqrt(k / 768.0));
 
-    static void Gemm(SelfTestReport report, Isa isa, string p, Random random, int m, int n, int k, bool transA, bool transB,
-                     bool bias, bool accumulate, GemmEpilogue epilogue)
+    static void Gemm(SelfTestReport report, Isa isa, string p, Random random, int m, int n, int k, bool transA,
+        bool transB, bool bias, bool accumulate, GemmEpilogue epilogue)
     {
         int lda = (transA ? m : k) + 1, ldb = (transB ? k : n) + 3, ldc = n + 2;
         var a = Values(random, (transA ? k : m) * lda, -1, 1);
@@ -44,7 +45,8 @@ static class SelfTestKernels
         var c = Values(random, m * ldc, -1, 1);
         var biasValues = bias ? Values(random, n, -1, 1) : [];
         var expected = GemmReference.Multiply(m, n, k, a, lda, transA, b, ldb, transB, (ReadOnlySpan<float>)c, ldc, accumulate, biasValues, epilogue);
-        EdgeBert.Kernels.Gemm.Multiply(m, n, k, a, lda, transA, b, ldb, transB, c, ldc, accumulate, biasValues, epilogue, isa: isa);
+        EdgeBert.Kernels.Gemm.Multiply(m, n, k, a, lda, transA, b, ldb, transB, c, ldc, accumulate, biasValues,
+            epilogue, isa: isa);
         string op = $"{(transA ? 't' : 'n')}{(transB ? 't' : 'n')}";
         // The GELU epilogue adds its erf approximation's own 1e-6 (the unit tests' allowance).
         double tolerance = GemmTolerance(k) + (epilogue == GemmEpilogue.Gelu ? 2e-6 : 0);
@@ -59,7 +61,8 @@ static class SelfTestKernels
         var bias = Values(random, n, -1, 1);
         var c = new float[m * n];
         var expected = GemmReference.Multiply(m, n, k, a, k, false, weight, k, true, (ReadOnlySpan<float>)c, n, false, bias);
-        EdgeBert.Kernels.Gemm.Multiply(m, a, k, PackedWeight.FromLinear(weight, n, k, isa), c, n, bias: bias, pool: pool);
+        EdgeBert.Kernels.Gemm.Multiply(m, a, k, PackedWeight.FromLinear(weight, n, k, isa), c, n, bias: bias,
+            pool: pool);
         report.Within(Name(p, $"gemm packed m={m} n={n} k={k} bias threads={pool?.Threads ?? 1}"),
             ErrorNorm.Relative(c, n, expected, m, n), GemmTolerance(k));
     }

@@ -41,7 +41,8 @@ static class SelfTestModel
             var engine = new BertEngine(checkpoint.Config, checkpoint.Weights, isa: isa);
             if (engine.NumLabels == 0)
             {
-                report.Record($"model forward {source}", false, "the model has no classifier, so there are no logits to compare");
+                report.Record($"model forward {source}", false,
+                    "the model has no classifier, so there are no logits to compare");
                 return;
             }
             report.Guard($"{IsaSelector.Name(isa)} model forward", () =>

@@ -54,8 +54,8 @@ public sealed class BertEngine
 
     /// <summary>Packs <paramref name="weights"/>; with <paramref name="releaseWeights"/> the plain arrays of
     /// packed matrices are dropped as they are packed, so BERT-base never lives twice in memory.</summary>
-    public BertEngine(BertConfig config, BertWeights weights, bool releaseWeights = false, float gateThreshold = TokenGates.DefaultThreshold,
-        Isa? isa = null)
+    public BertEngine(BertConfig config, BertWeights weights, bool releaseWeights = false,
+        float gateThreshold = TokenGates.DefaultThreshold, Isa? isa = null)
     {
         Config = config;
         Isa = IsaSelector.Resolve(isa);
@@ -111,7 +111,8 @@ public sealed class BertEngine
             _gateKeptCounts = TokenGates.KeptCounts(weights.Layers.Select(l => l.Gate?.Values).ToArray(), gateThreshold);
     }
 
-    public static BertEngine Load(BertCheckpoint checkpoint, float gateThreshold = TokenGates.DefaultThreshold, Isa? isa = null) =>
+    public static BertEngine Load(BertCheckpoint checkpoint, float gateThreshold = TokenGates.DefaultThreshold,
+        Isa? isa = null) =>
         new(checkpoint.Config, checkpoint.Weights, releaseWeights: true, gateThreshold, isa);
 
     PackedWeight Pack(Param p, int outFeatures, int inFeatures, bool release)

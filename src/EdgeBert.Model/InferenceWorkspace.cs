@@ -108,12 +108,14 @@ public sealed class InferenceWorkspace
             for (int p = 0; p < ids.Length; p++, row++)
             {
                 var dst = _x.AsSpan(row * h, h);
-                Elementwise.Add(engine.WordEmbeddings.AsSpan(ids[p] * h, h), engine.PositionEmbeddings.AsSpan(p * h, h), dst, engine.Isa);
+                Elementwise.Add(engine.WordEmbeddings.AsSpan(ids[p] * h, h), engine.PositionEmbeddings.AsSpan(p * h, h),
+                    dst, engine.Isa);
                 Elementwise.AddInPlace(dst, engine.TokenTypeEmbeddings.AsSpan((types?[p] ?? 0) * h, h), engine.Isa);
                 _positions[row] = p;
             }
         }
-        _layerNorm.Run(_x, total, h, engine.EmbeddingGamma, engine.EmbeddingBeta, (float)engine.Config.LayerNormEps, engine.Isa, pool);
+        _layerNorm.Run(_x, total, h, engine.EmbeddingGamma, engine.EmbeddingBeta, (float)engine.Config.LayerNormEps,
+            engine.Isa, pool);
     }
 
     bool NeedsElimination(BertEngine engine, int layer, int count)
@@ -185,7 +187,8 @@ public sealed class InferenceWorkspace
         float _eps;
         Isa _isa;
 
-        public void Run(AlignedBuffer x, int rows, int cols, float[] gamma, float[] beta, float eps, Isa isa, WorkerPool pool)
+        public void Run(AlignedBuffer x, int rows, int cols, float[] gamma, float[] beta, float eps, Isa isa,
+            WorkerPool pool)
         {
             _x = x; _rows = rows; _cols = cols; _gamma = gamma; _beta = beta; _eps = eps; _isa = isa;
             _parts = Math.Clamp(rows / MinRows, 1, WorkerPool.PartLimit(pool.Threads, PartsPerThread));
@@ -212,7 +215,8 @@ public sealed class InferenceWorkspace
         bool _recordReceived;
         Isa _isa;
 
-        public void Run(InferenceWorkspace w, int count, int heads, int headDim, int hidden, bool recordReceived, Isa isa, WorkerPool pool)
+        public void Run(InferenceWorkspace w, int count, int heads, int headDim, int hidden, bool recordReceived,
+            Isa isa, WorkerPool pool)
         {
             _w = w; _heads = heads; _headDim = headDim; _hidden = hidden; _recordReceived = recordReceived; _isa = isa;
             pool.Run(this, count * heads);

@@ -27,7 +27,8 @@ public class ActivationsTests
             float f = BitConverter.UInt32BitsToSingle((uint)bits);
             if (!float.IsNaN(f)) inputs.Add(f);
         }
-        inputs.AddRange([float.PositiveInfinity, float.NegativeInfinity, float.Epsilon, -float.Epsilon, float.MaxValue, float.MinValue]);
+        inputs.AddRange([float.PositiveInfinity, float.NegativeInfinity, float.Epsilon, -float.Epsilon, float.MaxValue,
+            float.MinValue]);
         var x = inputs.ToArray();
         var expected = x.Select(v => KernelCheck.Erf(v)).ToArray();
         var y = new float[x.Length];
@@ -35,7 +36,8 @@ public class ActivationsTests
         {
             Activations.Erf(x, y, isa);
             for (int i = 0; i < x.Length; i++)
-                Assert.True(Math.Abs(y[i] - expected[i]) <= 1e-6, $"{isa}: erf({x[i]:R}) = {y[i]:R}, expected {expected[i]:R}");
+                Assert.True(Math.Abs(y[i] - expected[i]) <= 1e-6,
+                    $"{isa}: erf({x[i]:R}) = {y[i]:R}, expected {expected[i]:R}");
         });
     }
 
@@ -52,7 +54,8 @@ public class ActivationsTests
             for (int i = 0; i < values.Length; i++)
             {
                 double expected = Math.Exp(values[i]);
-                Assert.True(Math.Abs(y[i] - expected) <= 3e-7 * expected, $"{width}: exp({values[i]:R}) = {y[i]:R}, expected {expected:R}");
+                Assert.True(Math.Abs(y[i] - expected) <= 3e-7 * expected,
+                    $"{width}: exp({values[i]:R}) = {y[i]:R}, expected {expected:R}");
             }
             var edges = exp([-88f, -1000f, float.NegativeInfinity, 89f, float.PositiveInfinity, float.NaN]);
             Assert.Equal([0f, 0f, 0f, float.PositiveInfinity, float.PositiveInfinity], edges[..5]);

@@ -4,7 +4,8 @@ namespace EdgeBert.Tests;
 
 public class AttentionTests
 {
-    /// <summary>q, k, v as slices of one fused row-major [n, 3 * hidden + pad] buffer, as the engine keeps them.</summary>
+    /// <summary>q, k, v as slices of one fused row-major [n, 3 * hidden + pad] buffer, as the engine keeps
+    /// them.</summary>
     sealed record Layout(int N, int Heads, int HeadDim)
     {
         public int Hidden => Heads * HeadDim;
@@ -39,7 +40,10 @@ public class AttentionTests
                     double p = scores[j] / sum;
                     probs[(h * s.N + i) * s.N + j] = p;
                     for (int d = 0; d < s.HeadDim; d++)
-                        context[i * s.LdContext + h * s.HeadDim + d] += p * qkv[j * s.Ld + 2 * s.Hidden + h * s.HeadDim + d];
+                    {
+                        double value = qkv[j * s.Ld + 2 * s.Hidden + h * s.HeadDim + d];
+                        context[i * s.LdContext + h * s.HeadDim + d] += p * value;
+                    }
                 }
             }
         return (context, probs);
@@ -53,14 +57,17 @@ public class AttentionTests
     {
         var mask = new float[n];
         for (int j = 0; j < n; j++)
-            mask[j] = all ? float.NegativeInfinity : (j % 5) switch { 1 => float.NegativeInfinity, 3 => -10000f, _ => 0f };
+            mask[j] = all
+                ? float.NegativeInfinity
+                : (j % 5) switch { 1 => float.NegativeInfinity, 3 => -10000f, _ => 0f };
         if (!all) mask[random.Next(n)] = 0f; // at least one visible key
         return mask;
     }
 
     public static TheoryData<int, int, int> Shapes => new()
     {
-        { 1, 1, 64 }, { 2, 2, 64 }, { 12, 1, 64 }, { 5, 3, 8 }, { 17, 2, 64 }, { 33, 2, 13 }, { 40, 1, 20 }, { 128, 2, 64 },
+        { 1, 1, 64 }, { 2, 2, 64 }, { 12, 1, 64 }, { 5, 3, 8 }, { 17, 2, 64 }, { 33, 2, 13 }, { 40, 1, 20 },
+        { 128, 2, 64 },
     };
 
     [Theory]
@@ -83,9 +90,11 @@ public class AttentionTests
                 for (int i = 0; i < n; i++)
                 {
                     var row = context.AsSpan(i * s.LdContext, s.Hidden);
-                    double error = KernelCheck.RelativeErrorNorm(row, expectedContext.AsSpan(i * s.LdContext, s.Hidden));
+                    var expectedRow = expectedContext.AsSpan(i * s.LdContext, s.Hidden);
+                    double error = KernelCheck.RelativeErrorNorm(row, expectedRow);
                     Assert.True(error <= 1e-6, $"{isa} mask={mask.Length} row {i}: context error {error:E2}");
-                    Assert.All(context.AsSpan(i * s.LdContext + s.Hidden, s.LdContext - s.Hidden).ToArray(), v => Assert.True(float.IsNaN(v)));
+                    Assert.All(context.AsSpan(i * s.LdContext + s.Hidden, s.LdContext - s.Hidden).ToArray(), v =>
+                        Assert.True(float.IsNaN(v)));
                 }
             });
         }
@@ -142,7 +151,11 @@ public class AttentionTests
             var reference = new List<double>();
             for (int i = 0; i < n; i++)
             {
-                for (int c = 0; c < 3 * s.Hidden; c++) { written.Add(gradient[i * s.Ld + c]); reference.Add(expected[i * s.Ld + c]); }
+                for (int c = 0; c < 3 * s.Hidden; c++)
+                {
+                    written.Add(gradient[i * s.Ld + c]);
+                    reference.Add(expected[i * s.Ld + c]);
+                }
                 for (int c = 3 * s.Hidden; c < s.Ld; c++) Assert.Equal(padding, gradient[i * s.Ld + c]);
             }
             double error = KernelCheck.RelativeErrorNorm(written.ToArray(), reference.ToArray());
@@ -167,7 +180,8 @@ public class AttentionTests
                     for (int h = 0; h < heads; h++)
                         for (int from = 0; from < n; from++)
                             if (from != w) expected += probs[(h * n + from) * n + w];
-                    Assert.True(Math.Abs(significance[w] - expected) <= 1e-6 * (expected + heads), $"{isa} n={n}: sig[{w}] = {significance[w]}, expected {expected}");
+                    Assert.True(Math.Abs(significance[w] - expected) <= 1e-6 * (expected + heads),
+                        $"{isa} n={n}: sig[{w}] = {significance[w]}, expected {expected}");
                 }
                 Assert.True(float.IsNaN(significance[n]), "entries past n are left alone");
             }

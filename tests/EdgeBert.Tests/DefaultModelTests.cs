@@ -9,7 +9,8 @@ public class DefaultModelTests
     [Fact]
     public void TheShippedModelKeepsItsDocumentedAccuracyAndFlopsReduction()
     {
-        var (code, output, error) = CliRun.Run("eval", "--task", "SST-2", "--data", Path.Combine(SharedData.Glue("SST-2"), "dev.tsv"), "--json");
+        var (code, output, error) = CliRun.Run("eval", "--task", "SST-2", "--data",
+            Path.Combine(SharedData.Glue("SST-2"), "dev.tsv"), "--json");
         Assert.True(code == 0, error);
         using var doc = JsonDocument.Parse(output);
         var r = doc.RootElement;

@@ -6,7 +6,8 @@ namespace EdgeBert.Tests;
 /// error norms, and double-precision references written independently of the kernels.</summary>
 internal static class KernelCheck
 {
-    /// <summary>Runs <paramref name="check"/> once per ISA path this CPU supports; it passes the path to the kernels.</summary>
+    /// <summary>Runs <paramref name="check"/> once per ISA path this CPU supports; it passes the path to the
+    /// kernels.</summary>
     public static void ForEachIsa(Action<Isa> check)
     {
         foreach (var isa in IsaSelector.Supported) check(isa);

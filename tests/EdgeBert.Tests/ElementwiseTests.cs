@@ -9,7 +9,8 @@ public class ElementwiseTests
         for (int i = 0; i < actual.Length; i++)
         {
             double e = expected(i);
-            Assert.True(Math.Abs(actual[i] - e) <= 1.5e-7 * Math.Abs(e) + 1e-30, $"{what}[{i}] = {actual[i]:R}, expected {e:R}");
+            Assert.True(Math.Abs(actual[i] - e) <= 1.5e-7 * Math.Abs(e) + 1e-30,
+                $"{what}[{i}] = {actual[i]:R}, expected {e:R}");
         }
     }
 
@@ -48,7 +49,8 @@ public class ElementwiseTests
                 for (int i = 0; i < n; i++)
                 {
                     double e = b[i] + (double)0.3f * a[i];
-                    Assert.True(Math.Abs(axpy[i] - e) <= 3e-7 * (Math.Abs(b[i]) + Math.Abs(0.3 * a[i])), $"{isa} axpy n={n}");
+                    Assert.True(Math.Abs(axpy[i] - e) <= 3e-7 * (Math.Abs(b[i]) + Math.Abs(0.3 * a[i])),
+                        $"{isa} axpy n={n}");
                 }
 
                 double dot = 0, magnitude = 0;

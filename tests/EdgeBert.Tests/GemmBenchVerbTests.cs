@@ -28,7 +28,8 @@ public class GemmBenchVerbTests
     {
         var missing = Enum.GetValues<Isa>().Where(i => !IsaSelector.IsSupported(i)).ToArray();
         if (missing.Length == 0) return; // this CPU runs every path
-        var (code, _, error) = CliRun.Run("bench", "gemm", "--m", "4", "--k", "4", "--n", "4", "--isa", IsaSelector.Name(missing[0]));
+        var (code, _, error) = CliRun.Run("bench", "gemm", "--m", "4", "--k", "4", "--n", "4", "--isa",
+            IsaSelector.Name(missing[0]));
         Assert.Equal(2, code);
         Assert.Contains("not supported", error);
     }
@@ -36,7 +37,8 @@ public class GemmBenchVerbTests
     [Fact]
     public void JsonReportsTheShapeAndAConsistentRate()
     {
-        var (code, output, _) = CliRun.Run("bench", "gemm", "--m", "9", "--k", "17", "--n", "33", "--threads", "2", "--isa", "scalar", "--json");
+        var (code, output, _) = CliRun.Run("bench", "gemm", "--m", "9", "--k", "17", "--n", "33", "--threads", "2",
+            "--isa", "scalar", "--json");
         Assert.Equal(0, code);
         using var doc = JsonDocument.Parse(output);
         var r = doc.RootElement;

@@ -17,7 +17,8 @@ public sealed record GemmCase(int M, int N, int K, bool TransA, bool TransB, int
     public float[] BiasValues => Bias ? GemmTestSupport.Random(N, Seed + 3) : [];
 
     public override string ToString() =>
-        $"m={M} n={N} k={K} transA={TransA} transB={TransB} pads=({PadA},{PadB},{PadC}) bias={Bias} accumulate={Accumulate} seed={Seed}";
+        $"m={M} n={N} k={K} transA={TransA} transB={TransB} pads=({PadA},{PadB},{PadC}) bias={Bias} "
+        + $"accumulate={Accumulate} seed={Seed}";
 }
 
 public static class GemmTestSupport

@@ -15,7 +15,8 @@ public class GemmTests : IDisposable
     public Property MatchesDoubleReferenceOnEveryIsa() => Prop.ForAll(GemmTestSupport.Cases(), c =>
     {
         float[] a = c.A, b = c.B, c0 = c.C0, bias = c.BiasValues;
-        var reference = GemmReference.Multiply(c.M, c.N, c.K, a, c.Lda, c.TransA, b, c.Ldb, c.TransB, c0, c.Ldc, c.Accumulate, bias);
+        var reference = GemmReference.Multiply(c.M, c.N, c.K, a, c.Lda, c.TransA, b, c.Ldb, c.TransB, c0, c.Ldc,
+            c.Accumulate, bias);
         GemmTestSupport.ForEachIsa(isa =>
         {
             var result = (float[])c0.Clone();
@@ -31,7 +32,8 @@ public class GemmTests : IDisposable
     public Property GeluEpilogueIsGeluOfTheFinishedProduct() => Prop.ForAll(GemmTestSupport.Cases(), c =>
     {
         float[] a = c.A, b = c.B, c0 = c.C0, bias = c.BiasValues;
-        var reference = GemmReference.Multiply(c.M, c.N, c.K, a, c.Lda, c.TransA, b, c.Ldb, c.TransB, c0, c.Ldc, c.Accumulate, bias, GemmEpilogue.Gelu);
+        var reference = GemmReference.Multiply(c.M, c.N, c.K, a, c.Lda, c.TransA, b, c.Ldb, c.TransB, c0, c.Ldc,
+            c.Accumulate, bias, GemmEpilogue.Gelu);
         GemmTestSupport.ForEachIsa(isa =>
         {
             var fused = (float[])c0.Clone();
@@ -60,7 +62,8 @@ public class GemmTests : IDisposable
         float[] weight = GemmTestSupport.Random(c.N * c.K, c.Seed + 7);
         int lda = c.K + c.PadA;
         a = GemmTestSupport.Random(c.M * lda, c.Seed);
-        var reference = GemmReference.Multiply(c.M, c.N, c.K, a, lda, false, weight, c.K, true, c0, c.Ldc, c.Accumulate, bias);
+        var reference = GemmReference.Multiply(c.M, c.N, c.K, a, lda, false, weight, c.K, true, c0, c.Ldc,
+            c.Accumulate, bias);
         GemmTestSupport.ForEachIsa(isa =>
         {
             // Packed for each path's panel width; the product runs the path the weight was packed for.
@@ -89,19 +92,23 @@ public class GemmTests : IDisposable
     public void TallProductWithAPackedWeightGoesPanelByPanelWithTheSameBits() =>
         // More rows than GemmJob.TallRows (A panel by A panel over the B block), with an edge row tile, an edge column
         // panel and two k blocks; the unpacked-B path keeps the usual order.
-        PackedWeightMatchesTheUnpackedPathBitForBit(m: GemmJob.TallRows + 18, n: GemmJob.NcPacked + 40, k: GemmJob.KcMax + 50, seed: 6);
+        PackedWeightMatchesTheUnpackedPathBitForBit(m: GemmJob.TallRows + 18, n: GemmJob.NcPacked + 40,
+            k: GemmJob.KcMax + 50, seed: 6);
 
     [Fact]
     public void LargePackedWeightInHugePageMemoryComputesTheSameBits() =>
         // Panels just over PanelMemory's threshold (native memory aligned to 2 MB), for every ISA's layout.
-        PackedWeightMatchesTheUnpackedPathBitForBit(m: 20, n: (int)(PanelMemory.HugePageBytes / sizeof(float) / 700) + 40, k: 700, seed: 9);
+        PackedWeightMatchesTheUnpackedPathBitForBit(m: 20,
+            n: (int)(PanelMemory.HugePageBytes / sizeof(float) / 700) + 40, k: 700, seed: 9);
 
-    /// <summary>C = A W^T + bias through GELU with W pre-packed, on one and two threads under every ISA: the same bits as
-    /// the unpacked-B path, and within the K-scaled tolerance of the double reference.</summary>
+    /// <summary>C = A W^T + bias through GELU with W pre-packed, on one and two threads under every ISA: the same
+    /// bits as the unpacked-B path, and within the K-scaled tolerance of the double reference.</summary>
     void PackedWeightMatchesTheUnpackedPathBitForBit(int m, int n, int k, int seed)
     {
-        float[] a = GemmTestSupport.Random(m * k, seed), weight = GemmTestSupport.Random(n * k, seed + 1), bias = GemmTestSupport.Random(n, seed + 2);
-        var reference = GemmReference.Multiply(m, n, k, a, k, false, weight, k, true, [], n, bias: bias, epilogue: GemmEpilogue.Gelu);
+        float[] a = GemmTestSupport.Random(m * k, seed), weight = GemmTestSupport.Random(n * k, seed + 1),
+            bias = GemmTestSupport.Random(n, seed + 2);
+        var reference = GemmReference.Multiply(m, n, k, a, k, false, weight, k, true, [], n, bias: bias,
+            epilogue: GemmEpilogue.Gelu);
         GemmTestSupport.ForEachIsa(isa =>
         {
             var packed = PackedWeight.FromLinear(weight, n, k, isa);
@@ -162,10 +169,14 @@ public class GemmTests : IDisposable
     public void RejectsOperandsThatDoNotFit()
     {
         var c = new float[4];
-        Assert.Throws<ArgumentException>(() => Gemm.Multiply(2, 2, 2, new float[3], 2, false, new float[4], 2, false, c, 2));
-        Assert.Throws<ArgumentException>(() => Gemm.Multiply(2, 2, 2, new float[4], 1, false, new float[4], 2, false, c, 2));
-        Assert.Throws<ArgumentException>(() => Gemm.Multiply(2, 2, 2, new float[4], 2, false, new float[4], 2, false, c, 2, bias: new float[1]));
-        Assert.Throws<ArgumentException>(() => Gemm.Multiply(2, 2, 2, new float[4], 2, false, new float[4], 2, false, new float[3], 2));
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(2, 2, 2, new float[3], 2, false, new float[4], 2, false,
+            c, 2));
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(2, 2, 2, new float[4], 1, false, new float[4], 2, false,
+            c, 2));
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(2, 2, 2, new float[4], 2, false, new float[4], 2, false,
+            c, 2, bias: new float[1]));
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(2, 2, 2, new float[4], 2, false, new float[4], 2, false,
+            new float[3], 2));
         Assert.Throws<ArgumentException>(() => PackedWeight.FromLinear(new float[5], 2, 3));
         var w = PackedWeight.FromLinear(new float[6], 2, 3);
         Assert.Throws<ArgumentException>(() => Gemm.Multiply(2, new float[5], 3, w, c, 2));

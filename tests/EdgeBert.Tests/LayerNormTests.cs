@@ -39,7 +39,8 @@ public class LayerNormTests
             double error = KernelCheck.RelativeErrorNorm(y.AsSpan(r * cols, cols), expected);
             Assert.True(error <= 1e-6, $"{what} row {r}: relative error {error:E2}");
             Assert.True(Math.Abs(mean[r] - expectedMean) <= 1e-6 * Math.Max(1, Math.Abs(expectedMean)), $"{what} mean");
-            Assert.True(Math.Abs(rstd[r] - expectedRstd) <= 1e-6 * expectedRstd, $"{what} rstd {rstd[r]} vs {expectedRstd}");
+            Assert.True(Math.Abs(rstd[r] - expectedRstd) <= 1e-6 * expectedRstd,
+                $"{what} rstd {rstd[r]} vs {expectedRstd}");
         }
     }
 
@@ -50,7 +51,8 @@ public class LayerNormTests
         KernelCheck.ForEachIsa(isa =>
         {
             for (int cols = 2; cols <= 256; cols++)
-                CheckRows(isa, KernelCheck.Random(random, 3 * cols, -3, 5), 3, cols, 1e-5f, random, $"{isa} cols={cols}");
+                CheckRows(isa, KernelCheck.Random(random, 3 * cols, -3, 5), 3, cols, 1e-5f, random,
+                    $"{isa} cols={cols}");
         });
     }
 
@@ -84,7 +86,8 @@ public class LayerNormTests
                     var y = new float[cols];
                     LayerNorm.Forward(x, y, 1, cols, gamma, beta, 1e-12f, isa: isa);
                     for (int j = 0; j < cols; j++)
-                        Assert.True(Math.Abs(y[j] - beta[j]) <= 1e-6, $"{isa} cols={cols} value={value}: {y[j]} vs beta {beta[j]}");
+                        Assert.True(Math.Abs(y[j] - beta[j]) <= 1e-6,
+                            $"{isa} cols={cols} value={value}: {y[j]} vs beta {beta[j]}");
                 }
         });
     }

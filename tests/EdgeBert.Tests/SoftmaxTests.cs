@@ -58,7 +58,8 @@ public class SoftmaxTests
                 var y = (float[])x.Clone();
                 Softmax.Row(y, valid, isa);
                 var expected = Reference(x.AsSpan(0, valid), default);
-                if (valid > 0) Assert.True(KernelCheck.RelativeErrorNorm(y.AsSpan(0, valid), expected) <= 1e-6, $"{isa} n={length} valid={valid}");
+                if (valid > 0) Assert.True(KernelCheck.RelativeErrorNorm(y.AsSpan(0, valid), expected) <= 1e-6,
+                    $"{isa} n={length} valid={valid}");
                 Assert.All(y[valid..], v => Assert.Equal(0f, v));
             }
         });
@@ -72,7 +73,8 @@ public class SoftmaxTests
             foreach (int length in new[] { 3, 17, 40, 129 })
             {
                 var x = new float[length];
-                for (int j = 0; j < length; j++) x[j] = (j % 3) switch { 0 => float.MaxValue, 1 => float.NegativeInfinity, _ => -float.MaxValue };
+                for (int j = 0; j < length; j++)
+                    x[j] = (j % 3) switch { 0 => float.MaxValue, 1 => float.NegativeInfinity, _ => -float.MaxValue };
                 var y = (float[])x.Clone();
                 Softmax.Rows(y, 1, length, isa: isa);
                 int maxima = (length + 2) / 3;
