@@ -88,6 +88,7 @@ public static class Attention
             for (int w = 0; w < n; w++) sig[w] -= probs[(h * n + w) * n + w];
     }
 
+    /// <summary>One <see cref="ForwardHead"/> call's arguments, for <see cref="IsaDispatch"/>.</summary>
     ref struct ForwardHeadWork(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int ld,
         int n, int headDim, int head, Span<float> context, int ldContext, Span<float> headProbs,
         ReadOnlySpan<float> additiveKeyMask) : IIsaWork
@@ -101,6 +102,7 @@ public static class Attention
             _context, ldContext, _headProbs, _additiveKeyMask);
     }
 
+    /// <summary>One <see cref="BackwardHead"/> call's arguments, for <see cref="IsaDispatch"/>.</summary>
     ref struct BackwardHeadWork(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int ld,
         int n, int headDim, int head, ReadOnlySpan<float> headProbs, ReadOnlySpan<float> dContext, int ldContext,
         Span<float> dq, Span<float> dk, Span<float> dv) : IIsaWork

@@ -89,6 +89,7 @@ public static class Elementwise
         return sum;
     }
 
+    /// <summary>One <see cref="Dot"/> call, for <see cref="IsaDispatch"/>; it returns the sum.</summary>
     ref struct DotWork(ReadOnlySpan<float> a, ReadOnlySpan<float> b) : IIsaWork
     {
         readonly ReadOnlySpan<float> _a = a, _b = b;

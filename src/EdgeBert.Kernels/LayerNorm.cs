@@ -46,6 +46,8 @@ public static class LayerNorm
         }
     }
 
+    /// <summary>One row of <see cref="Forward"/>, for <see cref="IsaDispatch"/>; it returns the row's statistics.
+    /// </summary>
     ref struct ForwardRow(ReadOnlySpan<float> x, Span<float> y, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
         float eps) : IIsaWork
     {
@@ -60,6 +62,7 @@ public static class LayerNorm
         public void RunScalar() => (Mean, Rstd) = LayerNormReference.Row(_x, _y, _gamma, _beta, eps);
     }
 
+    /// <summary>One row of <see cref="Backward"/>, for <see cref="IsaDispatch"/>.</summary>
     ref struct BackwardRow(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, ReadOnlySpan<float> gamma,
         float mean, float rstd, Span<float> dx, Span<float> dgamma, Span<float> dbeta) : IIsaWork
     {

@@ -36,6 +36,7 @@ public static class Softmax
         IsaDispatch.Run(isa, ref work);
     }
 
+    /// <summary>One row's arguments, for <see cref="IsaDispatch"/>.</summary>
     ref struct RowWork(Span<float> row, ReadOnlySpan<float> additiveMask) : IIsaWork
     {
         readonly Span<float> _row = row;
