@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -55,14 +57,18 @@ public static class IsaSelector
 
     /// <summary>The path a kernel runs for its optional argument: null means <see cref="Default"/>;
     /// a path the CPU lacks throws, so a test or benchmark never silently measures another one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Isa Resolve(Isa? isa)
     {
         if (isa is not { } path) return Default;
-        if (!IsSupported(path))
-            throw new PlatformNotSupportedException(
-                $"ISA path '{Name(path)}' is not supported by this CPU (best: {Name(Best)})");
+        if (!IsSupported(path)) ThrowUnsupported(path);
         return path;
     }
+
+    // Out of line, so Resolve stays small enough to inline into every kernel call.
+    [DoesNotReturn, MethodImpl(MethodImplOptions.NoInlining)]
+    static void ThrowUnsupported(Isa isa) => throw new PlatformNotSupportedException(
+        $"ISA path '{Name(isa)}' is not supported by this CPU (best: {Name(Best)})");
 
     static Isa Detect()
     {
