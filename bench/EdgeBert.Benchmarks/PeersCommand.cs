@@ -238,7 +238,8 @@ static class PeersCommand
         }
         string model = o.ModelDir ?? o.Shape!;
         Console.WriteLine(string.Create(inv,
-            $"\npeers {model} seq={o.Seq} batch={o.Batch} threads={o.Threads} isa={IsaSelector.Name(IsaSelector.Active)} runs={times[0].Count} (sequences of equal length)"));
+            $"\npeers {model} seq={o.Seq} batch={o.Batch} threads={o.Threads} isa={IsaSelector.Name(IsaSelector.Default)} "
+            + $"runs={times[0].Count} (sequences of equal length)"));
         string ratioHeads = string.Concat(bases.Select(b => $" median / {b.Label} | min / {b.Label} |"));
         Console.WriteLine($"| peer | median ms | min ms |{ratioHeads} GFLOP/s (median) |");
         Console.WriteLine($"|---|---:|---:|{string.Concat(bases.Select(_ => "---:|---:|"))}---:|");

@@ -39,38 +39,33 @@ static class BenchVerbs
         a.RejectUnknown(maxPositionals: 1);
         if ((long)m * k > int.MaxValue || (long)k * n > int.MaxValue || (long)m * n > int.MaxValue)
             throw new UsageException("matrices larger than 2^31 values are not supported");
-        var saved = IsaSelector.Active;
-        try
+        var isa = IsaSelector.Default;
+        if (isaText is not null)
         {
-            var isa = saved;
-            if (isaText is not null)
-            {
-                if (!IsaSelector.TryParse(isaText, out isa))
-                    throw new UsageException($"--isa must be one of avx512, avx2, vector128, scalar, got '{isaText}'");
-                if (!IsaSelector.IsSupported(isa))
-                    throw new UsageException($"--isa {IsaSelector.Name(isa)} is not supported by this CPU (best: {IsaSelector.Name(IsaSelector.Best)})");
-                IsaSelector.Active = isa;
-            }
-            var (ms, gflops, runs) = TimeGemm(m, k, n, threads);
-            var inv = CultureInfo.InvariantCulture;
-            if (json)
-                o.WriteLine(string.Create(inv, $$"""{"m":{{m}},"k":{{k}},"n":{{n}},"threads":{{threads}},"isa":"{{IsaSelector.Name(isa)}}","ms":{{Math.Round(ms, 6)}},"gflops":{{Math.Round(gflops, 1)}}}"""));
-            else
-                o.WriteLine(string.Create(inv, $"gemm m={m} k={k} n={n} threads={threads} isa={IsaSelector.Name(isa)}: {ms:F4} ms, {gflops:F1} GFLOP/s (best of {runs} runs, packed weight)"));
-            return 0;
+            if (!IsaSelector.TryParse(isaText, out isa))
+                throw new UsageException($"--isa must be one of avx512, avx2, vector128, scalar, got '{isaText}'");
+            string best = IsaSelector.Name(IsaSelector.Best);
+            if (!IsaSelector.IsSupported(isa))
+                throw new UsageException($"--isa {IsaSelector.Name(isa)} is not supported by this CPU (best: {best})");
         }
-        finally { IsaSelector.Active = saved; }
+        var (ms, gflops, runs) = TimeGemm(m, k, n, threads, isa);
+        var inv = CultureInfo.InvariantCulture;
+        if (json)
+            o.WriteLine(string.Create(inv, $$"""{"m":{{m}},"k":{{k}},"n":{{n}},"threads":{{threads}},"isa":"{{IsaSelector.Name(isa)}}","ms":{{Math.Round(ms, 6)}},"gflops":{{Math.Round(gflops, 1)}}}"""));
+        else
+            o.WriteLine(string.Create(inv, $"gemm m={m} k={k} n={n} threads={threads} isa={IsaSelector.Name(isa)}: {ms:F4} ms, {gflops:F1} GFLOP/s (best of {runs} runs, packed weight)"));
+        return 0;
     }
 
     /// <summary>Best time of C = X * W^T through the forward-pass path, over at least one second of runs.</summary>
-    static (double Ms, double Gflops, int Runs) TimeGemm(int m, int k, int n, int threads)
+    static (double Ms, double Gflops, int Runs) TimeGemm(int m, int k, int n, int threads, Isa isa)
     {
         var rng = new Random(1);
         var x = new float[m * k];
         var weight = new float[n * k];
         for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() - 0.5);
         for (int i = 0; i < weight.Length; i++) weight[i] = (float)(rng.NextDouble() - 0.5);
-        var packed = PackedWeight.FromLinear(weight, n, k);
+        var packed = PackedWeight.FromLinear(weight, n, k, isa);
         var y = new float[m * n];
         using var pool = new WorkerPool(threads);
 

@@ -79,7 +79,7 @@ static class EncoderBench
                 }
                 rounds++;
             }
-            string isa = IsaSelector.Name(IsaSelector.Active);
+            string isa = IsaSelector.Name(engine.Isa);
             string model = modelDir ?? shape!;
             var inv = CultureInfo.InvariantCulture;
             foreach (var run in runs)

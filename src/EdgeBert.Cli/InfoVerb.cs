@@ -37,7 +37,8 @@ static class InfoVerb
         yield return ("native aot", IsNativeAot ? "yes (no JIT: SIMD widths fixed at publish time)" : "no (JIT)");
         yield return ("isa best", IsaSelector.Name(IsaSelector.Best));
         string? forced = Environment.GetEnvironmentVariable("EDGEBERT_ISA");
-        yield return ("isa active", IsaSelector.Name(IsaSelector.Active) + (string.IsNullOrWhiteSpace(forced) ? "" : $" (EDGEBERT_ISA={forced})"));
+        string forcedNote = string.IsNullOrWhiteSpace(forced) ? "" : $" (EDGEBERT_ISA={forced})";
+        yield return ("isa active", IsaSelector.Name(IsaSelector.Default) + forcedNote);
         yield return ("isa supported", string.Join(", ", IsaSelector.Supported.Select(IsaSelector.Name)));
         yield return ("vector512 accelerated", YesNo(Vector512.IsHardwareAccelerated));
         yield return ("vector256 accelerated", YesNo(Vector256.IsHardwareAccelerated));

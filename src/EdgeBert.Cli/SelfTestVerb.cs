@@ -32,16 +32,8 @@ static class SelfTestVerb
             o.WriteLine($"{key}: {InfoVerb.Lines().First(l => l.Key == key).Value}");
 
         var report = new SelfTestReport(o);
-        var saved = IsaSelector.Active;
-        try
-        {
-            SelfTestKernels.Run(report);
-            SelfTestModel.Run(report, modelDir, expectedFile);
-        }
-        finally
-        {
-            IsaSelector.Active = saved;
-        }
+        SelfTestKernels.Run(report);
+        SelfTestModel.Run(report, modelDir, expectedFile);
 
         o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"selftest: {report.Passed} passed, {report.Failed} failed"));
         foreach (var failure in report.Failures) o.WriteLine($"failed: {failure}");

@@ -1,131 +1,96 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 
 namespace EdgeBert.Kernels;
 
-/// <summary>Element-wise activations, dispatched on <see cref="IsaSelector.Active"/>.
+/// <summary>Element-wise activations on the given path (null: <see cref="IsaSelector.Default"/>).
 /// Every method accepts the output being the same span as an input.</summary>
 public static class Activations
 {
     /// <summary>Exact GELU, x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)); x and y may alias.</summary>
-    public static void Gelu(ReadOnlySpan<float> x, Span<float> y)
+    public static void Gelu(ReadOnlySpan<float> x, Span<float> y, Isa? isa = null)
     {
         CheckOutput(x.Length, y.Length);
-        y = y[..x.Length];
-        switch (IsaSelector.Active)
-        {
-            case Isa.Avx512: GeluCore<Vector512<float>, Simd512>(x, y); break;
-            case Isa.Avx2: GeluCore<Vector256<float>, Simd256>(x, y); break;
-            case Isa.Vector128: GeluCore<Vector128<float>, Simd128>(x, y); break;
-            default: ActivationsReference.Gelu(x, y); break;
-        }
+        ElementwiseLoop.Unary(default(GeluOp), x, y[..x.Length], isa);
     }
 
     /// <summary>dx = dy * (Phi(x) + x phi(x)), the derivative of exact GELU; dx may alias x or dy.</summary>
-    public static void GeluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    public static void GeluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, Isa? isa = null)
     {
         if (dy.Length != x.Length) throw new ArgumentException("dy and x differ in length");
         CheckOutput(x.Length, dx.Length);
-        dx = dx[..x.Length];
-        switch (IsaSelector.Active)
-        {
-            case Isa.Avx512: GeluBackwardCore<Vector512<float>, Simd512>(x, dy, dx); break;
-            case Isa.Avx2: GeluBackwardCore<Vector256<float>, Simd256>(x, dy, dx); break;
-            case Isa.Vector128: GeluBackwardCore<Vector128<float>, Simd128>(x, dy, dx); break;
-            default: ActivationsReference.GeluBackward(x, dy, dx); break;
-        }
+        ElementwiseLoop.Binary(default(GeluBackwardOp), x, dy, dx[..x.Length], isa);
     }
 
     /// <summary>Error function, absolute error below 1e-6 for every float.</summary>
-    public static void Erf(ReadOnlySpan<float> x, Span<float> y)
+    public static void Erf(ReadOnlySpan<float> x, Span<float> y, Isa? isa = null)
     {
         CheckOutput(x.Length, y.Length);
-        y = y[..x.Length];
-        switch (IsaSelector.Active)
-        {
-            case Isa.Avx512: ErfCore<Vector512<float>, Simd512>(x, y); break;
-            case Isa.Avx2: ErfCore<Vector256<float>, Simd256>(x, y); break;
-            case Isa.Vector128: ErfCore<Vector128<float>, Simd128>(x, y); break;
-            default: ActivationsReference.Erf(x, y); break;
-        }
+        ElementwiseLoop.Unary(default(ErfOp), x, y[..x.Length], isa);
     }
 
     /// <summary>Hyperbolic tangent with relative error near float precision, also for tiny |x|
     /// (TensorPrimitives.Tanh 10.0 is off by 0.5% at x = 1e-5).</summary>
-    public static void Tanh(ReadOnlySpan<float> x, Span<float> y)
+    public static void Tanh(ReadOnlySpan<float> x, Span<float> y, Isa? isa = null)
     {
         CheckOutput(x.Length, y.Length);
-        y = y[..x.Length];
-        switch (IsaSelector.Active)
-        {
-            case Isa.Avx512: TanhCore<Vector512<float>, Simd512>(x, y); break;
-            case Isa.Avx2: TanhCore<Vector256<float>, Simd256>(x, y); break;
-            case Isa.Vector128: TanhCore<Vector128<float>, Simd128>(x, y); break;
-            default: ActivationsReference.Tanh(x, y); break;
-        }
+        ElementwiseLoop.Unary(default(TanhOp), x, y[..x.Length], isa);
     }
 
-    static void TanhCore<TV, S>(ReadOnlySpan<float> x, Span<float> y) where TV : struct where S : struct, ISimd<TV>
+    // The scalar forms are the references' own, so the tail of a vector path matches the scalar path.
+
+    readonly struct TanhOp : IUnaryOperator
     {
-        ref float xs = ref MemoryMarshal.GetReference(x);
-        ref float ys = ref MemoryMarshal.GetReference(y);
-        var series = ActivationsReference.TanhSeries;
-        int i = 0;
-        for (; i <= x.Length - S.Count; i += S.Count)
+        public TV Invoke<TV, S>(TV v) where TV : struct where S : struct, ISimd<TV>
         {
-            var v = S.Load(ref xs, i);
+            var series = ActivationsReference.TanhSeries;
             var a = S.Abs(v);
             var x2 = S.Multiply(v, v);
             var poly = S.Splat(series[^1]);
             for (int c = series.Length - 2; c >= 0; c--) poly = S.MulAdd(poly, x2, S.Splat(series[c]));
             var small = S.Multiply(v, poly);
             var large = S.Subtract(S.Splat(1f), S.Divide(S.Splat(2f), S.Add(S.Exp(S.Add(a, a)), S.Splat(1f))));
-            S.Store(S.Select(S.LessThan(a, S.Splat(ActivationsReference.TanhSeriesLimit)), small, S.CopySign(large, v)), ref ys, i);
+            var isSmall = S.LessThan(a, S.Splat(ActivationsReference.TanhSeriesLimit));
+            return S.Select(isSmall, small, S.CopySign(large, v));
         }
-        ActivationsReference.Tanh(x[i..], y[i..]);
+
+        public float Invoke(float x) => ActivationsReference.Tanh(x);
+        public void Reference(ReadOnlySpan<float> x, Span<float> y) => ActivationsReference.Tanh(x, y);
     }
 
-    static void GeluCore<TV, S>(ReadOnlySpan<float> x, Span<float> y) where TV : struct where S : struct, ISimd<TV>
+    readonly struct GeluOp : IUnaryOperator
     {
-        ref float xs = ref MemoryMarshal.GetReference(x);
-        ref float ys = ref MemoryMarshal.GetReference(y);
-        int i = 0;
-        for (; i <= x.Length - S.Count; i += S.Count)
+        public TV Invoke<TV, S>(TV v) where TV : struct where S : struct, ISimd<TV>
         {
-            var v = S.Load(ref xs, i);
             var erf = VectorErf<TV, S>(S.Multiply(v, S.Splat(ActivationsReference.InvSqrt2)));
-            S.Store(S.Multiply(S.Multiply(S.Splat(0.5f), v), S.Add(S.Splat(1f), erf)), ref ys, i);
+            return S.Multiply(S.Multiply(S.Splat(0.5f), v), S.Add(S.Splat(1f), erf));
         }
-        ActivationsReference.Gelu(x[i..], y[i..]);
+
+        public float Invoke(float x) => ActivationsReference.Gelu(x);
+        public void Reference(ReadOnlySpan<float> x, Span<float> y) => ActivationsReference.Gelu(x, y);
     }
 
-    static void GeluBackwardCore<TV, S>(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
-        where TV : struct where S : struct, ISimd<TV>
+    /// <summary>(x, dy) -> dx.</summary>
+    readonly struct GeluBackwardOp : IBinaryOperator
     {
-        ref float xs = ref MemoryMarshal.GetReference(x);
-        ref float dys = ref MemoryMarshal.GetReference(dy);
-        ref float dxs = ref MemoryMarshal.GetReference(dx);
-        int i = 0;
-        for (; i <= x.Length - S.Count; i += S.Count)
+        public TV Invoke<TV, S>(TV v, TV dy) where TV : struct where S : struct, ISimd<TV>
         {
-            var v = S.Load(ref xs, i);
             var erf = VectorErf<TV, S>(S.Multiply(v, S.Splat(ActivationsReference.InvSqrt2)));
             var cdf = S.MulAdd(S.Splat(0.5f), erf, S.Splat(0.5f));
-            var pdf = S.Multiply(S.Splat(ActivationsReference.InvSqrt2Pi), S.Exp(S.Multiply(S.Splat(-0.5f), S.Multiply(v, v))));
-            S.Store(S.Multiply(S.Load(ref dys, i), S.MulAdd(v, pdf, cdf)), ref dxs, i);
+            var gauss = S.Exp(S.Multiply(S.Splat(-0.5f), S.Multiply(v, v)));
+            var pdf = S.Multiply(S.Splat(ActivationsReference.InvSqrt2Pi), gauss);
+            return S.Multiply(dy, S.MulAdd(v, pdf, cdf));
         }
-        ActivationsReference.GeluBackward(x[i..], dy[i..], dx[i..]);
+
+        public float Invoke(float x, float dy) => ActivationsReference.GeluBackward(x, dy);
+        public void Reference(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) =>
+            ActivationsReference.GeluBackward(x, dy, dx);
     }
 
-    static void ErfCore<TV, S>(ReadOnlySpan<float> x, Span<float> y) where TV : struct where S : struct, ISimd<TV>
+    readonly struct ErfOp : IUnaryOperator
     {
-        ref float xs = ref MemoryMarshal.GetReference(x);
-        ref float ys = ref MemoryMarshal.GetReference(y);
-        int i = 0;
-        for (; i <= x.Length - S.Count; i += S.Count)
-            S.Store(VectorErf<TV, S>(S.Load(ref xs, i)), ref ys, i);
-        ActivationsReference.Erf(x[i..], y[i..]);
+        public TV Invoke<TV, S>(TV x) where TV : struct where S : struct, ISimd<TV> => VectorErf<TV, S>(x);
+        public float Invoke(float x) => ActivationsReference.Erf(x);
+        public void Reference(ReadOnlySpan<float> x, Span<float> y) => ActivationsReference.Erf(x, y);
     }
 
     /// <summary>The same approximation as <see cref="ActivationsReference.Erf(float)"/>, lane by lane.</summary>

@@ -26,24 +26,23 @@ internal static class ActivationsReference
         for (int i = 0; i < x.Length; i++) y[i] = Erf(x[i]);
     }
 
+    internal static float Gelu(float x) => 0.5f * x * (1f + Erf(x * InvSqrt2));
+
     internal static void Gelu(ReadOnlySpan<float> x, Span<float> y)
     {
-        for (int i = 0; i < x.Length; i++)
-        {
-            float v = x[i];
-            y[i] = 0.5f * v * (1f + Erf(v * InvSqrt2));
-        }
+        for (int i = 0; i < x.Length; i++) y[i] = Gelu(x[i]);
+    }
+
+    internal static float GeluBackward(float x, float dy)
+    {
+        float cdf = 0.5f * (1f + Erf(x * InvSqrt2));
+        float pdf = InvSqrt2Pi * MathF.Exp(-0.5f * x * x);
+        return dy * (cdf + x * pdf);
     }
 
     internal static void GeluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
     {
-        for (int i = 0; i < x.Length; i++)
-        {
-            float v = x[i];
-            float cdf = 0.5f * (1f + Erf(v * InvSqrt2));
-            float pdf = InvSqrt2Pi * MathF.Exp(-0.5f * v * v);
-            dx[i] = dy[i] * (cdf + v * pdf);
-        }
+        for (int i = 0; i < x.Length; i++) dx[i] = GeluBackward(x[i], dy[i]);
     }
 
     // Below this |x|, tanh uses its Taylor series (radius pi/2: each term shrinks by about

@@ -13,7 +13,8 @@ internal static unsafe class AttentionProduct
 {
 
     /// <summary>Overwrites C[m, cols] (row stride ldc).</summary>
-    public static void Multiply<TV, S>(int m, int cols, int k, float* a, int lda, bool transA, float* b, int ldb, float* c, int ldc)
+    public static void Multiply<TV, S>(int m, int cols, int k, float* a, int lda, bool transA, float* b, int ldb,
+        float* c, int ldc)
         where TV : struct where S : struct, ISimd<TV>
     {
         // Step between consecutive rows of op(A), and between consecutive depths within a row.

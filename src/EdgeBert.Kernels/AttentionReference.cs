@@ -59,13 +59,4 @@ internal static class AttentionReference
             }
         }
     }
-
-    internal static void ReceivedAttention(ReadOnlySpan<float> probs, int n, int heads, Span<float> significance)
-    {
-        significance[..n].Clear();
-        for (int h = 0; h < heads; h++)
-            for (int from = 0; from < n; from++)
-                for (int to = 0; to < n; to++)
-                    if (from != to) significance[to] += probs[(h * n + from) * n + to];
-    }
 }

@@ -1,149 +1,77 @@
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 
 namespace EdgeBert.Kernels;
 
-/// <summary>Vector arithmetic the engine and autograd need, dispatched on <see cref="IsaSelector.Active"/>.
-/// Outputs may alias inputs exactly (same span), not partially.</summary>
+/// <summary>Vector arithmetic the engine and autograd need. Each method runs the given path
+/// (null: <see cref="IsaSelector.Default"/>). Outputs may alias inputs exactly (same span), not partially.</summary>
 public static class Elementwise
 {
     /// <summary>y = a + b.</summary>
-    public static void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y)
+    public static void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y, Isa? isa = null)
     {
         CheckSame(a.Length, b.Length);
         CheckOutput(a.Length, y.Length);
-        y = y[..a.Length];
-        switch (IsaSelector.Active)
-        {
-            case Isa.Avx512: AddCore<Vector512<float>, Simd512>(a, b, y); break;
-            case Isa.Avx2: AddCore<Vector256<float>, Simd256>(a, b, y); break;
-            case Isa.Vector128: AddCore<Vector128<float>, Simd128>(a, b, y); break;
-            default: ElementwiseReference.Add(a, b, y); break;
-        }
+        ElementwiseLoop.Binary(default(AddOp), a, b, y[..a.Length], isa);
     }
 
     /// <summary>y += x (residual connections, gradient accumulation).</summary>
-    public static void AddInPlace(Span<float> y, ReadOnlySpan<float> x) => Add(y, x, y);
+    public static void AddInPlace(Span<float> y, ReadOnlySpan<float> x, Isa? isa = null) => Add(y, x, y, isa);
 
     /// <summary>y = a * b element by element.</summary>
-    public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y)
+    public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y, Isa? isa = null)
     {
         CheckSame(a.Length, b.Length);
         CheckOutput(a.Length, y.Length);
-        y = y[..a.Length];
-        switch (IsaSelector.Active)
-        {
-            case Isa.Avx512: MultiplyCore<Vector512<float>, Simd512>(a, b, y); break;
-            case Isa.Avx2: MultiplyCore<Vector256<float>, Simd256>(a, b, y); break;
-            case Isa.Vector128: MultiplyCore<Vector128<float>, Simd128>(a, b, y); break;
-            default: ElementwiseReference.Multiply(a, b, y); break;
-        }
+        ElementwiseLoop.Binary(default(MultiplyOp), a, b, y[..a.Length], isa);
     }
 
     /// <summary>Adds bias (length cols) to every row of a row-major [rows, cols] matrix.</summary>
-    public static void AddBias(Span<float> x, int rows, int cols, ReadOnlySpan<float> bias)
+    public static void AddBias(Span<float> x, int rows, int cols, ReadOnlySpan<float> bias, Isa? isa = null)
     {
         CheckMatrix(x.Length, rows, cols);
         if (bias.Length != cols) throw new ArgumentException("bias length must equal cols");
         for (int r = 0; r < rows; r++)
         {
             var row = x.Slice(r * cols, cols);
-            Add(row, bias, row);
+            Add(row, bias, row, isa);
         }
     }
 
     /// <summary>y = s * x.</summary>
-    public static void Scale(ReadOnlySpan<float> x, float s, Span<float> y)
+    public static void Scale(ReadOnlySpan<float> x, float s, Span<float> y, Isa? isa = null)
     {
         CheckOutput(x.Length, y.Length);
-        y = y[..x.Length];
-        switch (IsaSelector.Active)
-        {
-            case Isa.Avx512: ScaleCore<Vector512<float>, Simd512>(x, s, y); break;
-            case Isa.Avx2: ScaleCore<Vector256<float>, Simd256>(x, s, y); break;
-            case Isa.Vector128: ScaleCore<Vector128<float>, Simd128>(x, s, y); break;
-            default: ElementwiseReference.Scale(x, s, y); break;
-        }
+        ElementwiseLoop.Unary(new ScaleOp(s), x, y[..x.Length], isa);
     }
 
     /// <summary>y += a * x.</summary>
-    public static void Axpy(float a, ReadOnlySpan<float> x, Span<float> y)
+    public static void Axpy(float a, ReadOnlySpan<float> x, Span<float> y, Isa? isa = null)
     {
         CheckOutput(x.Length, y.Length);
         y = y[..x.Length];
-        switch (IsaSelector.Active)
-        {
-            case Isa.Avx512: AxpyCore<Vector512<float>, Simd512>(a, x, y); break;
-            case Isa.Avx2: AxpyCore<Vector256<float>, Simd256>(a, x, y); break;
-            case Isa.Vector128: AxpyCore<Vector128<float>, Simd128>(a, x, y); break;
-            default: ElementwiseReference.Axpy(a, x, y); break;
-        }
+        ElementwiseLoop.Binary(new AxpyOp(a), x, y, y, isa);
     }
 
     /// <summary>Sum of a[i] * b[i].</summary>
-    public static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    public static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Isa? isa = null)
     {
         CheckSame(a.Length, b.Length);
-        return IsaSelector.Active switch
-        {
-            Isa.Avx512 => DotCore<Vector512<float>, Simd512>(a, b),
-            Isa.Avx2 => DotCore<Vector256<float>, Simd256>(a, b),
-            Isa.Vector128 => DotCore<Vector128<float>, Simd128>(a, b),
-            _ => ElementwiseReference.Dot(a, b),
-        };
+        var work = new DotWork(a, b);
+        IsaDispatch.Run(isa, ref work);
+        return work.Sum;
     }
 
     /// <summary>sums[c] += sum over rows of x[r, c] (bias gradients).</summary>
-    public static void AccumulateColumnSums(ReadOnlySpan<float> x, int rows, int cols, Span<float> sums)
+    public static void AccumulateColumnSums(ReadOnlySpan<float> x, int rows, int cols, Span<float> sums,
+        Isa? isa = null)
     {
         CheckMatrix(x.Length, rows, cols);
         if (sums.Length != cols) throw new ArgumentException("sums length must equal cols");
-        for (int r = 0; r < rows; r++) AddInPlace(sums, x.Slice(r * cols, cols));
+        for (int r = 0; r < rows; r++) AddInPlace(sums, x.Slice(r * cols, cols), isa);
     }
 
-    internal static void AddCore<TV, S>(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y)
+    internal static float DotCore<TV, S>(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
         where TV : struct where S : struct, ISimd<TV>
-    {
-        ref float ar = ref MemoryMarshal.GetReference(a);
-        ref float br = ref MemoryMarshal.GetReference(b);
-        ref float yr = ref MemoryMarshal.GetReference(y);
-        int i = 0;
-        for (; i <= a.Length - S.Count; i += S.Count) S.Store(S.Add(S.Load(ref ar, i), S.Load(ref br, i)), ref yr, i);
-        for (; i < a.Length; i++) y[i] = a[i] + b[i];
-    }
-
-    static void MultiplyCore<TV, S>(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y)
-        where TV : struct where S : struct, ISimd<TV>
-    {
-        ref float ar = ref MemoryMarshal.GetReference(a);
-        ref float br = ref MemoryMarshal.GetReference(b);
-        ref float yr = ref MemoryMarshal.GetReference(y);
-        int i = 0;
-        for (; i <= a.Length - S.Count; i += S.Count) S.Store(S.Multiply(S.Load(ref ar, i), S.Load(ref br, i)), ref yr, i);
-        for (; i < a.Length; i++) y[i] = a[i] * b[i];
-    }
-
-    static void ScaleCore<TV, S>(ReadOnlySpan<float> x, float s, Span<float> y) where TV : struct where S : struct, ISimd<TV>
-    {
-        ref float xr = ref MemoryMarshal.GetReference(x);
-        ref float yr = ref MemoryMarshal.GetReference(y);
-        var sv = S.Splat(s);
-        int i = 0;
-        for (; i <= x.Length - S.Count; i += S.Count) S.Store(S.Multiply(S.Load(ref xr, i), sv), ref yr, i);
-        for (; i < x.Length; i++) y[i] = x[i] * s;
-    }
-
-    internal static void AxpyCore<TV, S>(float a, ReadOnlySpan<float> x, Span<float> y) where TV : struct where S : struct, ISimd<TV>
-    {
-        ref float xr = ref MemoryMarshal.GetReference(x);
-        ref float yr = ref MemoryMarshal.GetReference(y);
-        var av = S.Splat(a);
-        int i = 0;
-        for (; i <= x.Length - S.Count; i += S.Count) S.Store(S.MulAdd(av, S.Load(ref xr, i), S.Load(ref yr, i)), ref yr, i);
-        for (; i < x.Length; i++) y[i] += a * x[i];
-    }
-
-    internal static float DotCore<TV, S>(ReadOnlySpan<float> a, ReadOnlySpan<float> b) where TV : struct where S : struct, ISimd<TV>
     {
         ref float ar = ref MemoryMarshal.GetReference(a);
         ref float br = ref MemoryMarshal.GetReference(b);
@@ -159,6 +87,51 @@ public static class Elementwise
         float sum = S.Sum(S.Add(sums0, sums1));
         for (; i < a.Length; i++) sum += a[i] * b[i];
         return sum;
+    }
+
+    /// <summary>One <see cref="Dot"/> call, for <see cref="IsaDispatch"/>; it returns the sum.</summary>
+    ref struct DotWork(ReadOnlySpan<float> a, ReadOnlySpan<float> b) : IIsaWork
+    {
+        readonly ReadOnlySpan<float> _a = a, _b = b;
+
+        public float Sum { get; private set; }
+
+        public void RunVector<TV, S>() where TV : struct where S : struct, ISimd<TV> => Sum = DotCore<TV, S>(_a, _b);
+        public void RunScalar() => Sum = ElementwiseReference.Dot(_a, _b);
+    }
+
+    readonly struct AddOp : IBinaryOperator
+    {
+        public TV Invoke<TV, S>(TV a, TV b) where TV : struct where S : struct, ISimd<TV> => S.Add(a, b);
+        public float Invoke(float a, float b) => a + b;
+        public void Reference(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) =>
+            ElementwiseReference.Add(a, b, y);
+    }
+
+    readonly struct MultiplyOp : IBinaryOperator
+    {
+        public TV Invoke<TV, S>(TV a, TV b) where TV : struct where S : struct, ISimd<TV> => S.Multiply(a, b);
+        public float Invoke(float a, float b) => a * b;
+        public void Reference(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) =>
+            ElementwiseReference.Multiply(a, b, y);
+    }
+
+    readonly struct ScaleOp(float s) : IUnaryOperator
+    {
+        public TV Invoke<TV, S>(TV x) where TV : struct where S : struct, ISimd<TV> => S.Multiply(x, S.Splat(s));
+        public float Invoke(float x) => x * s;
+        public void Reference(ReadOnlySpan<float> x, Span<float> y) => ElementwiseReference.Scale(x, s, y);
+    }
+
+    /// <summary>(x, y) -> y + a * x; one fused multiply-add per vector. Axpy passes y as the result too,
+    /// which is what its reference accumulates into.</summary>
+    readonly struct AxpyOp(float a) : IBinaryOperator
+    {
+        public TV Invoke<TV, S>(TV x, TV y) where TV : struct where S : struct, ISimd<TV> =>
+            S.MulAdd(S.Splat(a), x, y);
+        public float Invoke(float x, float y) => y + a * x;
+        public void Reference(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> result) =>
+            ElementwiseReference.Axpy(a, x, result);
     }
 
     static void CheckSame(int a, int b)

@@ -7,13 +7,15 @@ public static class ErrorNorm
     /// <summary>||actual - expected|| / ||expected|| in double (the plain norm when expected is zero).</summary>
     public static double Relative(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected)
     {
-        if (actual.Length != expected.Length) throw new ArgumentException($"lengths differ: {actual.Length} and {expected.Length}");
+        if (actual.Length != expected.Length)
+            throw new ArgumentException($"lengths differ: {actual.Length} and {expected.Length}");
         return Relative(actual, expected.Length, expected, 1, expected.Length);
     }
 
     public static double Relative(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
     {
-        if (actual.Length != expected.Length) throw new ArgumentException($"lengths differ: {actual.Length} and {expected.Length}");
+        if (actual.Length != expected.Length)
+            throw new ArgumentException($"lengths differ: {actual.Length} and {expected.Length}");
         double diff = 0, norm = 0;
         for (int i = 0; i < expected.Length; i++)
         {
@@ -28,7 +30,8 @@ public static class ErrorNorm
     /// dense reference.</summary>
     public static double Relative(ReadOnlySpan<float> actual, int ld, ReadOnlySpan<double> expected, int rows, int cols)
     {
-        if (expected.Length != rows * cols) throw new ArgumentException($"the reference has {expected.Length} values, not {rows} x {cols}");
+        if (expected.Length != rows * cols)
+            throw new ArgumentException($"the reference has {expected.Length} values, not {rows} x {cols}");
         double diff = 0, norm = 0;
         for (int i = 0; i < rows; i++)
             for (int j = 0; j < cols; j++)

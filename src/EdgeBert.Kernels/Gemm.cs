@@ -4,9 +4,9 @@ namespace EdgeBert.Kernels;
 public enum GemmEpilogue { None, Gelu }
 
 /// <summary>Single-precision matrix multiply, BLIS style: the driver blocks the product (NC, KC, MC),
-/// packs A and B blocks into panels, and hands MR x NR tiles to the micro-kernel of
-/// <see cref="IsaSelector.Active"/>. With a pool of T threads the columns of C are split T ways
-/// (splitting M = 128 in two would leave a large edge tile, DESIGN.md 7).</summary>
+/// packs A and B blocks into panels, and hands MR x NR tiles to the micro-kernel of the given path
+/// (null: <see cref="IsaSelector.Default"/>; a packed weight brings its own). With a pool of T threads the
+/// columns of C are split T ways (splitting M = 128 in two would leave a large edge tile, DESIGN.md 7).</summary>
 public static unsafe class Gemm
 {
     /// <summary>C[m,n] = epilogue((accumulate ? C : 0) + op(A) * op(B) + bias[n]).
@@ -14,8 +14,10 @@ public static unsafe class Gemm
     /// op(B) is B [k,n] with ldb, or (transB) B^T of B stored [n,k] (the nn.Linear weight layout).</summary>
     public static void Multiply(int m, int n, int k, ReadOnlySpan<float> a, int lda, bool transA,
         ReadOnlySpan<float> b, int ldb, bool transB, Span<float> c, int ldc,
-        bool accumulate = false, ReadOnlySpan<float> bias = default, GemmEpilogue epilogue = GemmEpilogue.None, WorkerPool? pool = null)
+        bool accumulate = false, ReadOnlySpan<float> bias = default, GemmEpilogue epilogue = GemmEpilogue.None,
+        WorkerPool? pool = null, Isa? isa = null)
     {
+        var kernel = GemmMicroKernel.For(IsaSelector.Resolve(isa));
         CheckShapes(m, n, k, c.Length, ldc, bias.Length);
         CheckOperand(nameof(a), a.Length, lda, transA ? k : m, transA ? m : k);
         CheckOperand(nameof(b), b.Length, ldb, transB ? n : k, transB ? k : n);
@@ -23,28 +25,28 @@ public static unsafe class Gemm
         fixed (float* pa = a, pb = b, pc = c, pbias = bias)
         {
             var job = GemmJob.ForCurrentThread();
-            job.Set(GemmMicroKernel.For(IsaSelector.Active), m, n, k, pa, lda, transA, pb, ldb, transB, null,
-                pc, ldc, accumulate, pbias, epilogue);
+            job.Set(kernel, m, n, k, pa, lda, transA, pb, ldb, transB, null, pc, ldc, accumulate, pbias, epilogue);
             job.Run(pool);
         }
     }
 
     /// <summary>The forward pass of a linear layer: C[m, w.OutFeatures] = epilogue((accumulate ? C : 0)
-    /// + A[m, w.InFeatures] * W^T + bias), with W packed once at load time.</summary>
+    /// + A[m, w.InFeatures] * W^T + bias), with W packed once at load time for the path it runs
+    /// (<see cref="PackedWeight.Isa"/>).</summary>
     public static void Multiply(int m, ReadOnlySpan<float> a, int lda, PackedWeight w, Span<float> c, int ldc,
-        bool accumulate = false, ReadOnlySpan<float> bias = default, GemmEpilogue epilogue = GemmEpilogue.None, WorkerPool? pool = null)
+        bool accumulate = false, ReadOnlySpan<float> bias = default, GemmEpilogue epilogue = GemmEpilogue.None,
+        WorkerPool? pool = null)
     {
         ArgumentNullException.ThrowIfNull(w);
         int n = w.OutFeatures, k = w.InFeatures;
         CheckShapes(m, n, k, c.Length, ldc, bias.Length);
         CheckOperand(nameof(a), a.Length, lda, m, k);
         if (m == 0 || n == 0) return;
-        var kernel = GemmMicroKernel.For(IsaSelector.Active);
-        float* panels = w.PanelsFor(kernel.NR);
         fixed (float* pa = a, pc = c, pbias = bias)
         {
             var job = GemmJob.ForCurrentThread();
-            job.Set(kernel, m, n, k, pa, lda, false, null, 0, true, panels, pc, ldc, accumulate, pbias, epilogue);
+            job.Set(w.Kernel, m, n, k, pa, lda, false, null, 0, true, w.Panels, pc, ldc, accumulate, pbias,
+                epilogue);
             job.Run(pool);
         }
         GC.KeepAlive(w);
@@ -53,7 +55,8 @@ public static unsafe class Gemm
     static void CheckShapes(int m, int n, int k, int cLength, int ldc, int biasLength)
     {
         if (m < 0 || n < 0 || k < 0) throw new ArgumentException($"negative GEMM shape m={m} n={n} k={k}");
-        if (biasLength != 0 && biasLength < n) throw new ArgumentException($"bias has {biasLength} values, C has {n} columns");
+        if (biasLength != 0 && biasLength < n)
+            throw new ArgumentException($"bias has {biasLength} values, C has {n} columns");
         CheckOperand("c", cLength, ldc, m, n);
     }
 
@@ -61,8 +64,13 @@ public static unsafe class Gemm
     static void CheckOperand(string name, int length, int ld, int rows, int cols)
     {
         if (rows == 0 || cols == 0) return;
-        if (ld < cols) throw new ArgumentException($"leading dimension of {name} is {ld}, less than its {cols} columns");
+        if (ld < cols)
+            throw new ArgumentException($"leading dimension of {name} is {ld}, less than its {cols} columns");
         long needed = (long)(rows - 1) * ld + cols;
-        if (length < needed) throw new ArgumentException($"{name} has {length} values, a {rows}x{cols} matrix with leading dimension {ld} needs {needed}");
+        if (length < needed)
+        {
+            throw new ArgumentException(
+                $"{name} has {length} values, a {rows}x{cols} matrix with leading dimension {ld} needs {needed}");
+        }
     }
 }

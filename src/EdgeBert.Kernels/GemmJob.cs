@@ -11,14 +11,12 @@ namespace EdgeBert.Kernels;
 /// reused, so a call allocates nothing once its buffers have grown.</summary>
 internal sealed unsafe class GemmJob : IParallelWork
 {
-    /// <summary>Depth of a k block for A taller than <see cref="TallRows"/> (256..768 measured within 3% of each
-    /// other, DESIGN.md 7), and the most any product uses (it sizes the B scratch).</summary>
+    /// <summary>Depth of a k block for A taller than <see cref="TallRows"/> (not sensitive: docs/kernels.md),
+    /// and the most any product uses (it sizes the B scratch).</summary>
     internal const int KcMax = 384;
     /// <summary>Depth of a k block when A has at most <see cref="TallRows"/> rows: a B panel of 192 x 32 floats
-    /// (24 KB) and an A panel (6 KB) both stay in L1 while the tiles of a panel pass. BERT-base batch 1 forward
-    /// (m = 128, weights from memory), alternating in one process: median -9% at 1 thread in two of three runs
-    /// (p25 -5..-9% in all), -4% at 2 threads, seq 32 -7%; 128 and 160 were no better. Taller A keeps 384: a
-    /// training step (m = 4096) was slower with 192.</summary>
+    /// (24 KB) and an A panel (6 KB) both stay in L1 while the tiles of a panel pass (measured: docs/kernels.md).
+    /// </summary>
     internal const int KcShort = 192;
     /// <summary>Rows of the packed A block one pass over a B panel uses (MC x KC floats, in L2).</summary>
     internal const int McMax = 192;
@@ -30,10 +28,8 @@ internal sealed unsafe class GemmJob : IParallelWork
     internal const int NcPacked = 512;
     /// <summary>Above this many rows of A a pre-packed B block is done A panel by A panel: one A panel (MR x KC,
     /// 12 KB) stays in L1 while it passes over every B panel of the block (KC x NcPacked, in L2). The usual order
-    /// (a B panel, 48 KB, which L1 cannot hold, passes over an MC-row block of A) is as fast up to 512 rows.
-    /// bench gemm at m = 1024, 1 thread, alternating in one process: AVX-512 k 768 n 3072 and n 768 +4-5%, k 3072
-    /// even; AVX2 k 768 n 3072 +4% median, the others even. BERT-base batch 8 (m = 1024) forward: -3% median time
-    /// at 1 and 2 threads.</summary>
+    /// (a B panel, 48 KB, which L1 cannot hold, passes over an MC-row block of A) is as fast up to 512 rows
+    /// (measured: docs/kernels.md).</summary>
     internal const int TallRows = 512;
     /// <summary>Packed A is bounded (8 MB); taller products are done in chunks of rows.</summary>
     const long MaxPackedA = 1 << 21;
@@ -62,7 +58,8 @@ internal sealed unsafe class GemmJob : IParallelWork
     float* _packedA;
 
     public void Set(GemmMicroKernel kernel, int m, int n, int k, float* a, int lda, bool transA,
-        float* b, int ldb, bool transB, float* packedB, float* c, int ldc, bool accumulate, float* bias, GemmEpilogue epilogue)
+        float* b, int ldb, bool transB, float* packedB, float* c, int ldc, bool accumulate, float* bias,
+        GemmEpilogue epilogue)
     {
         _kernel = kernel;
         _m = m; _n = n; _k = k;
@@ -90,11 +87,13 @@ internal sealed unsafe class GemmJob : IParallelWork
                 {
                     EnsurePackedA((long)rowPanels * mr * _k);
                     _packing = true;
-                    _parts = (int)Math.Clamp(Math.Min((long)_rows * _k / (MinMacsPerPart / 4), rowPanels), 1, WorkerPool.PartLimit(threads, PackPartsPerThread));
+                    long packParts = Math.Min((long)_rows * _k / (MinMacsPerPart / 4), rowPanels);
+                    _parts = (int)Math.Clamp(packParts, 1, WorkerPool.PartLimit(threads, PackPartsPerThread));
                     RunParts(pool);
                 }
                 _packing = false;
-                _parts = (int)Math.Clamp(Math.Min(macs / MinMacsPerPart, _panels), 1, WorkerPool.PartLimit(threads, ColumnPartsPerThread));
+                long columnParts = Math.Min(macs / MinMacsPerPart, _panels);
+                _parts = (int)Math.Clamp(columnParts, 1, WorkerPool.PartLimit(threads, ColumnPartsPerThread));
                 RunParts(pool);
             }
         }
@@ -130,8 +129,7 @@ internal sealed unsafe class GemmJob : IParallelWork
     /// <summary>First NR panel of a column part. Parts are claimed in order and shrink toward the end (part p
     /// starts at 1 - (1 - p / parts)^2 of the panels), so the last ones are small and the threads finish
     /// together: with equal parts, a thread slowed by another tenant left the other idle for most of a part at
-    /// every product. BERT-base batch 8 forward at 2 threads: worker idle 6-10% of the time before, 3-4% after;
-    /// alternating in one process, median time -6% there, batch 1 -2..-5%, BERT-mini -7%, shipped gated -6%.</summary>
+    /// every product (measured: docs/kernels.md).</summary>
     int ColumnBoundary(int part)
     {
         if (_parts <= 2) return (int)((long)part * _panels / _parts);
@@ -147,7 +145,8 @@ internal sealed unsafe class GemmJob : IParallelWork
         _packedA = (float*)(((nuint)start + 63) & ~(nuint)63);
     }
 
-    /// <summary>Packed A of the chunk: k block at pc starts at pc * paddedRows; inside it, MR-row panels of kc x MR.</summary>
+    /// <summary>Packed A of the chunk: k block at pc starts at pc * paddedRows; inside it, MR-row panels of
+    /// kc x MR.</summary>
     void PackRows(int r0, int r1)
     {
         int mr = _kernel.MR;
@@ -155,7 +154,8 @@ internal sealed unsafe class GemmJob : IParallelWork
         for (int pc = 0; pc < _k; pc += _kcStep)
         {
             int kc = Math.Min(_kcStep, _k - pc);
-            GemmPacking.PackA(_a, _lda, _transA, _row0 + r0, r1 - r0, pc, kc, mr, _packedA + pc * paddedRows + (long)r0 * kc);
+            float* panels = _packedA + pc * paddedRows + (long)r0 * kc;
+            GemmPacking.PackA(_a, _lda, _transA, _row0 + r0, r1 - r0, pc, kc, mr, panels);
         }
     }
 
@@ -196,9 +196,15 @@ internal sealed unsafe class GemmJob : IParallelWork
                     for (int ir = 0; ir < rows; ir += mr)
                     {
                         for (int jr = 0; jr < nc; jr += nr)
-                            Tile(kc, ir, jr, aBlock, bBlock + jr / nr * panelStride, cChunk + (long)ir * _ldc + jc + jr, loadC, biasBlock, nc, null, 0);
+                        {
+                            Tile(kc, ir, jr, aBlock, bBlock + jr / nr * panelStride, cChunk + (long)ir * _ldc + jc + jr,
+                                loadC, biasBlock, nc, null, 0);
+                        }
                         if (lastBlock && _epilogue == GemmEpilogue.Gelu)
-                            for (int i = ir; i < Math.Min(ir + mr, rows); i++) GeluInPlace(cChunk + (long)i * _ldc + jc, nc);
+                        {
+                            for (int i = ir; i < Math.Min(ir + mr, rows); i++)
+                                GeluInPlace(cChunk + (long)i * _ldc + jc, nc);
+                        }
                     }
                     continue;
                 }
@@ -209,12 +215,14 @@ internal sealed unsafe class GemmJob : IParallelWork
                     {
                         float* bPanel = bBlock + jr / nr * panelStride;
                         var prefetch = _packedB != null
-                            ? NextPanelPrefetch(jc, jr, nc, pc, kc, ic + mc >= rows, (mc + mr - 1) / mr, bPanel, panelStride)
+                            ? NextPanelPrefetch(jc, jr, nc, pc, kc, ic + mc >= rows, (mc + mr - 1) / mr, bPanel,
+                                panelStride)
                             : default;
                         for (int ir = ic; ir < ic + mc; ir += mr)
                         {
                             float* next = prefetch.Take(out int nextSteps);
-                            Tile(kc, ir, jr, aBlock, bPanel, cChunk + (long)ir * _ldc + jc + jr, loadC, biasBlock, nc, next, nextSteps);
+                            Tile(kc, ir, jr, aBlock, bPanel, cChunk + (long)ir * _ldc + jc + jr, loadC, biasBlock, nc,
+                                next, nextSteps);
                         }
                     }
                     if (lastBlock && _epilogue == GemmEpilogue.Gelu)
@@ -227,7 +235,8 @@ internal sealed unsafe class GemmJob : IParallelWork
     /// <summary>One MR x NR tile of C at row ir and column jr of the current block (an edge tile is computed
     /// into scratch, by the half-height kernel when its rows fit, then only its valid part is merged); the
     /// kernel also fetches nextSteps k rows of a later B panel from next.</summary>
-    void Tile(int kc, int ir, int jr, float* aBlock, float* bPanel, float* cTile, bool loadC, float* biasBlock, int nc, float* next, int nextSteps)
+    void Tile(int kc, int ir, int jr, float* aBlock, float* bPanel, float* cTile, bool loadC, float* biasBlock, int nc,
+        float* next, int nextSteps)
     {
         int mr = _kernel.MR, nr = _kernel.NR;
         int tileRows = Math.Min(mr, _rows - ir), cols = Math.Min(nr, nc - jr);
@@ -248,11 +257,11 @@ internal sealed unsafe class GemmJob : IParallelWork
 
     /// <summary>Pre-packed weights come from L3 or memory once per call (a BERT-base forward reads 340 MB of
     /// them), so while the tiles of one B panel compute, the next panel is fetched into L2, its k rows shared
-    /// out over those tiles and, inside each, one row per k step: 8-10% off the GEMM time of a forward pass at
-    /// seq 128. Spread this way rather than issued in a burst before each tile, where a short A (few tiles per
-    /// panel: gated layers, short inputs) queued hundreds of prefetches at once and stalled on them; alternating
-    /// in one process the spread was 20% faster at BERT-base seq 32, 10% on the shipped gated model, 5% dense.</summary>
-    PanelPrefetch NextPanelPrefetch(int jc, int jr, int nc, int pc, int kc, bool lastRowBlock, int tiles, float* bPanel, long panelStride)
+    /// out over those tiles and, inside each, one row per k step. Spread this way rather than issued in a burst
+    /// before each tile, where a short A (few tiles per panel: gated layers, short inputs) queued hundreds of
+    /// prefetches at once and stalled on them (measured: docs/kernels.md).</summary>
+    PanelPrefetch NextPanelPrefetch(int jc, int jr, int nc, int pc, int kc, bool lastRowBlock, int tiles,
+        float* bPanel, long panelStride)
     {
         int nr = _kernel.NR;
         float* next;
@@ -310,10 +319,10 @@ internal sealed unsafe class GemmJob : IParallelWork
         }
     }
 
-    static void GeluInPlace(float* x, int length)
+    void GeluInPlace(float* x, int length)
     {
         var span = new Span<float>(x, length);
-        Activations.Gelu(span, span);
+        Activations.Gelu(span, span, _kernel.Isa);
     }
 
     /// <summary>Splits total into equal blocks of at most max (rounded up to a multiple of unit),
@@ -326,7 +335,8 @@ internal sealed unsafe class GemmJob : IParallelWork
     }
 }
 
-/// <summary>Per-thread buffers for B blocks and edge tiles, 64-byte aligned and pinned, allocated once per thread.</summary>
+/// <summary>Per-thread buffers for B blocks and edge tiles, 64-byte aligned and pinned, allocated once per thread.
+/// </summary>
 internal sealed unsafe class GemmScratch
 {
     [ThreadStatic] static GemmScratch? t_scratch;

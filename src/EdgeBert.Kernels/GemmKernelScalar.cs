@@ -8,7 +8,8 @@ internal static unsafe class GemmKernelScalar
     public const int MR = 4, NR = 4;
 
     [SkipLocalsInit]
-    public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool loadC, float* bias, float* nextPanel, int nextSteps)
+    public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool loadC, float* bias,
+        float* nextPanel, int nextSteps)
     {
         float* acc = stackalloc float[MR * NR];
         new Span<float>(acc, MR * NR).Clear();

@@ -73,8 +73,8 @@ internal static unsafe class GemmPacking
     }
 
     /// <summary>Up to eight rows of A into an MR = 8 panel (rows past the last zero), 8 x 8 blocks at a time
-    /// transposed in registers: scalar strided copying cost about 8% of a 128 x 768 x 768 product, this well
-    /// under 1%. The last panel is a partial one whenever a gated layer keeps a token count not divisible by 8.</summary>
+    /// transposed in registers, which costs a fraction of scalar strided copying (docs/kernels.md). The last panel
+    /// is a partial one whenever a gated layer keeps a token count not divisible by 8.</summary>
     static void TransposeRows(float* src, int lda, int rows, int kc, float* panel)
     {
         int p = 0;

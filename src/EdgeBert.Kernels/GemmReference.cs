@@ -25,12 +25,14 @@ internal static class GemmReference
         return result;
     }
 
-    /// <summary>Same contract and signature as <see cref="Gemm.Multiply(int, int, int, ReadOnlySpan{float}, int, bool, ReadOnlySpan{float}, int, bool, Span{float}, int, bool, ReadOnlySpan{float}, GemmEpilogue, WorkerPool?)"/>, rounded to float.</summary>
+    /// <summary>Same contract and signature as the unpacked <see cref="Gemm"/>.Multiply (without its pool and
+    /// path), rounded to float.</summary>
     public static void Multiply(int m, int n, int k, ReadOnlySpan<float> a, int lda, bool transA,
         ReadOnlySpan<float> b, int ldb, bool transB, Span<float> c, int ldc,
         bool accumulate = false, ReadOnlySpan<float> bias = default, GemmEpilogue epilogue = GemmEpilogue.None)
     {
-        var exact = Multiply(m, n, k, a, lda, transA, b, ldb, transB, (ReadOnlySpan<float>)c, ldc, accumulate, bias, epilogue);
+        var exact = Multiply(m, n, k, a, lda, transA, b, ldb, transB, (ReadOnlySpan<float>)c, ldc, accumulate, bias,
+            epilogue);
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) c[i * ldc + j] = (float)exact[i * n + j];
     }

@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -7,25 +9,15 @@ namespace EdgeBert.Kernels;
 /// Vector512 (AVX-512), Vector256 (AVX2 + FMA), Vector128 (SSE/NEON), and plain scalar code.</summary>
 public enum Isa { Scalar, Vector128, Avx2, Avx512 }
 
-/// <summary>Picks the best path the CPU supports; tests and benchmarks override it
-/// (the <see cref="Active"/> setter, or EDGEBERT_ISA=avx512|avx2|vector128|scalar).</summary>
+/// <summary>Picks the best path the CPU supports. A kernel takes its path as an argument; callers that pass
+/// none get <see cref="Default"/> (EDGEBERT_ISA=avx512|avx2|vector128|scalar sets it for a whole process).
+/// </summary>
 public static class IsaSelector
 {
     public static Isa Best { get; } = Detect();
 
-    static Isa _active = FromEnvironment() ?? Best;
-
-    /// <summary>The path every dispatching kernel takes. Setting a path the CPU lacks throws.</summary>
-    public static Isa Active
-    {
-        get => _active;
-        set
-        {
-            if (!IsSupported(value))
-                throw new PlatformNotSupportedException($"ISA path '{Name(value)}' is not supported by this CPU (best: {Name(Best)})");
-            _active = value;
-        }
-    }
+    /// <summary>The path of a kernel call that names none: EDGEBERT_ISA if set, else <see cref="Best"/>.</summary>
+    public static Isa Default { get; } = FromEnvironment() ?? Best;
 
     /// <summary>Every path this CPU can run, fastest last.</summary>
     public static IReadOnlyList<Isa> Supported { get; } =
@@ -52,10 +44,31 @@ public static class IsaSelector
     public static bool TryParse(string text, out Isa isa)
     {
         foreach (var candidate in Enum.GetValues<Isa>())
-            if (string.Equals(Name(candidate), text, StringComparison.OrdinalIgnoreCase)) { isa = candidate; return true; }
+        {
+            if (string.Equals(Name(candidate), text, StringComparison.OrdinalIgnoreCase))
+            {
+                isa = candidate;
+                return true;
+            }
+        }
         isa = Isa.Scalar;
         return false;
     }
+
+    /// <summary>The path a kernel runs for its optional argument: null means <see cref="Default"/>;
+    /// a path the CPU lacks throws, so a test or benchmark never silently measures another one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Isa Resolve(Isa? isa)
+    {
+        if (isa is not { } path) return Default;
+        if (!IsSupported(path)) ThrowUnsupported(path);
+        return path;
+    }
+
+    // Out of line, so Resolve stays small enough to inline into every kernel call.
+    [DoesNotReturn, MethodImpl(MethodImplOptions.NoInlining)]
+    static void ThrowUnsupported(Isa isa) => throw new PlatformNotSupportedException(
+        $"ISA path '{Name(isa)}' is not supported by this CPU (best: {Name(Best)})");
 
     static Isa Detect()
     {
@@ -72,7 +85,8 @@ public static class IsaSelector
         if (!TryParse(text.Trim(), out var isa))
             throw new ArgumentException($"EDGEBERT_ISA='{text}' is not one of avx512, avx2, vector128, scalar");
         if (!IsSupported(isa))
-            throw new PlatformNotSupportedException($"EDGEBERT_ISA='{text}' is not supported by this CPU (best: {Name(Detect())})");
+            throw new PlatformNotSupportedException(
+                $"EDGEBERT_ISA='{text}' is not supported by this CPU (best: {Name(Detect())})");
         return isa;
     }
 }

@@ -1,10 +1,10 @@
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 
 namespace EdgeBert.Kernels;
 
 /// <summary>LayerNorm over the last dimension of a row-major [rows, cols] matrix:
-/// y = (x - mean) / sqrt(var + eps) * gamma + beta, biased variance (divide by cols).</summary>
+/// y = (x - mean) / sqrt(var + eps) * gamma + beta, biased variance (divide by cols).
+/// Runs the given path (null: <see cref="IsaSelector.Default"/>).</summary>
 public static class LayerNorm
 {
     /// <summary>Normalises every row. x and y may be the same span. When <paramref name="mean"/> and
@@ -12,24 +12,18 @@ public static class LayerNorm
     /// 1/sqrt(var + eps) for <see cref="Backward"/>.</summary>
     public static void Forward(ReadOnlySpan<float> x, Span<float> y, int rows, int cols,
         ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, float eps,
-        Span<float> mean = default, Span<float> rstd = default)
+        Span<float> mean = default, Span<float> rstd = default, Isa? isa = null)
     {
         CheckShape(x.Length, rows, cols, gamma.Length, nameof(x));
         CheckShape(y.Length, rows, cols, beta.Length, nameof(y));
         bool save = !mean.IsEmpty || !rstd.IsEmpty;
-        if (save && (mean.Length < rows || rstd.Length < rows)) throw new ArgumentException("mean and rstd need one entry per row");
+        if (save && (mean.Length < rows || rstd.Length < rows))
+            throw new ArgumentException("mean and rstd need one entry per row");
         for (int r = 0; r < rows; r++)
         {
-            var xr = x.Slice(r * cols, cols);
-            var yr = y.Slice(r * cols, cols);
-            var (m, s) = IsaSelector.Active switch
-            {
-                Isa.Avx512 => RowCore<Vector512<float>, Simd512>(xr, yr, gamma, beta, eps),
-                Isa.Avx2 => RowCore<Vector256<float>, Simd256>(xr, yr, gamma, beta, eps),
-                Isa.Vector128 => RowCore<Vector128<float>, Simd128>(xr, yr, gamma, beta, eps),
-                _ => LayerNormReference.Row(xr, yr, gamma, beta, eps),
-            };
-            if (save) { mean[r] = m; rstd[r] = s; }
+            var row = new ForwardRow(x.Slice(r * cols, cols), y.Slice(r * cols, cols), gamma, beta, eps);
+            IsaDispatch.Run(isa, ref row);
+            if (save) { mean[r] = row.Mean; rstd[r] = row.Rstd; }
         }
     }
 
@@ -37,25 +31,48 @@ public static class LayerNorm
     /// overwritten (it may alias dy); dgamma and dbeta (length cols) are accumulated into.</summary>
     public static void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, ReadOnlySpan<float> gamma,
         ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, int rows, int cols,
-        Span<float> dx, Span<float> dgamma, Span<float> dbeta)
+        Span<float> dx, Span<float> dgamma, Span<float> dbeta, Isa? isa = null)
     {
         CheckShape(x.Length, rows, cols, gamma.Length, nameof(x));
         CheckShape(dy.Length, rows, cols, dgamma.Length, nameof(dy));
         CheckShape(dx.Length, rows, cols, dbeta.Length, nameof(dx));
-        if (mean.Length < rows || rstd.Length < rows) throw new ArgumentException("mean and rstd need one entry per row");
+        if (mean.Length < rows || rstd.Length < rows)
+            throw new ArgumentException("mean and rstd need one entry per row");
         for (int r = 0; r < rows; r++)
         {
-            var xr = x.Slice(r * cols, cols);
-            var dyr = dy.Slice(r * cols, cols);
-            var dxr = dx.Slice(r * cols, cols);
-            switch (IsaSelector.Active)
-            {
-                case Isa.Avx512: BackwardRowCore<Vector512<float>, Simd512>(xr, dyr, gamma, mean[r], rstd[r], dxr, dgamma, dbeta); break;
-                case Isa.Avx2: BackwardRowCore<Vector256<float>, Simd256>(xr, dyr, gamma, mean[r], rstd[r], dxr, dgamma, dbeta); break;
-                case Isa.Vector128: BackwardRowCore<Vector128<float>, Simd128>(xr, dyr, gamma, mean[r], rstd[r], dxr, dgamma, dbeta); break;
-                default: LayerNormReference.BackwardRow(xr, dyr, gamma, mean[r], rstd[r], dxr, dgamma, dbeta); break;
-            }
+            var row = new BackwardRow(x.Slice(r * cols, cols), dy.Slice(r * cols, cols), gamma, mean[r], rstd[r],
+                dx.Slice(r * cols, cols), dgamma, dbeta);
+            IsaDispatch.Run(isa, ref row);
         }
+    }
+
+    /// <summary>One row of <see cref="Forward"/>, for <see cref="IsaDispatch"/>; it returns the row's statistics.
+    /// </summary>
+    ref struct ForwardRow(ReadOnlySpan<float> x, Span<float> y, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
+        float eps) : IIsaWork
+    {
+        readonly ReadOnlySpan<float> _x = x, _gamma = gamma, _beta = beta;
+        readonly Span<float> _y = y;
+
+        public float Mean { get; private set; }
+        public float Rstd { get; private set; }
+
+        public void RunVector<TV, S>() where TV : struct where S : struct, ISimd<TV> =>
+            (Mean, Rstd) = RowCore<TV, S>(_x, _y, _gamma, _beta, eps);
+        public void RunScalar() => (Mean, Rstd) = LayerNormReference.Row(_x, _y, _gamma, _beta, eps);
+    }
+
+    /// <summary>One row of <see cref="Backward"/>, for <see cref="IsaDispatch"/>.</summary>
+    ref struct BackwardRow(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, ReadOnlySpan<float> gamma,
+        float mean, float rstd, Span<float> dx, Span<float> dgamma, Span<float> dbeta) : IIsaWork
+    {
+        readonly ReadOnlySpan<float> _x = x, _dy = dy, _gamma = gamma;
+        readonly Span<float> _dx = dx, _dgamma = dgamma, _dbeta = dbeta;
+
+        public readonly void RunVector<TV, S>() where TV : struct where S : struct, ISimd<TV> =>
+            BackwardRowCore<TV, S>(_x, _dy, _gamma, mean, rstd, _dx, _dgamma, _dbeta);
+        public readonly void RunScalar() =>
+            LayerNormReference.BackwardRow(_x, _dy, _gamma, mean, rstd, _dx, _dgamma, _dbeta);
     }
 
     /// <summary>Vector form of <see cref="LayerNormReference.Row"/> (same passes, same corrections).</summary>
@@ -106,7 +123,8 @@ public static class LayerNorm
 
     /// <summary>Vector form of <see cref="LayerNormReference.BackwardRow"/>.</summary>
     static void BackwardRowCore<TV, S>(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, ReadOnlySpan<float> gamma,
-        float mean, float rstd, Span<float> dx, Span<float> dgamma, Span<float> dbeta) where TV : struct where S : struct, ISimd<TV>
+        float mean, float rstd, Span<float> dx, Span<float> dgamma, Span<float> dbeta)
+        where TV : struct where S : struct, ISimd<TV>
     {
         int n = x.Length;
         int whole = n - n % S.Count;

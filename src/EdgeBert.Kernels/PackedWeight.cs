@@ -3,80 +3,56 @@ using System.Runtime.InteropServices;
 
 namespace EdgeBert.Kernels;
 
-/// <summary>A linear layer's weight [out, in], packed once at load time into the B-panel layout of the
+/// <summary>A linear layer's weight [out, in], packed once at load time into the B-panel layout of one path's
 /// micro-kernel: ceil(out/NR) panels, each holding InFeatures groups of NR output features (zero padded).
-/// The layout depends on NR, so a layout for another ISA path is built on first use from an existing one.</summary>
+/// The layout depends on NR, so the weight carries its path and <see cref="Gemm"/> runs that one.</summary>
 public sealed unsafe class PackedWeight
 {
-    sealed class Layout(int nr, PanelMemory memory)
-    {
-        public int NR { get; } = nr;
-        public PanelMemory Memory { get; } = memory;
-        public float* Panels => Memory.Start;
-    }
-
-    readonly object _gate = new();
-    volatile Layout[] _layouts;
+    readonly PanelMemory _memory;
 
     public int OutFeatures { get; }
     public int InFeatures { get; }
 
-    PackedWeight(int outFeatures, int inFeatures, Layout first)
+    /// <summary>The path this weight was packed for.</summary>
+    public Isa Isa => Kernel.Isa;
+
+    internal GemmMicroKernel Kernel { get; }
+
+    /// <summary>The panels; valid as long as this object lives.</summary>
+    internal float* Panels => _memory.Start;
+
+    PackedWeight(int outFeatures, int inFeatures, GemmMicroKernel kernel, PanelMemory memory)
     {
-        OutFeatures = outFeatures; InFeatures = inFeatures; _layouts = [first];
+        OutFeatures = outFeatures; InFeatures = inFeatures; Kernel = kernel; _memory = memory;
     }
 
-    /// <summary>Packs weight [outFeatures, inFeatures] (row-major, as nn.Linear stores it) for the active ISA.</summary>
-    public static PackedWeight FromLinear(ReadOnlySpan<float> weight, int outFeatures, int inFeatures)
+    /// <summary>Packs weight [outFeatures, inFeatures] (row-major, as nn.Linear stores it) for the given path
+    /// (null: <see cref="IsaSelector.Default"/>).</summary>
+    public static PackedWeight FromLinear(ReadOnlySpan<float> weight, int outFeatures, int inFeatures,
+        Isa? isa = null)
     {
-        if (outFeatures <= 0 || inFeatures <= 0) throw new ArgumentException($"weight shape [{outFeatures}, {inFeatures}] must be positive");
+        if (outFeatures <= 0 || inFeatures <= 0)
+            throw new ArgumentException($"weight shape [{outFeatures}, {inFeatures}] must be positive");
         if (weight.Length != (long)outFeatures * inFeatures)
-            throw new ArgumentException($"weight has {weight.Length} values, [{outFeatures}, {inFeatures}] needs {(long)outFeatures * inFeatures}");
-        int nr = GemmMicroKernel.For(IsaSelector.Active).NR;
-        return new PackedWeight(outFeatures, inFeatures, Pack(weight, outFeatures, inFeatures, nr));
-    }
-
-    /// <summary>The panels for a micro-kernel of width nr; valid as long as this object lives.</summary>
-    internal float* PanelsFor(int nr)
-    {
-        foreach (var layout in _layouts) if (layout.NR == nr) return layout.Panels;
-        lock (_gate)
         {
-            foreach (var layout in _layouts) if (layout.NR == nr) return layout.Panels;
-            var added = Pack(Unpack(_layouts[0]), OutFeatures, InFeatures, nr);
-            _layouts = [.. _layouts, added];
-            return added.Panels;
+            throw new ArgumentException($"weight has {weight.Length} values, [{outFeatures}, {inFeatures}] needs "
+                + $"{(long)outFeatures * inFeatures}");
         }
-    }
-
-    static Layout Pack(ReadOnlySpan<float> weight, int outFeatures, int inFeatures, int nr)
-    {
-        long floats = (long)(outFeatures + nr - 1) / nr * nr * inFeatures;
-        var memory = new PanelMemory(floats);
+        var kernel = GemmMicroKernel.For(IsaSelector.Resolve(isa));
+        int nr = kernel.NR;
+        var memory = new PanelMemory((long)(outFeatures + nr - 1) / nr * nr * inFeatures);
         fixed (float* w = weight)
             GemmPacking.PackB(w, inFeatures, transB: true, 0, outFeatures, 0, inFeatures, nr, memory.Start);
-        return new Layout(nr, memory);
-    }
-
-    float[] Unpack(Layout layout)
-    {
-        int nr = layout.NR, k = InFeatures;
-        var weight = new float[(long)OutFeatures * k];
-        for (int j = 0; j < OutFeatures; j++)
-        {
-            float* panel = layout.Panels + (long)(j / nr) * k * nr + j % nr;
-            for (int p = 0; p < k; p++) weight[(long)j * k + p] = panel[(long)p * nr];
-        }
-        return weight;
+        return new PackedWeight(outFeatures, inFeatures, kernel, memory);
     }
 }
 
 /// <summary>Where packed panels live. A weight of 2 MB or more gets native memory aligned to 2 MB and, on Linux,
-/// asks for transparent huge pages (madvise MADV_HUGEPAGE; this machine's policy is "madvise"): a forward pass
-/// streams every weight from memory once, and with 4 KB pages each 48 KB panel slice spans a dozen pages and as
-/// many TLB misses. Alternating in one process, the weights out of cache (m = 128, BERT-base shapes): +1-6% median
-/// GFLOP/s on 1 thread (two runs), +3-4% on 2. Smaller weights stay in a pinned array, where 2 MB alignment would waste most of a page.
-/// Freed by the finalizer: a PackedWeight has no owner to dispose it, and Gemm keeps it alive while in use.</summary>
+/// asks for transparent huge pages (madvise MADV_HUGEPAGE): a forward pass streams every weight from memory once,
+/// and with 4 KB pages each 48 KB panel slice spans a dozen pages and as many TLB misses (measurements:
+/// docs/kernels.md). Smaller weights stay in a pinned array, where 2 MB alignment would waste most of a page.
+/// Freed by the finalizer: a PackedWeight has no owner to dispose it, and Gemm keeps it alive while in use.
+/// </summary>
 internal sealed unsafe class PanelMemory
 {
     /// <summary>Weights from this size on take the huge-page path.</summary>
@@ -114,7 +90,8 @@ internal sealed unsafe class PanelMemory
         GC.RemoveMemoryPressure(_bytes);
     }
 
-    /// <summary>Only advice: a kernel without transparent huge pages, or a libc that cannot be found, leaves 4 KB pages.</summary>
+    /// <summary>Only advice: a kernel without transparent huge pages, or a libc that cannot be found,
+    /// leaves 4 KB pages.</summary>
     static void AdviseHugePages(void* address, long bytes)
     {
         try { _ = Madvise(address, (nuint)bytes, MadviseHugePage); }

@@ -1,42 +1,50 @@
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 
 namespace EdgeBert.Kernels;
 
 /// <summary>Numerically stable row softmax (the row maximum is subtracted before exp).
 /// A row whose every entry is -inf (a fully masked row) comes out as all zeros, never NaN.
-/// A +inf or NaN entry yields NaN in its row (garbage in, visible garbage out).</summary>
+/// A +inf or NaN entry yields NaN in its row (garbage in, visible garbage out).
+/// Runs the given path (null: <see cref="IsaSelector.Default"/>).</summary>
 public static class Softmax
 {
     /// <summary>Softmax over row[..validLength] in place; entries from validLength on become 0.</summary>
-    public static void Row(Span<float> row, int validLength)
+    public static void Row(Span<float> row, int validLength, Isa? isa = null)
     {
         if ((uint)validLength > (uint)row.Length) throw new ArgumentOutOfRangeException(nameof(validLength));
-        RowMasked(row[..validLength], default);
+        RowMasked(row[..validLength], default, isa);
         row[validLength..].Clear();
     }
 
     /// <summary>Softmax of each row of a row-major [rows, cols] matrix in place, after adding
     /// <paramref name="additiveKeyMask"/> (length cols, e.g. 0 or -inf / -10000) to every row.</summary>
-    public static void Rows(Span<float> x, int rows, int cols, ReadOnlySpan<float> additiveKeyMask = default)
+    public static void Rows(Span<float> x, int rows, int cols, ReadOnlySpan<float> additiveKeyMask = default,
+        Isa? isa = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(rows);
         ArgumentOutOfRangeException.ThrowIfNegative(cols);
         if (x.Length < (long)rows * cols) throw new ArgumentException("x shorter than rows * cols");
-        if (!additiveKeyMask.IsEmpty && additiveKeyMask.Length != cols) throw new ArgumentException("mask length must equal cols");
-        for (int r = 0; r < rows; r++) RowMasked(x.Slice(r * cols, cols), additiveKeyMask);
+        if (!additiveKeyMask.IsEmpty && additiveKeyMask.Length != cols)
+            throw new ArgumentException("mask length must equal cols");
+        for (int r = 0; r < rows; r++) RowMasked(x.Slice(r * cols, cols), additiveKeyMask, isa);
     }
 
     /// <summary>Softmax of row + additiveMask in place (an empty mask means none).</summary>
-    internal static void RowMasked(Span<float> row, ReadOnlySpan<float> additiveMask)
+    static void RowMasked(Span<float> row, ReadOnlySpan<float> additiveMask, Isa? isa)
     {
-        switch (IsaSelector.Active)
-        {
-            case Isa.Avx512: RowCore<Vector512<float>, Simd512>(row, additiveMask); break;
-            case Isa.Avx2: RowCore<Vector256<float>, Simd256>(row, additiveMask); break;
-            case Isa.Vector128: RowCore<Vector128<float>, Simd128>(row, additiveMask); break;
-            default: SoftmaxReference.Row(row, additiveMask); break;
-        }
+        var work = new RowWork(row, additiveMask);
+        IsaDispatch.Run(isa, ref work);
+    }
+
+    /// <summary>One row's arguments, for <see cref="IsaDispatch"/>.</summary>
+    ref struct RowWork(Span<float> row, ReadOnlySpan<float> additiveMask) : IIsaWork
+    {
+        readonly Span<float> _row = row;
+        readonly ReadOnlySpan<float> _additiveMask = additiveMask;
+
+        public void RunVector<TV, S>() where TV : struct where S : struct, ISimd<TV> =>
+            RowCore<TV, S>(_row, _additiveMask);
+        public void RunScalar() => SoftmaxReference.Row(_row, _additiveMask);
     }
 
     internal static void RowCore<TV, S>(Span<float> row, ReadOnlySpan<float> additiveMask)

@@ -37,7 +37,8 @@ public sealed class WorkerPool : IDisposable
 
     public WorkerPool(int threads)
     {
-        if (threads < 1) throw new ArgumentOutOfRangeException(nameof(threads), threads, "a pool needs at least one thread");
+        if (threads < 1)
+            throw new ArgumentOutOfRangeException(nameof(threads), threads, "a pool needs at least one thread");
         Threads = threads;
         _workers = new Thread[threads - 1];
         for (int i = 0; i < _workers.Length; i++)

@@ -31,6 +31,8 @@ public sealed record EngineOptions
     public Precision? Precision { get; init; }
     /// <summary>The gates' keep threshold; default: the config's.</summary>
     public float? GateThreshold { get; init; }
+    /// <summary>The FP32 kernels' path; default: EDGEBERT_ISA, else the best this CPU supports.</summary>
+    public Isa? Isa { get; init; }
     /// <summary>The INT8 kernels' path; default: EDGEBERT_INT8, else the best this CPU supports.</summary>
     public Int8Path? Int8Path { get; init; }
 }
@@ -58,6 +60,8 @@ public sealed class BertEngine
 
     public BertConfig Config { get; }
     public Precision Precision { get; }
+    /// <summary>The path of the FP32 kernels (every kernel but the INT8 products); weights are packed for it.</summary>
+    public Isa Isa { get; }
     /// <summary>The INT8 kernels' path, or null for an FP32 engine.</summary>
     public Int8Path? Int8Path { get; }
     /// <summary>The gates' decision rule, or null for a model without gates.</summary>
@@ -76,6 +80,7 @@ public sealed class BertEngine
         options ??= new EngineOptions();
         Config = config;
         Precision = options.Precision ?? config.Precision;
+        Isa = IsaSelector.Resolve(options.Isa);
         int h = config.HiddenSize, ffn = config.IntermediateSize;
         if (h % config.NumAttentionHeads != 0)
             throw new InvalidDataException(
@@ -96,14 +101,14 @@ public sealed class BertEngine
 
         LinearLayer Linear(Param weight, Param bias) => int8
             ? Int8Linear.Pack(Int8Matrix.Of(weight), bias.Values, Int8Path)
-            : Fp32Linear.Pack(weight.Values, weight.Shape[0], weight.Shape[1], bias.Values);
+            : Fp32Linear.Pack(weight.Values, weight.Shape[0], weight.Shape[1], bias.Values, Isa);
         _layers = new Layer[weights.Layers.Length];
         for (int j = 0; j < _layers.Length; j++)
         {
             var l = weights.Layers[j];
             _layers[j] = new Layer
             {
-                Qkv = FusedQkv(l, h, int8, Int8Path),
+                Qkv = FusedQkv(l, h, Isa, Int8Path),
                 AttentionOutput = Linear(l.AttentionOutputWeight, l.AttentionOutputBias),
                 Ln1Gamma = l.AttentionLayerNormWeight.Values, Ln1Beta = l.AttentionLayerNormBias.Values,
                 Intermediate = Linear(l.IntermediateWeight, l.IntermediateBias),
@@ -112,12 +117,12 @@ public sealed class BertEngine
             };
         }
         if (weights.PoolerWeight is not null && weights.PoolerBias is not null)
-            _pooler = Fp32Linear.Pack(weights.PoolerWeight.Values, h, h, weights.PoolerBias.Values);
+            _pooler = Fp32Linear.Pack(weights.PoolerWeight.Values, h, h, weights.PoolerBias.Values, Isa);
         if (weights.ClassifierWeight is not null && weights.ClassifierBias is not null)
         {
             if (_pooler is null) throw new InvalidDataException("the checkpoint has a classifier but no pooler");
             _classifier = Fp32Linear.Pack(weights.ClassifierWeight.Values, weights.ClassifierWeight.Shape[0], h,
-                weights.ClassifierBias.Values);
+                weights.ClassifierBias.Values, Isa);
         }
         if (weights.HasGates)
             Gates = new TokenGateEvaluator(weights.Layers.Select(l => l.Gate?.Values).ToArray(),
@@ -129,16 +134,16 @@ public sealed class BertEngine
 
     /// <summary>Q, K and V share their input: one fused [3H, H] product gives rows [q | k | v]. Per-row int8
     /// scales make the fused matrix's quantization the three matrices' own.</summary>
-    static LinearLayer FusedQkv(BertLayerWeights l, int h, bool int8, Int8Path? path)
+    static LinearLayer FusedQkv(BertLayerWeights l, int h, Isa isa, Int8Path? int8)
     {
         float[] bias = [.. l.QueryBias.Values, .. l.KeyBias.Values, .. l.ValueBias.Values];
-        if (!int8)
+        if (int8 is null)
             return Fp32Linear.Pack([.. l.QueryWeight.Values, .. l.KeyWeight.Values, .. l.ValueWeight.Values],
-                3 * h, h, bias);
+                3 * h, h, bias, isa);
         Int8Matrix q = Int8Matrix.Of(l.QueryWeight), k = Int8Matrix.Of(l.KeyWeight), v = Int8Matrix.Of(l.ValueWeight);
         var fused = new Int8Matrix([.. q.Values, .. k.Values, .. v.Values], [.. q.Scales, .. k.Scales, .. v.Scales],
             3 * h, h);
-        return Int8Linear.Pack(fused, bias, path);
+        return Int8Linear.Pack(fused, bias, int8);
     }
 
     /// <summary>The tokens layer j's FFN runs on for a sequence of n tokens.</summary>
@@ -202,12 +207,12 @@ public sealed class BertEngine
             for (int p = 0; p < ids.Length; p++, row++)
             {
                 var x = w.X.AsSpan(row * h, h);
-                Elementwise.Add(_wordEmbeddings.AsSpan(ids[p] * h, h), _positionEmbeddings.AsSpan(p * h, h), x);
+                Elementwise.Add(_wordEmbeddings.AsSpan(ids[p] * h, h), _positionEmbeddings.AsSpan(p * h, h), x, Isa);
                 int type = sequence.TokenTypeIds?[p] ?? 0;
-                Elementwise.AddInPlace(x, _tokenTypeEmbeddings.AsSpan(type * h, h));
+                Elementwise.AddInPlace(x, _tokenTypeEmbeddings.AsSpan(type * h, h), Isa);
             }
         }
-        w.LayerNorm.Run(w.X, row, h, _embeddingGamma, _embeddingBeta, _eps, pool);
+        w.LayerNorm.Run(w.X, row, h, _embeddingGamma, _embeddingBeta, _eps, Isa, pool);
     }
 
     /// <summary>qkv[rows, 3H] = x W_qkv^T + b; context[rows, H] = attention per (sequence, head);
@@ -217,10 +222,10 @@ public sealed class BertEngine
     {
         int rows = w.Tokens.Rows, h = Hidden;
         layer.Qkv.Forward(rows, w.X, w.Qkv, accumulate: false, GemmEpilogue.None, pool);
-        w.Attention.Run(w, Config.NumAttentionHeads, h, recordReceived, pool);
+        w.Attention.Run(w, Config.NumAttentionHeads, h, recordReceived, Isa, pool);
         // The residual sum is formed in x itself: the product accumulates onto it, LayerNorm runs in place.
         layer.AttentionOutput.Forward(rows, w.Context, w.X, accumulate: true, GemmEpilogue.None, pool);
-        w.LayerNorm.Run(w.X, rows, h, layer.Ln1Gamma, layer.Ln1Beta, _eps, pool);
+        w.LayerNorm.Run(w.X, rows, h, layer.Ln1Gamma, layer.Ln1Beta, _eps, Isa, pool);
     }
 
     /// <summary>Each sequence keeps its min(n, m_j) most significant tokens: x [rows, H] shrinks to
@@ -228,7 +233,7 @@ public sealed class BertEngine
     void GateStep(int layer, InferenceWorkspace w)
     {
         Gates!.PlanCompaction(layer, w.Tokens, w.ReceivedPerHead, Config.NumAttentionHeads,
-            w.KeptLengths, w.KeptRows, w.GateScratch);
+            w.KeptLengths, w.KeptRows, w.GateScratch, Isa);
         w.Tokens.Compact(w.KeptLengths, w.KeptRows, w.X, Hidden);
     }
 
@@ -238,7 +243,7 @@ public sealed class BertEngine
         int rows = w.Tokens.Rows;
         layer.Intermediate.Forward(rows, w.X, w.Inner, accumulate: false, GemmEpilogue.Gelu, pool);
         layer.Output.Forward(rows, w.Inner, w.X, accumulate: true, GemmEpilogue.None, pool);
-        w.LayerNorm.Run(w.X, rows, Hidden, layer.Ln2Gamma, layer.Ln2Beta, _eps, pool);
+        w.LayerNorm.Run(w.X, rows, Hidden, layer.Ln2Gamma, layer.Ln2Beta, _eps, Isa, pool);
     }
 
     /// <summary>pooled[count, H] = tanh(x[CLS] W_p^T + b_p); logits[count, labels] = pooled W_c^T + b_c.</summary>
@@ -249,7 +254,7 @@ public sealed class BertEngine
         for (int s = 0; s < count; s++) w.X.AsSpan(w.Tokens.Offsets[s] * h, h).CopyTo(w.Cls.AsSpan(s * h, h));
         _pooler.Forward(count, w.Cls, w.Pooled, accumulate: false, GemmEpilogue.None, pool);
         var pooled = w.Pooled.AsSpan(0, count * h);
-        Activations.Tanh(pooled, pooled);
+        Activations.Tanh(pooled, pooled, Isa);
         _classifier.Forward(count, w.Pooled, w.Logits, accumulate: false, GemmEpilogue.None, pool);
     }
 

@@ -51,10 +51,12 @@ internal sealed class RowLayerNormJob : IParallelWork
     int _rows, _cols, _parts;
     float[] _gamma = [], _beta = [];
     float _eps;
+    Isa _isa;
 
-    public void Run(AlignedBuffer x, int rows, int cols, float[] gamma, float[] beta, float eps, WorkerPool pool)
+    public void Run(AlignedBuffer x, int rows, int cols, float[] gamma, float[] beta, float eps, Isa isa,
+        WorkerPool pool)
     {
-        _x = x; _rows = rows; _cols = cols; _gamma = gamma; _beta = beta; _eps = eps;
+        _x = x; _rows = rows; _cols = cols; _gamma = gamma; _beta = beta; _eps = eps; _isa = isa;
         _parts = Math.Clamp(rows / MinRows, 1, WorkerPool.PartLimit(pool.Threads, PartsPerThread));
         if (_parts == 1) Execute(0);
         else pool.Run(this, _parts);
@@ -64,7 +66,7 @@ internal sealed class RowLayerNormJob : IParallelWork
     {
         int first = (int)((long)part * _rows / _parts), last = (int)((long)(part + 1) * _rows / _parts);
         var block = _x.AsSpan(first * _cols, (last - first) * _cols);
-        Kernels.LayerNorm.Forward(block, block, last - first, _cols, _gamma, _beta, _eps);
+        Kernels.LayerNorm.Forward(block, block, last - first, _cols, _gamma, _beta, _eps, isa: _isa);
     }
 }
 
@@ -77,10 +79,12 @@ internal sealed class AttentionJob : IParallelWork
     InferenceWorkspace _w = null!;
     int _heads, _headDim, _hidden;
     bool _recordReceived;
+    Isa _isa;
 
-    public void Run(InferenceWorkspace w, int heads, int hidden, bool recordReceived, WorkerPool pool)
+    public void Run(InferenceWorkspace w, int heads, int hidden, bool recordReceived, Isa isa, WorkerPool pool)
     {
         _w = w; _heads = heads; _headDim = hidden / heads; _hidden = hidden; _recordReceived = recordReceived;
+        _isa = isa;
         pool.Run(this, w.Tokens.Count * heads);
     }
 
@@ -93,8 +97,9 @@ internal sealed class AttentionJob : IParallelWork
         var probs = AlignedBuffer.Scratch(ref t_probs, n * n);
         var qkv = w.Qkv.AsSpan(start * ld, n * ld);
         Kernels.Attention.ForwardHead(qkv, qkv[h..], qkv[(2 * h)..], ld, n, _headDim, head,
-            w.Context.AsSpan(start * h, n * h), h, probs);
+            w.Context.AsSpan(start * h, n * h), h, probs, isa: _isa);
         if (_recordReceived)
-            TokenGateEvaluator.ReceivedAttention(probs, n, w.ReceivedPerHead.AsSpan(start * _heads + head * n, n));
+            TokenGateEvaluator.ReceivedAttention(probs, n, w.ReceivedPerHead.AsSpan(start * _heads + head * n, n),
+                isa: _isa);
     }
 }

@@ -22,8 +22,8 @@ internal sealed class Fp32Linear(PackedWeight weight, float[] bias) : LinearLaye
     public override int InFeatures => weight.InFeatures;
     public override int OutFeatures => weight.OutFeatures;
 
-    public static Fp32Linear Pack(ReadOnlySpan<float> weight, int outFeatures, int inFeatures, float[] bias) =>
-        new(PackedWeight.FromLinear(weight, outFeatures, inFeatures), bias);
+    public static Fp32Linear Pack(ReadOnlySpan<float> weight, int outFeatures, int inFeatures, float[] bias, Isa isa) =>
+        new(PackedWeight.FromLinear(weight, outFeatures, inFeatures, isa), bias);
 
     public override void Forward(int rows, ReadOnlySpan<float> x, Span<float> y, bool accumulate,
         GemmEpilogue epilogue, WorkerPool pool) =>

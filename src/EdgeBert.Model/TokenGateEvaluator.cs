@@ -51,7 +51,7 @@ public sealed class TokenGateEvaluator
     /// probs[q, w], for a head's n x n attention probabilities. A query whose key mask is -inf was
     /// eliminated earlier (the hard pass has no such row), so its attention does not count.</summary>
     public static void ReceivedAttention(ReadOnlySpan<float> headProbs, int n, Span<float> received,
-        ReadOnlySpan<float> keyMask = default)
+        ReadOnlySpan<float> keyMask = default, Isa? isa = null)
     {
         if (headProbs.Length < (long)n * n) throw new ArgumentException($"probabilities shorter than {n} x {n}");
         if (received.Length < n) throw new ArgumentException($"received shorter than {n}");
@@ -59,7 +59,7 @@ public sealed class TokenGateEvaluator
         var sum = received[..n];
         sum.Clear();
         for (int q = 0; q < n; q++)
-            if (IsLive(keyMask, q)) Elementwise.AddInPlace(sum, headProbs.Slice(q * n, n));
+            if (IsLive(keyMask, q)) Elementwise.AddInPlace(sum, headProbs.Slice(q * n, n), isa);
         for (int q = 0; q < n; q++)
             if (IsLive(keyMask, q)) sum[q] -= headProbs[q * n + q];
     }
@@ -67,11 +67,12 @@ public sealed class TokenGateEvaluator
     static bool IsLive(ReadOnlySpan<float> keyMask, int q) => keyMask.IsEmpty || !float.IsNegativeInfinity(keyMask[q]);
 
     /// <summary>sig(w) of METHOD.md point 2: the heads' received attention [heads, n] summed in head order.</summary>
-    public static void Significance(ReadOnlySpan<float> receivedPerHead, int heads, int n, Span<float> significance)
+    public static void Significance(ReadOnlySpan<float> receivedPerHead, int heads, int n, Span<float> significance,
+        Isa? isa = null)
     {
         var sig = significance[..n];
         sig.Clear();
-        for (int h = 0; h < heads; h++) Elementwise.AddInPlace(sig, receivedPerHead.Slice(h * n, n));
+        for (int h = 0; h < heads; h++) Elementwise.AddInPlace(sig, receivedPerHead.Slice(h * n, n), isa);
     }
 
     /// <summary>Orders positions 0..n-1 by significance, most significant first; ties keep the lower
@@ -119,7 +120,7 @@ public sealed class TokenGateEvaluator
     /// (<paramref name="keptLengths"/>). <paramref name="receivedPerHead"/> holds, for the sequence at row
     /// offset o and length n, its [heads, n] received attention at o * heads.</summary>
     public void PlanCompaction(int layer, PackedTokens tokens, ReadOnlySpan<float> receivedPerHead, int heads,
-        Span<int> keptLengths, Span<int> keptRows, Scratch scratch)
+        Span<int> keptLengths, Span<int> keptRows, Scratch scratch, Isa? isa = null)
     {
         int write = 0;
         for (int s = 0; s < tokens.Count; s++)
@@ -127,7 +128,7 @@ public sealed class TokenGateEvaluator
             int n = tokens.Lengths[s], start = tokens.Offsets[s];
             var kept = keptRows.Slice(write, n);
             var sig = scratch.Significance(n);
-            Significance(receivedPerHead.Slice(start * heads, heads * n), heads, n, sig);
+            Significance(receivedPerHead.Slice(start * heads, heads * n), heads, n, sig, isa);
             int m = SelectKept(sig, KeptAt(layer, n), kept, scratch.Keys(n));
             for (int i = 0; i < m; i++) kept[i] += start;
             keptLengths[s] = m;

@@ -4,13 +4,13 @@ namespace EdgeBert.Tests;
 
 /// <summary>The shipped default model (weights/edgebert-mini-sst2), found the way the README's main command
 /// finds it (no --model), against the floor its model card and issue 6 promise on the real SST-2 dev set.</summary>
-[Collection("IsaState")]
 public class DefaultModelTests
 {
     [Fact]
     public void TheShippedModelKeepsItsDocumentedAccuracyAndFlopsReduction()
     {
-        var (code, output, error) = CliRun.Run("eval", "--task", "SST-2", "--data", Path.Combine(SharedData.Glue("SST-2"), "dev.tsv"), "--json");
+        var (code, output, error) = CliRun.Run("eval", "--task", "SST-2", "--data",
+            Path.Combine(SharedData.Glue("SST-2"), "dev.tsv"), "--json");
         Assert.True(code == 0, error);
         using var doc = JsonDocument.Parse(output);
         var r = doc.RootElement;

@@ -6,19 +6,11 @@ namespace EdgeBert.Tests;
 /// error norms, and double-precision references written independently of the kernels.</summary>
 internal static class KernelCheck
 {
-    /// <summary>Runs <paramref name="check"/> once per ISA path this CPU supports, restoring the active path.</summary>
+    /// <summary>Runs <paramref name="check"/> once per ISA path this CPU supports; it passes the path to the
+    /// kernels.</summary>
     public static void ForEachIsa(Action<Isa> check)
     {
-        var saved = IsaSelector.Active;
-        try
-        {
-            foreach (var isa in IsaSelector.Supported)
-            {
-                IsaSelector.Active = isa;
-                check(isa);
-            }
-        }
-        finally { IsaSelector.Active = saved; }
+        foreach (var isa in IsaSelector.Supported) check(isa);
     }
 
     /// <summary>||actual - expected|| / ||expected|| (or the plain norm when expected is zero).</summary>

@@ -5,7 +5,6 @@ namespace EdgeBert.Tests;
 
 /// <summary>Once a workspace has buffers for a batch size, running such a batch again allocates only the
 /// result objects (issue 3: nothing that grows with the model or the batch's tokens).</summary>
-[Collection("IsaState")]
 public sealed class EngineAllocationTests(ITestOutputHelper output)
 {
     /// <summary>The bound: a fixed allowance for the call (result arrays' headers, an enumerator) plus, per
@@ -41,15 +40,19 @@ public sealed class EngineAllocationTests(ITestOutputHelper output)
             Assert.Contains(engine.Run(batch, workspace), r => r.Kept[^1] < r.Kept[0]);
 
         long small = Allocated(batch), large = Allocated(doubled), twiceTheTokens = Allocated(longer);
-        output.WriteLine($"{(gated ? "gated" : "dense")}: {small} bytes for 8 sequences ({batch.Sum(s => s.InputIds.Length)} tokens), " +
-                         $"{large} for 16, {twiceTheTokens} for 8 sequences of twice the length");
+        int tokens = batch.Sum(s => s.InputIds.Length);
+        output.WriteLine($"{(gated ? "gated" : "dense")}: {small} bytes for 8 sequences ({tokens} tokens), "
+            + $"{large} for 16, {twiceTheTokens} for 8 sequences of twice the length");
 
         Assert.True(small <= FixedBytes + batch.Count * BytesPerSequence, $"{small} bytes for {batch.Count} sequences");
-        Assert.True(large <= FixedBytes + doubled.Count * BytesPerSequence, $"{large} bytes for {doubled.Count} sequences");
-        Assert.True(large - small <= batch.Count * BytesPerSequence, $"doubling the batch allocated {large - small} more bytes");
+        Assert.True(large <= FixedBytes + doubled.Count * BytesPerSequence,
+            $"{large} bytes for {doubled.Count} sequences");
+        Assert.True(large - small <= batch.Count * BytesPerSequence,
+            $"doubling the batch allocated {large - small} more bytes");
         // Same number of sequences, twice the tokens: not a byte more.
         Assert.Equal(small, twiceTheTokens);
         // The bound is tight enough to catch one copy of the batch's hidden states.
-        Assert.True(FixedBytes + batch.Count * BytesPerSequence < batch.Sum(s => s.InputIds.Length) * engine.Hidden * sizeof(float));
+        Assert.True(FixedBytes + batch.Count * BytesPerSequence
+            < batch.Sum(s => s.InputIds.Length) * engine.Hidden * sizeof(float));
     }
 }

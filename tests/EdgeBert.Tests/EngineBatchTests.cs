@@ -5,8 +5,7 @@ using Xunit.Abstractions;
 namespace EdgeBert.Tests;
 
 /// <summary>Packed mixed-length batches, every ISA path and several thread counts give the results
-/// of one-at-a-time runs. Bit-exact comparisons need a fixed ISA path, hence the IsaState collection.</summary>
-[Collection("IsaState")]
+/// of one-at-a-time runs.</summary>
 public sealed class EngineBatchTests(ITestOutputHelper output)
 {
     const double Tolerance = 1e-4;
@@ -14,14 +13,15 @@ public sealed class EngineBatchTests(ITestOutputHelper output)
 
     /// <summary>Runs <paramref name="inputs"/> in the given order, <paramref name="batchSize"/> at a time,
     /// through one reused workspace; results come back indexed like the inputs.</summary>
-    static SequenceResult[] RunInBatches(BertEngine engine, IReadOnlyList<SequenceInput> inputs, int[] order, int batchSize,
-                                         InferenceWorkspace workspace, WorkerPool? pool = null, bool useGates = true)
+    static SequenceResult[] RunInBatches(BertEngine engine, IReadOnlyList<SequenceInput> inputs, int[] order,
+        int batchSize, InferenceWorkspace workspace, WorkerPool? pool = null, bool useGates = true)
     {
         var results = new SequenceResult[inputs.Count];
         for (int start = 0; start < order.Length; start += batchSize)
         {
             var indices = order[start..Math.Min(order.Length, start + batchSize)];
-            var batch = engine.Run(indices.Select(i => inputs[i]).ToArray(), workspace, WithEverything with { UseGates = useGates }, pool);
+            var batch = engine.Run(indices.Select(i => inputs[i]).ToArray(), workspace,
+                WithEverything with { UseGates = useGates }, pool);
             for (int b = 0; b < indices.Length; b++) results[indices[b]] = batch[b];
         }
         return results;
@@ -41,7 +41,8 @@ public sealed class EngineBatchTests(ITestOutputHelper output)
         yield return ("shuffled", shuffled);
         // Longest, shortest, second longest, second shortest, ...: neighbours of very different lengths.
         var byLength = forward.OrderByDescending(i => inputs[i].InputIds.Length).ToArray();
-        yield return ("zigzag", Enumerable.Range(0, count).Select(k => k % 2 == 0 ? byLength[k / 2] : byLength[count - 1 - k / 2]).ToArray());
+        yield return ("zigzag", Enumerable.Range(0, count).Select(k =>
+            k % 2 == 0 ? byLength[k / 2] : byLength[count - 1 - k / 2]).ToArray());
     }
 
     public static TheoryData<string> Models => new() { "dense", "gated" };
@@ -64,7 +65,8 @@ public sealed class EngineBatchTests(ITestOutputHelper output)
             {
                 var batched = RunInBatches(engine, inputs, order, batchSize, workspace);
                 for (int i = 0; i < inputs.Count; i++)
-                    EngineFixtures.AssertSame(single[i], batched[i], $"{model}, {name} order, batch size {batchSize}, input {i}");
+                    EngineFixtures.AssertSame(single[i], batched[i],
+                        $"{model}, {name} order, batch size {batchSize}, input {i}");
             }
     }
 
@@ -73,7 +75,8 @@ public sealed class EngineBatchTests(ITestOutputHelper output)
     {
         foreach (var engine in new[] { EngineFixtures.TinyF32.Value, EngineFixtures.Gated.Value })
         {
-            var inputs = EngineFixtures.RandomSequences(engine.Config, Enumerable.Range(1, engine.Config.MaxPositionEmbeddings), seed: 5);
+            var inputs = EngineFixtures.RandomSequences(engine.Config,
+                Enumerable.Range(1, engine.Config.MaxPositionEmbeddings), seed: 5);
             var single = OneAtATime(engine, inputs);
             var workspace = new InferenceWorkspace();
             foreach (var (name, order) in Orders(inputs).Where(o => o.Name is "shuffled" or "zigzag"))
@@ -81,7 +84,8 @@ public sealed class EngineBatchTests(ITestOutputHelper output)
                 {
                     var batched = RunInBatches(engine, inputs, order, batchSize, workspace);
                     for (int i = 0; i < inputs.Count; i++)
-                        EngineFixtures.AssertSame(single[i], batched[i], $"{name} order, batch size {batchSize}, length {i + 1}");
+                        EngineFixtures.AssertSame(single[i], batched[i],
+                            $"{name} order, batch size {batchSize}, length {i + 1}");
                 }
         }
     }
@@ -89,40 +93,26 @@ public sealed class EngineBatchTests(ITestOutputHelper output)
     [Fact]
     public void EveryIsaPathMatchesPyTorch()
     {
-        var saved = IsaSelector.Active;
-        try
+        foreach (var isa in IsaSelector.Supported)
         {
-            foreach (var isa in IsaSelector.Supported)
-            {
-                IsaSelector.Active = isa;
-                // Packed for this path at load, and packed for another path first and re-laid out on use.
-                foreach (var (how, dense, gated) in new[]
-                {
-                    ("loaded under it", EngineFixtures.Load(ModelTestFiles.TinyBert), EngineFixtures.Load(EngineFixtures.TinyBertGated)),
-                    ("repacked", EngineFixtures.TinyF32.Value, EngineFixtures.Gated.Value),
-                })
-                {
-                    string what = $"{IsaSelector.Name(isa)}, {how}";
-                    var denseCases = EngineFixtures.DenseCases();
-                    var denseBatch = dense.Run(denseCases.Select(c => c.Input).ToArray(), WithEverything);
-                    for (int i = 0; i < denseCases.Count; i++)
-                        AssertMatches(denseCases[i].Dense, denseBatch[i], $"{what}, {denseCases[i]}");
+            var dense = EngineFixtures.Load(ModelTestFiles.TinyBert, isa);
+            var gated = EngineFixtures.Load(EngineFixtures.TinyBertGated, isa);
+            Assert.Equal(isa, dense.Isa);
+            string what = IsaSelector.Name(isa);
+            var denseCases = EngineFixtures.DenseCases();
+            var denseBatch = dense.Run(denseCases.Select(c => c.Input).ToArray(), WithEverything);
+            for (int i = 0; i < denseCases.Count; i++)
+                AssertMatches(denseCases[i].Dense, denseBatch[i], $"{what}, {denseCases[i]}");
 
-                    var gatedCases = EngineFixtures.GatedCases();
-                    var gatedBatch = gated.Run(gatedCases.Select(c => c.Input).ToArray(), WithEverything);
-                    for (int i = 0; i < gatedCases.Count; i++)
-                        AssertMatches(gatedCases[i].Gated!, gatedBatch[i], $"{what}, {gatedCases[i]}");
+            var gatedCases = EngineFixtures.GatedCases();
+            var gatedBatch = gated.Run(gatedCases.Select(c => c.Input).ToArray(), WithEverything);
+            for (int i = 0; i < gatedCases.Count; i++)
+                AssertMatches(gatedCases[i].Gated!, gatedBatch[i], $"{what}, {gatedCases[i]}");
 
-                    var alone = OneAtATime(gated, gatedCases.Select(c => c.Input).ToList());
-                    for (int i = 0; i < gatedCases.Count; i++)
-                        EngineFixtures.AssertSame(alone[i], gatedBatch[i], $"{what}, batch vs alone, {gatedCases[i]}");
-                }
-                output.WriteLine($"{IsaSelector.Name(isa)}: matches PyTorch");
-            }
-        }
-        finally
-        {
-            IsaSelector.Active = saved;
+            var alone = OneAtATime(gated, gatedCases.Select(c => c.Input).ToList());
+            for (int i = 0; i < gatedCases.Count; i++)
+                EngineFixtures.AssertSame(alone[i], gatedBatch[i], $"{what}, batch vs alone, {gatedCases[i]}");
+            output.WriteLine($"{what}: matches PyTorch");
         }
     }
 
@@ -148,13 +138,16 @@ public sealed class EngineBatchTests(ITestOutputHelper output)
         foreach (var model in new[] { "dense", "gated" })
         {
             var (engine, inputs) = Fixture(model);
-            var reference = RunInBatches(engine, inputs, Enumerable.Range(0, inputs.Count).ToArray(), inputs.Count, new InferenceWorkspace());
+            var reference = RunInBatches(engine, inputs, Enumerable.Range(0, inputs.Count).ToArray(), inputs.Count,
+                new InferenceWorkspace());
             var workspace = new InferenceWorkspace();
             foreach (int batchSize in new[] { 1, 4, inputs.Count })
             {
-                var results = RunInBatches(engine, inputs, Enumerable.Range(0, inputs.Count).ToArray(), batchSize, workspace, pool);
+                var results = RunInBatches(engine, inputs, Enumerable.Range(0, inputs.Count).ToArray(), batchSize,
+                    workspace, pool);
                 for (int i = 0; i < inputs.Count; i++)
-                    EngineFixtures.AssertSame(reference[i], results[i], $"{model}, {threads} threads, batch size {batchSize}, input {i}");
+                    EngineFixtures.AssertSame(reference[i], results[i],
+                        $"{model}, {threads} threads, batch size {batchSize}, input {i}");
             }
         }
     }

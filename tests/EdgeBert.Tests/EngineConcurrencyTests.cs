@@ -3,7 +3,6 @@ using EdgeBert.Model;
 namespace EdgeBert.Tests;
 
 /// <summary>One loaded model serves many threads at once, each with its own workspace (issue 3).</summary>
-[Collection("IsaState")]
 public sealed class EngineConcurrencyTests
 {
     [Fact]
@@ -21,8 +20,10 @@ public sealed class EngineConcurrencyTests
             var random = new Random(1000 + t);
             return Enumerable.Range(0, requests).Select(_ =>
             {
-                var batch = Enumerable.Range(0, random.Next(1, 4)).Select(_ => inputs[random.Next(inputs.Count)]).ToArray();
-                return (Batch: batch, Options: new RunOptions(UseGates: random.Next(4) != 0, ReturnHidden: true, ReturnSurvivors: true));
+                var batch = Enumerable.Range(0, random.Next(1, 4)).Select(_ =>
+                    inputs[random.Next(inputs.Count)]).ToArray();
+                return (Batch: batch, Options: new RunOptions(UseGates: random.Next(4) != 0, ReturnHidden: true,
+                    ReturnSurvivors: true));
             }).ToArray();
         }).ToArray();
 
@@ -53,6 +54,7 @@ public sealed class EngineConcurrencyTests
         for (int t = 0; t < threads; t++)
             for (int r = 0; r < requests; r++)
                 for (int s = 0; s < expected[t][r].Length; s++)
-                    EngineFixtures.AssertSame(expected[t][r][s], actual[t][r][s], $"thread {t}, request {r}, sequence {s}");
+                    EngineFixtures.AssertSame(expected[t][r][s], actual[t][r][s],
+                        $"thread {t}, request {r}, sequence {s}");
     }
 }

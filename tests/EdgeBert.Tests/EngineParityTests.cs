@@ -6,9 +6,11 @@ using Xunit.Abstractions;
 namespace EdgeBert.Tests;
 
 /// <summary>One input of a PyTorch fixture and the float64 outputs expected for it.</summary>
-sealed record ExpectedRun(double[] Logits, double[] Hidden, long MultiplyAdds = 0, int[]? Kept = null, int[][]? Survivors = null);
+sealed record ExpectedRun(double[] Logits, double[] Hidden, long MultiplyAdds = 0, int[]? Kept = null,
+    int[][]? Survivors = null);
 
-sealed record FixtureCase(string Name, string? Text, string? Pair, int[] Ids, int[] Types, ExpectedRun Dense, ExpectedRun? Gated = null)
+sealed record FixtureCase(string Name, string? Text, string? Pair, int[] Ids, int[] Types, ExpectedRun Dense,
+    ExpectedRun? Gated = null)
 {
     public SequenceInput Input => new(Ids, Types);
     public int Length => Ids.Length;
@@ -23,13 +25,15 @@ static class EngineFixtures
 
     static readonly Lazy<JsonObject> DenseDoc = new(ModelTestFiles.Expected);
     static readonly Lazy<JsonObject> GatedDoc = new(() =>
-        (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(ModelTestFiles.Fixtures, "tiny_bert_gated_expected.json")))!);
+        (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(ModelTestFiles.Fixtures,
+            "tiny_bert_gated_expected.json")))!);
 
     public static readonly Lazy<BertEngine> TinyF32 = new(() => Load(ModelTestFiles.TinyBert));
     public static readonly Lazy<BertEngine> TinyF16 = new(() => Load(ModelTestFiles.TinyBertF16));
     public static readonly Lazy<BertEngine> Gated = new(() => Load(TinyBertGated));
 
-    public static BertEngine Load(string dir) => BertEngine.Load(BertCheckpoint.Load(dir));
+    public static BertEngine Load(string dir, Isa? isa = null) =>
+        BertEngine.Load(BertCheckpoint.Load(dir), new EngineOptions { Isa = isa });
 
     /// <summary>The cases of tiny_bert_expected.json, with the F32 or the F16-rounded expectations.</summary>
     public static IReadOnlyList<FixtureCase> DenseCases(bool f16 = false)
@@ -39,7 +43,8 @@ static class EngineFixtures
         {
             var c = node!.AsObject();
             var ids = Ints(c["input_ids"]!);
-            return new FixtureCase($"case {i} (n={ids.Length})", (string?)c["text"], (string?)c["pair"], ids, Ints(c["token_type_ids"]!),
+            return new FixtureCase($"case {i} (n={ids.Length})", (string?)c["text"], (string?)c["pair"], ids,
+                Ints(c["token_type_ids"]!),
                 new ExpectedRun(Doubles(c["logits" + tag]!), Flatten(c["last_hidden_state" + tag]!)));
         }).ToList();
     }
@@ -54,9 +59,12 @@ static class EngineFixtures
             var ids = Ints(c["input_ids"]!);
             var dense = c["dense"]!.AsObject();
             var gated = c["gated"]!.AsObject();
-            return new FixtureCase($"gated case {i} (n={ids.Length})", (string?)c["text"], (string?)c["pair"], ids, Ints(c["token_type_ids"]!),
-                new ExpectedRun(Doubles(dense["logits"]!), Flatten(dense["last_hidden_state"]!), (long)dense["multiply_adds"]!),
-                new ExpectedRun(Doubles(gated["logits"]!), Flatten(gated["last_hidden_state"]!), (long)gated["multiply_adds"]!,
+            return new FixtureCase($"gated case {i} (n={ids.Length})", (string?)c["text"], (string?)c["pair"], ids,
+                Ints(c["token_type_ids"]!),
+                new ExpectedRun(Doubles(dense["logits"]!), Flatten(dense["last_hidden_state"]!),
+                    (long)dense["multiply_adds"]!),
+                new ExpectedRun(Doubles(gated["logits"]!), Flatten(gated["last_hidden_state"]!),
+                    (long)gated["multiply_adds"]!,
                     Ints(gated["kept"]!), gated["survivors"]!.AsArray().Select(s => Ints(s!)).ToArray()));
         }).ToList();
 
@@ -67,7 +75,8 @@ static class EngineFixtures
     public static double RelativeError(ReadOnlySpan<float> actual, IReadOnlyList<double> expected) =>
         KernelCheck.RelativeErrorNorm(actual, expected.ToArray());
 
-    /// <summary>Random id sequences of the given lengths, [CLS] ... [SEP] with a second segment from length 5 on.</summary>
+    /// <summary>Random id sequences of the given lengths, [CLS] ... [SEP] with a second segment from length 5
+    /// on.</summary>
     public static List<SequenceInput> RandomSequences(BertConfig config, IEnumerable<int> lengths, int seed)
     {
         var random = new Random(seed);
@@ -89,12 +98,14 @@ static class EngineFixtures
     {
         Assert.True(expected.Logits.AsSpan().SequenceEqual(actual.Logits), $"{what}: logits differ");
         Assert.True(expected.Kept.AsSpan().SequenceEqual(actual.Kept), $"{what}: kept differs");
-        Assert.True(expected.Flops == actual.Flops && expected.DenseFlops == actual.DenseFlops, $"{what}: flops differ");
+        Assert.True(expected.Flops == actual.Flops && expected.DenseFlops == actual.DenseFlops,
+            $"{what}: flops differ");
         if (expected.Hidden is not null)
             Assert.True(expected.Hidden.AsSpan().SequenceEqual(actual.Hidden), $"{what}: hidden states differ");
         if (expected.Survivors is not null)
             for (int j = 0; j < expected.Survivors.Length; j++)
-                Assert.True(expected.Survivors[j].AsSpan().SequenceEqual(actual.Survivors![j]), $"{what}: survivors of layer {j} differ");
+                Assert.True(expected.Survivors[j].AsSpan().SequenceEqual(actual.Survivors![j]),
+                    $"{what}: survivors of layer {j} differ");
     }
 }
 
@@ -126,7 +137,8 @@ public sealed class EngineParityTests(ITestOutputHelper output)
             worstLogits = Math.Max(worstLogits, logits);
             worstHidden = Math.Max(worstHidden, hidden);
         }
-        output.WriteLine($"{(f16 ? "F16" : "F32")}: worst relative error logits {worstLogits:E2}, hidden {worstHidden:E2} over {cases.Count} cases");
+        output.WriteLine($"{(f16 ? "F16" : "F32")}: worst relative error logits {worstLogits:E2}, "
+            + $"hidden {worstHidden:E2} over {cases.Count} cases");
     }
 
     [Fact]
@@ -150,7 +162,8 @@ public sealed class EngineParityTests(ITestOutputHelper output)
         {
             var r = engine.Run([c.Input])[0];
             Assert.Equal(r.DenseFlops, r.Flops);
-            Assert.Equal(FlopCounter.DenseMultiplyAdds(config.HiddenSize, config.IntermediateSize, engine.NumLabels, config.NumHiddenLayers, c.Length), r.Flops);
+            Assert.Equal(FlopCounter.DenseMultiplyAdds(config.HiddenSize, config.IntermediateSize, engine.NumLabels,
+                config.NumHiddenLayers, c.Length), r.Flops);
         }
     }
 }

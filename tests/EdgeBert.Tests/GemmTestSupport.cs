@@ -17,7 +17,8 @@ public sealed record GemmCase(int M, int N, int K, bool TransA, bool TransB, int
     public float[] BiasValues => Bias ? GemmTestSupport.Random(N, Seed + 3) : [];
 
     public override string ToString() =>
-        $"m={M} n={N} k={K} transA={TransA} transB={TransB} pads=({PadA},{PadB},{PadC}) bias={Bias} accumulate={Accumulate} seed={Seed}";
+        $"m={M} n={N} k={K} transA={TransA} transB={TransB} pads=({PadA},{PadB},{PadC}) bias={Bias} "
+        + $"accumulate={Accumulate} seed={Seed}";
 }
 
 public static class GemmTestSupport
@@ -63,18 +64,9 @@ public static class GemmTestSupport
     public static double RelativeError(ReadOnlySpan<float> c, int ldc, double[] reference, int m, int n) =>
         ErrorNorm.Relative(c, ldc, reference, m, n);
 
-    /// <summary>Runs body once per ISA path this CPU supports, with IsaSelector.Active set to it.</summary>
+    /// <summary>Runs body once per ISA path this CPU supports; it passes the path to the kernels.</summary>
     public static void ForEachIsa(Action<Isa> body)
     {
-        var saved = IsaSelector.Active;
-        try
-        {
-            foreach (var isa in IsaSelector.Supported)
-            {
-                IsaSelector.Active = isa;
-                body(isa);
-            }
-        }
-        finally { IsaSelector.Active = saved; }
+        foreach (var isa in IsaSelector.Supported) body(isa);
     }
 }

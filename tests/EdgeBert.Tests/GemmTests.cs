@@ -5,7 +5,6 @@ using FsCheck.Xunit;
 
 namespace EdgeBert.Tests;
 
-[Collection("IsaState")]
 public class GemmTests : IDisposable
 {
     readonly WorkerPool _twoThreads = new(2);
@@ -16,12 +15,13 @@ public class GemmTests : IDisposable
     public Property MatchesDoubleReferenceOnEveryIsa() => Prop.ForAll(GemmTestSupport.Cases(), c =>
     {
         float[] a = c.A, b = c.B, c0 = c.C0, bias = c.BiasValues;
-        var reference = GemmReference.Multiply(c.M, c.N, c.K, a, c.Lda, c.TransA, b, c.Ldb, c.TransB, c0, c.Ldc, c.Accumulate, bias);
+        var reference = GemmReference.Multiply(c.M, c.N, c.K, a, c.Lda, c.TransA, b, c.Ldb, c.TransB, c0, c.Ldc,
+            c.Accumulate, bias);
         GemmTestSupport.ForEachIsa(isa =>
         {
             var result = (float[])c0.Clone();
             Gemm.Multiply(c.M, c.N, c.K, a, c.Lda, c.TransA, b, c.Ldb, c.TransB, result, c.Ldc, c.Accumulate, bias,
-                pool: c.Seed % 2 == 0 ? _twoThreads : null);
+                pool: c.Seed % 2 == 0 ? _twoThreads : null, isa: isa);
             double error = GemmTestSupport.RelativeError(result, c.Ldc, reference, c.M, c.N);
             Assert.True(error <= GemmTestSupport.Tolerance(c.K), $"{isa}: relative error {error:E2} for {c}");
             AssertPaddingUntouched(result, c0, c.M, c.N, c.Ldc);
@@ -32,17 +32,20 @@ public class GemmTests : IDisposable
     public Property GeluEpilogueIsGeluOfTheFinishedProduct() => Prop.ForAll(GemmTestSupport.Cases(), c =>
     {
         float[] a = c.A, b = c.B, c0 = c.C0, bias = c.BiasValues;
-        var reference = GemmReference.Multiply(c.M, c.N, c.K, a, c.Lda, c.TransA, b, c.Ldb, c.TransB, c0, c.Ldc, c.Accumulate, bias, GemmEpilogue.Gelu);
+        var reference = GemmReference.Multiply(c.M, c.N, c.K, a, c.Lda, c.TransA, b, c.Ldb, c.TransB, c0, c.Ldc,
+            c.Accumulate, bias, GemmEpilogue.Gelu);
         GemmTestSupport.ForEachIsa(isa =>
         {
             var fused = (float[])c0.Clone();
-            Gemm.Multiply(c.M, c.N, c.K, a, c.Lda, c.TransA, b, c.Ldb, c.TransB, fused, c.Ldc, c.Accumulate, bias, GemmEpilogue.Gelu, _twoThreads);
+            Gemm.Multiply(c.M, c.N, c.K, a, c.Lda, c.TransA, b, c.Ldb, c.TransB, fused, c.Ldc, c.Accumulate, bias,
+                GemmEpilogue.Gelu, _twoThreads, isa);
             var separate = (float[])c0.Clone();
-            Gemm.Multiply(c.M, c.N, c.K, a, c.Lda, c.TransA, b, c.Ldb, c.TransB, separate, c.Ldc, c.Accumulate, bias);
+            Gemm.Multiply(c.M, c.N, c.K, a, c.Lda, c.TransA, b, c.Ldb, c.TransB, separate, c.Ldc, c.Accumulate, bias,
+                isa: isa);
             for (int i = 0; i < c.M; i++)
             {
                 var row = separate.AsSpan(i * c.Ldc, c.N);
-                Activations.Gelu(row, row);
+                Activations.Gelu(row, row, isa);
             }
             // Fusing must not change a single bit; the GELU itself is allowed its own 1e-6 error in erf.
             Assert.Equal(separate, fused);
@@ -59,17 +62,20 @@ public class GemmTests : IDisposable
         float[] weight = GemmTestSupport.Random(c.N * c.K, c.Seed + 7);
         int lda = c.K + c.PadA;
         a = GemmTestSupport.Random(c.M * lda, c.Seed);
-        var reference = GemmReference.Multiply(c.M, c.N, c.K, a, lda, false, weight, c.K, true, c0, c.Ldc, c.Accumulate, bias);
-        // Packed under the best path, then used under every path: a layout for another NR is built on demand.
-        var packed = PackedWeight.FromLinear(weight, c.N, c.K);
-        Assert.Equal(c.N, packed.OutFeatures);
-        Assert.Equal(c.K, packed.InFeatures);
+        var reference = GemmReference.Multiply(c.M, c.N, c.K, a, lda, false, weight, c.K, true, c0, c.Ldc,
+            c.Accumulate, bias);
         GemmTestSupport.ForEachIsa(isa =>
         {
+            // Packed for each path's panel width; the product runs the path the weight was packed for.
+            var packed = PackedWeight.FromLinear(weight, c.N, c.K, isa);
+            Assert.Equal(c.N, packed.OutFeatures);
+            Assert.Equal(c.K, packed.InFeatures);
+            Assert.Equal(isa, packed.Isa);
             var viaPacked = (float[])c0.Clone();
             Gemm.Multiply(c.M, a, lda, packed, viaPacked, c.Ldc, c.Accumulate, bias, pool: _twoThreads);
             var viaSpans = (float[])c0.Clone();
-            Gemm.Multiply(c.M, c.N, c.K, a, lda, false, weight, c.K, true, viaSpans, c.Ldc, c.Accumulate, bias);
+            Gemm.Multiply(c.M, c.N, c.K, a, lda, false, weight, c.K, true, viaSpans, c.Ldc, c.Accumulate, bias,
+                isa: isa);
             Assert.Equal(viaSpans, viaPacked);
             double error = GemmTestSupport.RelativeError(viaPacked, c.Ldc, reference, c.M, c.N);
             Assert.True(error <= GemmTestSupport.Tolerance(c.K), $"{isa}: relative error {error:E2} for {c}");
@@ -86,24 +92,29 @@ public class GemmTests : IDisposable
     public void TallProductWithAPackedWeightGoesPanelByPanelWithTheSameBits() =>
         // More rows than GemmJob.TallRows (A panel by A panel over the B block), with an edge row tile, an edge column
         // panel and two k blocks; the unpacked-B path keeps the usual order.
-        PackedWeightMatchesTheUnpackedPathBitForBit(m: GemmJob.TallRows + 18, n: GemmJob.NcPacked + 40, k: GemmJob.KcMax + 50, seed: 6);
+        PackedWeightMatchesTheUnpackedPathBitForBit(m: GemmJob.TallRows + 18, n: GemmJob.NcPacked + 40,
+            k: GemmJob.KcMax + 50, seed: 6);
 
     [Fact]
     public void LargePackedWeightInHugePageMemoryComputesTheSameBits() =>
         // Panels just over PanelMemory's threshold (native memory aligned to 2 MB), for every ISA's layout.
-        PackedWeightMatchesTheUnpackedPathBitForBit(m: 20, n: (int)(PanelMemory.HugePageBytes / sizeof(float) / 700) + 40, k: 700, seed: 9);
+        PackedWeightMatchesTheUnpackedPathBitForBit(m: 20,
+            n: (int)(PanelMemory.HugePageBytes / sizeof(float) / 700) + 40, k: 700, seed: 9);
 
-    /// <summary>C = A W^T + bias through GELU with W pre-packed, on one and two threads under every ISA: the same bits as
-    /// the unpacked-B path, and within the K-scaled tolerance of the double reference.</summary>
+    /// <summary>C = A W^T + bias through GELU with W pre-packed, on one and two threads under every ISA: the same
+    /// bits as the unpacked-B path, and within the K-scaled tolerance of the double reference.</summary>
     void PackedWeightMatchesTheUnpackedPathBitForBit(int m, int n, int k, int seed)
     {
-        float[] a = GemmTestSupport.Random(m * k, seed), weight = GemmTestSupport.Random(n * k, seed + 1), bias = GemmTestSupport.Random(n, seed + 2);
-        var reference = GemmReference.Multiply(m, n, k, a, k, false, weight, k, true, [], n, bias: bias, epilogue: GemmEpilogue.Gelu);
-        var packed = PackedWeight.FromLinear(weight, n, k);
+        float[] a = GemmTestSupport.Random(m * k, seed), weight = GemmTestSupport.Random(n * k, seed + 1),
+            bias = GemmTestSupport.Random(n, seed + 2);
+        var reference = GemmReference.Multiply(m, n, k, a, k, false, weight, k, true, [], n, bias: bias,
+            epilogue: GemmEpilogue.Gelu);
         GemmTestSupport.ForEachIsa(isa =>
         {
+            var packed = PackedWeight.FromLinear(weight, n, k, isa);
             var viaSpans = new float[m * n];
-            Gemm.Multiply(m, n, k, a, k, false, weight, k, true, viaSpans, n, bias: bias, epilogue: GemmEpilogue.Gelu);
+            Gemm.Multiply(m, n, k, a, k, false, weight, k, true, viaSpans, n, bias: bias, epilogue: GemmEpilogue.Gelu,
+                isa: isa);
             foreach (var pool in new[] { null, _twoThreads })
             {
                 var viaPacked = new float[m * n];
@@ -125,7 +136,7 @@ public class GemmTests : IDisposable
         GemmTestSupport.ForEachIsa(isa =>
         {
             var c = new float[m * n];
-            Gemm.Multiply(m, n, k, a, k, false, b, n, false, c, n, pool: _twoThreads);
+            Gemm.Multiply(m, n, k, a, k, false, b, n, false, c, n, pool: _twoThreads, isa: isa);
             double error = GemmTestSupport.RelativeError(c, n, reference, m, n);
             Assert.True(error <= GemmTestSupport.Tolerance(k), $"{isa}: relative error {error:E2}");
         });
@@ -138,18 +149,18 @@ public class GemmTests : IDisposable
         {
             // 1x1x1 with bias and accumulate: 5 + 2*3 + 0.5
             var c = new float[] { 5f };
-            Gemm.Multiply(1, 1, 1, [2f], 1, false, [3f], 1, false, c, 1, accumulate: true, bias: [0.5f]);
+            Gemm.Multiply(1, 1, 1, [2f], 1, false, [3f], 1, false, c, 1, accumulate: true, bias: [0.5f], isa: isa);
             Assert.Equal(11.5f, c[0]);
 
             // k = 0: only bias (and accumulation) remain.
             var d = new float[] { 9f, 9f, 9f, 9f };
-            Gemm.Multiply(2, 2, 0, [], 0, false, [], 2, false, d, 2, bias: [1f, -2f]);
+            Gemm.Multiply(2, 2, 0, [], 0, false, [], 2, false, d, 2, bias: [1f, -2f], isa: isa);
             Assert.Equal([1f, -2f, 1f, -2f], d);
 
             // m = 0 and n = 0 touch nothing.
             var e = new float[] { 4f };
-            Gemm.Multiply(0, 1, 3, [], 3, false, [1f, 1f, 1f], 1, false, e, 1);
-            Gemm.Multiply(1, 0, 3, [1f, 1f, 1f], 3, false, [], 0, false, e, 1);
+            Gemm.Multiply(0, 1, 3, [], 3, false, [1f, 1f, 1f], 1, false, e, 1, isa: isa);
+            Gemm.Multiply(1, 0, 3, [1f, 1f, 1f], 3, false, [], 0, false, e, 1, isa: isa);
             Assert.Equal(4f, e[0]);
         });
     }
@@ -158,10 +169,14 @@ public class GemmTests : IDisposable
     public void RejectsOperandsThatDoNotFit()
     {
         var c = new float[4];
-        Assert.Throws<ArgumentException>(() => Gemm.Multiply(2, 2, 2, new float[3], 2, false, new float[4], 2, false, c, 2));
-        Assert.Throws<ArgumentException>(() => Gemm.Multiply(2, 2, 2, new float[4], 1, false, new float[4], 2, false, c, 2));
-        Assert.Throws<ArgumentException>(() => Gemm.Multiply(2, 2, 2, new float[4], 2, false, new float[4], 2, false, c, 2, bias: new float[1]));
-        Assert.Throws<ArgumentException>(() => Gemm.Multiply(2, 2, 2, new float[4], 2, false, new float[4], 2, false, new float[3], 2));
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(2, 2, 2, new float[3], 2, false, new float[4], 2, false,
+            c, 2));
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(2, 2, 2, new float[4], 1, false, new float[4], 2, false,
+            c, 2));
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(2, 2, 2, new float[4], 2, false, new float[4], 2, false,
+            c, 2, bias: new float[1]));
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(2, 2, 2, new float[4], 2, false, new float[4], 2, false,
+            new float[3], 2));
         Assert.Throws<ArgumentException>(() => PackedWeight.FromLinear(new float[5], 2, 3));
         var w = PackedWeight.FromLinear(new float[6], 2, 3);
         Assert.Throws<ArgumentException>(() => Gemm.Multiply(2, new float[5], 3, w, c, 2));

@@ -6,8 +6,7 @@ using EdgeBert.Model;
 namespace EdgeBert.Tests;
 
 /// <summary>`edgebert infer` and `edgebert classify`, run in-process. Their numbers must be the engine's
-/// (bit for bit: same ISA path, hence the IsaState collection) and the engine's are checked against PyTorch.</summary>
-[Collection("IsaState")]
+/// (bit for bit: both run the default ISA path) and the engine's are checked against PyTorch.</summary>
 public sealed class InferCliTests : IDisposable
 {
     readonly ModelTestFiles.TempDir _dir = new();
@@ -59,7 +58,8 @@ public sealed class InferCliTests : IDisposable
         lines.Add(IdsLine(noTypes, withTypes: false));
         var expectedCases = cases.Append(noTypes).ToList();
 
-        var (code, stdout, stderr) = CliRun.Run("infer", "--model", ModelTestFiles.TinyBert, "--input", Input([.. lines]),
+        var (code, stdout, stderr) = CliRun.Run("infer", "--model", ModelTestFiles.TinyBert, "--input",
+            Input([.. lines]),
                                          "--output", Output, "--threads", "2", "--batch-size", "3");
         Assert.Equal(0, code);
         Assert.Equal("", stderr);
@@ -75,13 +75,15 @@ public sealed class InferCliTests : IDisposable
             var c = expectedCases[i];
             using var doc = JsonDocument.Parse(outputLines[i]);
             var root = doc.RootElement;
-            Assert.Equal(["input_ids", "logits", "label", "kept", "flops", "dense_flops"], root.EnumerateObject().Select(p => p.Name));
+            Assert.Equal(["input_ids", "logits", "label", "kept", "flops", "dense_flops"],
+                root.EnumerateObject().Select(p => p.Name));
             Assert.Equal(c.Ids, Ints(root.GetProperty("input_ids")));
 
             var alone = engine.Run([c.Input])[0];
             var logits = Floats(root.GetProperty("logits"));
             Assert.Equal(alone.Logits, logits);
-            Assert.True(EngineFixtures.RelativeError(logits, c.Dense.Logits) <= 1e-4, $"line {i + 1}: logits far from PyTorch");
+            Assert.True(EngineFixtures.RelativeError(logits, c.Dense.Logits) <= 1e-4,
+                $"line {i + 1}: logits far from PyTorch");
             Assert.Equal(labels[ArgMax(logits)], root.GetProperty("label").GetString());
             Assert.Equal(Enumerable.Repeat(c.Length, engine.Config.NumHiddenLayers), Ints(root.GetProperty("kept")));
             Assert.Equal(alone.Flops, root.GetProperty("flops").GetInt64());
@@ -96,7 +98,8 @@ public sealed class InferCliTests : IDisposable
         string input = Input([.. cases.Select(c => IdsLine(c))]);
         foreach (bool noGates in new[] { false, true })
         {
-            string[] args = ["infer", "--model", EngineFixtures.TinyBertGated, "--input", input, "--output", Output, "--threads", "1"];
+            string[] args = ["infer", "--model", EngineFixtures.TinyBertGated, "--input", input, "--output", Output,
+                "--threads", "1"];
             var (code, _, stderr) = CliRun.Run(noGates ? [.. args, "--no-gates"] : args);
             Assert.Equal(0, code);
             Assert.Equal("", stderr);
@@ -106,7 +109,8 @@ public sealed class InferCliTests : IDisposable
             {
                 var root = JsonDocument.Parse(outputLines[i]).RootElement;
                 var expected = noGates ? cases[i].Dense : cases[i].Gated!;
-                Assert.Equal(expected.Kept ?? Enumerable.Repeat(cases[i].Length, 4).ToArray(), Ints(root.GetProperty("kept")));
+                Assert.Equal(expected.Kept ?? Enumerable.Repeat(cases[i].Length, 4).ToArray(),
+                    Ints(root.GetProperty("kept")));
                 Assert.Equal(expected.MultiplyAdds, root.GetProperty("flops").GetInt64());
                 Assert.Equal(cases[i].Dense.MultiplyAdds, root.GetProperty("dense_flops").GetInt64());
                 Assert.True(EngineFixtures.RelativeError(Floats(root.GetProperty("logits")), expected.Logits) <= 1e-4);
@@ -137,8 +141,13 @@ public sealed class InferCliTests : IDisposable
         // second line (the first is fine), what the message must say
         { "input id outside the vocabulary", "{\"input_ids\": [2, 106, 3]}", "outside the vocabulary" },
         { "negative input id", "{\"input_ids\": [2, -1, 3]}", "outside the vocabulary" },
-        { "longer than max_position_embeddings", "{\"input_ids\": [" + string.Join(",", Enumerable.Repeat(7, 65)) + "]}", "max_position_embeddings" },
-        { "token type outside the type vocabulary", "{\"input_ids\": [2, 7, 3], \"token_type_ids\": [0, 2, 0]}", "token type" },
+        {
+            "longer than max_position_embeddings",
+            "{\"input_ids\": [" + string.Join(",", Enumerable.Repeat(7, 65)) + "]}",
+            "max_position_embeddings"
+        },
+        { "token type outside the type vocabulary", "{\"input_ids\": [2, 7, 3], \"token_type_ids\": [0, 2, 0]}",
+            "token type" },
         { "token types of another length", "{\"input_ids\": [2, 7, 3], \"token_type_ids\": [0, 0]}", "token_type_ids" },
         { "empty input_ids", "{\"input_ids\": []}", "empty" },
         { "ids that are not integers", "{\"input_ids\": [2, 7.5, 3]}", "integer" },
@@ -228,7 +237,8 @@ public sealed class InferCliTests : IDisposable
             var fields = stdout.TrimEnd().Split('\t');
             Assert.Equal(2, fields.Length);
             Assert.Equal(engine.Config.Labels[best], fields[0]);
-            Assert.Equal(Softmax(logits)[best], double.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture), 4);
+            Assert.Equal(Softmax(logits)[best], double.Parse(fields[1],
+                System.Globalization.CultureInfo.InvariantCulture), 4);
         }
     }
 
@@ -236,11 +246,13 @@ public sealed class InferCliTests : IDisposable
     public void ClassifyJsonCarriesLabelProbabilityLogitsAndCosts()
     {
         var c = EngineFixtures.GatedCases().First(c => c.Pair is not null);
-        var (code, stdout, stderr) = CliRun.Run("classify", "--model", EngineFixtures.TinyBertGated, "--json", "--threads", "1", "--pair", c.Pair!, c.Text!);
+        var (code, stdout, stderr) = CliRun.Run("classify", "--model", EngineFixtures.TinyBertGated, "--json",
+            "--threads", "1", "--pair", c.Pair!, c.Text!);
         Assert.Equal(0, code);
         Assert.Equal("", stderr);
         var root = JsonDocument.Parse(stdout).RootElement;
-        Assert.Equal(["label", "probability", "logits", "kept", "flops", "dense_flops"], root.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["label", "probability", "logits", "kept", "flops", "dense_flops"],
+            root.EnumerateObject().Select(p => p.Name));
         var engine = EngineFixtures.Gated.Value;
         var alone = engine.Run([c.Input])[0];
         var logits = Floats(root.GetProperty("logits"));
@@ -257,10 +269,12 @@ public sealed class InferCliTests : IDisposable
     public void ClassifyExplainListsTheSurvivingWordsOfEveryLayer()
     {
         var c = EngineFixtures.GatedCases().First(c => c.Text is not null && c.Pair is null);
-        var (code, stdout, stderr) = CliRun.Run("classify", "--model", EngineFixtures.TinyBertGated, "--explain", "--threads", "1", c.Text!);
+        var (code, stdout, stderr) = CliRun.Run("classify", "--model", EngineFixtures.TinyBertGated, "--explain",
+            "--threads", "1", c.Text!);
         Assert.Equal(0, code);
         Assert.Equal("", stderr);
-        var tokens = BertCheckpoint.Load(EngineFixtures.TinyBertGated).RequireTokenizer().Encode(c.Text!, null, 64).Tokens;
+        var tokens = BertCheckpoint.Load(EngineFixtures.TinyBertGated).RequireTokenizer()
+            .Encode(c.Text!, null, 64).Tokens;
         var lines = stdout.TrimEnd().Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
         var layerLines = lines.Where(l => l.StartsWith("layer ", StringComparison.Ordinal)).ToArray();
         Assert.Equal(c.Gated!.Kept!.Length, layerLines.Length);

@@ -2,7 +2,6 @@ using EdgeBert.Kernels;
 
 namespace EdgeBert.Tests;
 
-[Collection("IsaState")]
 public class LayerNormTests
 {
     /// <summary>LayerNorm of one row in double: two-pass mean and biased variance, eps inside the sqrt.</summary>
@@ -22,16 +21,16 @@ public class LayerNormTests
         return y;
     }
 
-    static void CheckRows(float[] x, int rows, int cols, float eps, Random random, string what)
+    static void CheckRows(Isa isa, float[] x, int rows, int cols, float eps, Random random, string what)
     {
         var gamma = KernelCheck.Random(random, cols, 0.5, 1.5);
         var beta = KernelCheck.Random(random, cols, -1, 1);
         var y = new float[rows * cols];
         var mean = new float[rows];
         var rstd = new float[rows];
-        LayerNorm.Forward(x, y, rows, cols, gamma, beta, eps, mean, rstd);
+        LayerNorm.Forward(x, y, rows, cols, gamma, beta, eps, mean, rstd, isa);
         var inPlace = (float[])x.Clone();
-        LayerNorm.Forward(inPlace, inPlace, rows, cols, gamma, beta, eps);
+        LayerNorm.Forward(inPlace, inPlace, rows, cols, gamma, beta, eps, isa: isa);
         Assert.Equal(y, inPlace);
         for (int r = 0; r < rows; r++)
         {
@@ -40,7 +39,8 @@ public class LayerNormTests
             double error = KernelCheck.RelativeErrorNorm(y.AsSpan(r * cols, cols), expected);
             Assert.True(error <= 1e-6, $"{what} row {r}: relative error {error:E2}");
             Assert.True(Math.Abs(mean[r] - expectedMean) <= 1e-6 * Math.Max(1, Math.Abs(expectedMean)), $"{what} mean");
-            Assert.True(Math.Abs(rstd[r] - expectedRstd) <= 1e-6 * expectedRstd, $"{what} rstd {rstd[r]} vs {expectedRstd}");
+            Assert.True(Math.Abs(rstd[r] - expectedRstd) <= 1e-6 * expectedRstd,
+                $"{what} rstd {rstd[r]} vs {expectedRstd}");
         }
     }
 
@@ -51,7 +51,8 @@ public class LayerNormTests
         KernelCheck.ForEachIsa(isa =>
         {
             for (int cols = 2; cols <= 256; cols++)
-                CheckRows(KernelCheck.Random(random, 3 * cols, -3, 5), 3, cols, 1e-5f, random, $"{isa} cols={cols}");
+                CheckRows(isa, KernelCheck.Random(random, 3 * cols, -3, 5), 3, cols, 1e-5f, random,
+                    $"{isa} cols={cols}");
         });
     }
 
@@ -65,7 +66,7 @@ public class LayerNormTests
                 foreach (var (center, spread) in new[] { (1e4, 1.0), (1e4, 0.05), (-3e3, 0.01), (1e6, 30.0) })
                 {
                     var x = KernelCheck.Random(random, 2 * cols, center - spread, center + spread);
-                    CheckRows(x, 2, cols, 1e-12f, random, $"{isa} cols={cols} mean={center} spread={spread}");
+                    CheckRows(isa, x, 2, cols, 1e-12f, random, $"{isa} cols={cols} mean={center} spread={spread}");
                 }
         });
     }
@@ -83,9 +84,10 @@ public class LayerNormTests
                     var gamma = KernelCheck.Random(random, cols, 0.5, 1.5);
                     var beta = KernelCheck.Random(random, cols, -1, 1);
                     var y = new float[cols];
-                    LayerNorm.Forward(x, y, 1, cols, gamma, beta, 1e-12f);
+                    LayerNorm.Forward(x, y, 1, cols, gamma, beta, 1e-12f, isa: isa);
                     for (int j = 0; j < cols; j++)
-                        Assert.True(Math.Abs(y[j] - beta[j]) <= 1e-6, $"{isa} cols={cols} value={value}: {y[j]} vs beta {beta[j]}");
+                        Assert.True(Math.Abs(y[j] - beta[j]) <= 1e-6,
+                            $"{isa} cols={cols} value={value}: {y[j]} vs beta {beta[j]}");
                 }
         });
     }
@@ -108,13 +110,13 @@ public class LayerNormTests
                 var y = new float[rows * cols];
                 var mean = new float[rows];
                 var rstd = new float[rows];
-                LayerNorm.Forward(x, y, rows, cols, gamma, beta, eps, mean, rstd);
+                LayerNorm.Forward(x, y, rows, cols, gamma, beta, eps, mean, rstd, isa);
                 var dx = new float[rows * cols];
                 var dgamma = KernelCheck.Random(random, cols, -1, 1);
                 var dbeta = KernelCheck.Random(random, cols, -1, 1);
                 var dgammaStart = KernelCheck.ToDouble(dgamma);
                 var dbetaStart = KernelCheck.ToDouble(dbeta);
-                LayerNorm.Backward(x, dy, gamma, mean, rstd, rows, cols, dx, dgamma, dbeta);
+                LayerNorm.Backward(x, dy, gamma, mean, rstd, rows, cols, dx, dgamma, dbeta, isa);
 
                 // Loss = sum over rows of dy . LN(x) in double; gradients by central differences.
                 var xd = KernelCheck.ToDouble(x);
@@ -161,7 +163,8 @@ public class LayerNormTests
                 Assert.True(dbError <= 1e-5, $"{isa} cols={cols}: dbeta error {dbError:E2}");
 
                 var inPlace = (float[])dy.Clone();
-                LayerNorm.Backward(x, inPlace, gamma, mean, rstd, rows, cols, inPlace, new float[cols], new float[cols]);
+                LayerNorm.Backward(x, inPlace, gamma, mean, rstd, rows, cols, inPlace, new float[cols], new float[cols],
+                    isa);
                 Assert.Equal(dx, inPlace);
             }
         });

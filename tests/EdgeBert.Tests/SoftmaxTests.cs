@@ -2,7 +2,6 @@ using EdgeBert.Kernels;
 
 namespace EdgeBert.Tests;
 
-[Collection("IsaState")]
 public class SoftmaxTests
 {
     /// <summary>Softmax in double; a row with no finite maximum (all -inf) is all zeros, as documented.</summary>
@@ -34,7 +33,7 @@ public class SoftmaxTests
                 foreach (var useMask in new[] { false, true })
                 {
                     var y = (float[])x.Clone();
-                    Softmax.Rows(y, rows, cols, useMask ? mask : default);
+                    Softmax.Rows(y, rows, cols, useMask ? mask : default, isa);
                     for (int r = 0; r < rows; r++)
                     {
                         var expected = Reference(x.AsSpan(r * cols, cols), useMask ? mask : default);
@@ -57,9 +56,10 @@ public class SoftmaxTests
                 int valid = random.Next(length + 1);
                 var x = KernelCheck.Random(random, length, -5, 5);
                 var y = (float[])x.Clone();
-                Softmax.Row(y, valid);
+                Softmax.Row(y, valid, isa);
                 var expected = Reference(x.AsSpan(0, valid), default);
-                if (valid > 0) Assert.True(KernelCheck.RelativeErrorNorm(y.AsSpan(0, valid), expected) <= 1e-6, $"{isa} n={length} valid={valid}");
+                if (valid > 0) Assert.True(KernelCheck.RelativeErrorNorm(y.AsSpan(0, valid), expected) <= 1e-6,
+                    $"{isa} n={length} valid={valid}");
                 Assert.All(y[valid..], v => Assert.Equal(0f, v));
             }
         });
@@ -73,9 +73,10 @@ public class SoftmaxTests
             foreach (int length in new[] { 3, 17, 40, 129 })
             {
                 var x = new float[length];
-                for (int j = 0; j < length; j++) x[j] = (j % 3) switch { 0 => float.MaxValue, 1 => float.NegativeInfinity, _ => -float.MaxValue };
+                for (int j = 0; j < length; j++)
+                    x[j] = (j % 3) switch { 0 => float.MaxValue, 1 => float.NegativeInfinity, _ => -float.MaxValue };
                 var y = (float[])x.Clone();
-                Softmax.Rows(y, 1, length);
+                Softmax.Rows(y, 1, length, isa: isa);
                 int maxima = (length + 2) / 3;
                 for (int j = 0; j < length; j++)
                     Assert.Equal(j % 3 == 0 ? 1.0 / maxima : 0.0, y[j], 1e-7);
@@ -84,7 +85,7 @@ public class SoftmaxTests
                 mixed[length / 2] = 1e30f;
                 mixed[0] = float.NegativeInfinity;
                 var expected = Reference(mixed, default);
-                Softmax.Rows(mixed, 1, length);
+                Softmax.Rows(mixed, 1, length, isa: isa);
                 Assert.True(KernelCheck.RelativeErrorNorm(mixed, expected) <= 1e-6, $"{isa} n={length}");
             }
         });
@@ -99,11 +100,11 @@ public class SoftmaxTests
             {
                 var x = KernelCheck.Random(new Random(length), 2 * length, -1, 1);
                 var mask = Enumerable.Repeat(float.NegativeInfinity, length).ToArray();
-                Softmax.Rows(x, 2, length, mask);
+                Softmax.Rows(x, 2, length, mask, isa);
                 Assert.All(x, v => Assert.Equal(0f, v));
 
                 var infinite = Enumerable.Repeat(float.NegativeInfinity, length).ToArray();
-                Softmax.Row(infinite, length);
+                Softmax.Row(infinite, length, isa);
                 Assert.All(infinite, v => Assert.Equal(0f, v));
             }
         });

@@ -61,6 +61,7 @@ public class ReceivedAttentionTests
     public void SignificanceIsTheAttentionReceivedFromOtherLiveQueries()
     {
         var random = new Random(51);
+        foreach (var isa in Kernels.IsaSelector.Supported)
         foreach (var (n, heads) in new[] { (1, 1), (2, 3), (7, 2), (16, 12), (37, 4), (128, 2) })
         {
             var probs = Enumerable.Range(0, heads * n * n).Select(_ => random.NextSingle()).ToArray();
@@ -70,9 +71,9 @@ public class ReceivedAttentionTests
                 var received = new float[heads * n];
                 for (int h = 0; h < heads; h++)
                     TokenGateEvaluator.ReceivedAttention(probs.AsSpan(h * n * n, n * n), n, received.AsSpan(h * n, n),
-                        masked ? keyMask : default);
+                        masked ? keyMask : default, isa);
                 var significance = Enumerable.Repeat(float.NaN, n + 3).ToArray();
-                TokenGateEvaluator.Significance(received, heads, n, significance);
+                TokenGateEvaluator.Significance(received, heads, n, significance, isa);
                 for (int w = 0; w < n; w++)
                 {
                     double expected = 0;
@@ -80,7 +81,7 @@ public class ReceivedAttentionTests
                         for (int from = 0; from < n; from++)
                             if (from != w && !(masked && from % 3 == 2)) expected += probs[(h * n + from) * n + w];
                     Assert.True(Math.Abs(significance[w] - expected) <= 1e-6 * (expected + heads),
-                        $"n={n} masked={masked}: sig[{w}] = {significance[w]}, expected {expected}");
+                        $"{isa} n={n} masked={masked}: sig[{w}] = {significance[w]}, expected {expected}");
                 }
                 Assert.True(float.IsNaN(significance[n]), "entries past n are left alone");
             }
