@@ -179,6 +179,15 @@ public class Int8GemmTests : IDisposable
                 // Exact ties on the vector lanes as well as on the tail: a maximum of 127 gives scale 1.
                 if (k % 3 == 0) for (int i = 0; i < k; i++) x[i] = (i % 7 - 3) + 0.5f;
                 if (k % 3 == 0) x[k / 2] = 127f;
+                // Near-ties at scale 3 / 127: x / scale lands within an ulp of j + 0.5, where only a true IEEE
+                // division (not a multiply by the reciprocal, nor a different rounding) gives the plain loop's integer.
+                if (k % 3 == 1)
+                    for (int i = 0; i < k; i++)
+                    {
+                        float tie = (i * 37 % 254 - 127 + 0.5f) * (3f / 127f);
+                        x[i] = (i % 3) switch { 0 => MathF.BitDecrement(tie), 1 => tie, _ => MathF.BitIncrement(tie) };
+                    }
+                if (k % 3 == 1) x[0] = 3f;
                 if (k % 5 == 0) Array.Clear(x);
                 var (expected, scales) = QuantizeRows(x, 1, k, k);
                 int padded = (k + 3) / 4 * 4;
