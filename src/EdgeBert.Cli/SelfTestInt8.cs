@@ -39,15 +39,19 @@ static class SelfTestInt8
         report.Record($"{p,-9} int8 gemm integer product m={m} n={n} k={k}", wrong == 0, $"{wrong} of {m * n} differ");
     }
 
-    static void Twin(SelfTestReport report, string p, Int8Path path, Random random, int m, int n, int k, WorkerPool? pool)
+    static void Twin(SelfTestReport report, string p, Int8Path path, Random random, int m, int n, int k,
+        WorkerPool? pool)
     {
-        float[] a = Floats(random, m * k), weight = Floats(random, n * k), bias = Floats(random, n), c0 = Floats(random, m * n);
+        float[] a = Floats(random, m * k), weight = Floats(random, n * k);
+        float[] bias = Floats(random, n), c0 = Floats(random, m * n);
         var w = QuantizedWeight.FromLinear(weight, n, k, path);
         float[] c = (float[])c0.Clone(), expected = (float[])c0.Clone();
         Int8Gemm.Multiply(m, a, k, w, c, n, accumulate: true, bias, GemmEpilogue.Gelu, pool);
         Int8GemmReference.Multiply(m, a, k, w, expected, n, accumulate: true, bias, GemmEpilogue.Gelu);
-        int wrong = c.Zip(expected).Count(pair => BitConverter.SingleToInt32Bits(pair.First) != BitConverter.SingleToInt32Bits(pair.Second));
-        report.Record($"{p,-9} int8 gemm vs scalar twin m={m} n={n} k={k} bias accumulate gelu threads={pool?.Threads ?? 1}",
+        int wrong = c.Zip(expected).Count(pair =>
+            BitConverter.SingleToInt32Bits(pair.First) != BitConverter.SingleToInt32Bits(pair.Second));
+        report.Record(
+            $"{p,-9} int8 gemm vs scalar twin m={m} n={n} k={k} bias accumulate gelu threads={pool?.Threads ?? 1}",
             wrong == 0, $"{wrong} of {m * n} differ in bits");
     }
 

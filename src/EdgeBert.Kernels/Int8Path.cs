@@ -43,7 +43,11 @@ public static class Int8Paths
     public static bool TryParse(string text, out Int8Path path)
     {
         foreach (var candidate in Enum.GetValues<Int8Path>())
-            if (string.Equals(Name(candidate), text, StringComparison.OrdinalIgnoreCase)) { path = candidate; return true; }
+            if (string.Equals(Name(candidate), text, StringComparison.OrdinalIgnoreCase))
+            {
+                path = candidate;
+                return true;
+            }
         path = Int8Path.Scalar;
         return false;
     }
@@ -62,7 +66,8 @@ public static class Int8Paths
         if (!TryParse(text.Trim(), out var path))
             throw new ArgumentException($"EDGEBERT_INT8='{text}' is not one of avxvnni, avx512bw, armdot, scalar");
         if (!IsSupported(path))
-            throw new PlatformNotSupportedException($"EDGEBERT_INT8='{text}' is not supported by this CPU (best: {Name(Detect())})");
+            throw new PlatformNotSupportedException(
+                $"EDGEBERT_INT8='{text}' is not supported by this CPU (best: {Name(Detect())})");
         return path;
     }
 }
