@@ -24,7 +24,7 @@ public static class Int8Paths
     public static Int8Path Best { get; } = Detect();
 
     /// <summary>The path a weight is packed for when none is named.</summary>
-    public static Int8Path Default { get; } = FromEnvironment() ?? Best;
+    public static Int8Path Default { get; } = FromSetting(Environment.GetEnvironmentVariable("EDGEBERT_INT8")) ?? Best;
 
     /// <summary>Every path this CPU can run.</summary>
     public static IReadOnlyList<Int8Path> Supported { get; } = Enum.GetValues<Int8Path>().Where(IsSupported).ToArray();
@@ -59,9 +59,10 @@ public static class Int8Paths
         return Int8Path.Scalar;
     }
 
-    static Int8Path? FromEnvironment()
+    /// <summary>The path an EDGEBERT_INT8 value names, or null when it is unset or blank; an unknown or unsupported
+    /// name throws.</summary>
+    internal static Int8Path? FromSetting(string? text)
     {
-        var text = Environment.GetEnvironmentVariable("EDGEBERT_INT8");
         if (string.IsNullOrWhiteSpace(text)) return null;
         if (!TryParse(text.Trim(), out var path))
             throw new ArgumentException($"EDGEBERT_INT8='{text}' is not one of avxvnni, avx512bw, armdot, scalar");

@@ -333,6 +333,13 @@ public class Int8GemmTests : IDisposable
                 Assert.Throws<PlatformNotSupportedException>(() => QuantizedWeight.FromLinear([1f], 1, 1, path));
         }
         Assert.False(Int8Paths.TryParse("avx10", out _));
+        // EDGEBERT_INT8 values: blank keeps the best path, names are trimmed and case-blind, the rest throws.
+        Assert.Null(Int8Paths.FromSetting(null));
+        Assert.Null(Int8Paths.FromSetting("  "));
+        Assert.Equal(Int8Path.Scalar, Int8Paths.FromSetting(" Scalar "));
+        Assert.Throws<ArgumentException>(() => Int8Paths.FromSetting("avx10"));
+        foreach (var path in Enum.GetValues<Int8Path>().Where(p => !Int8Paths.IsSupported(p)))
+            Assert.Throws<PlatformNotSupportedException>(() => Int8Paths.FromSetting(Int8Paths.Name(path)));
         Assert.Contains(Int8Paths.Best, Int8Paths.Supported);
         Assert.Contains(Int8Path.Scalar, Int8Paths.Supported);
     }
