@@ -12,6 +12,8 @@ internal sealed unsafe class Int8MicroKernel
         new(Int8KernelAvxVnni.MR, Int8KernelAvxVnni.NR, 1, true, &Int8KernelAvxVnni.Compute);
     public static readonly Int8MicroKernel Avx512Bw =
         new(Int8KernelAvx512Bw.MR, Int8KernelAvx512Bw.NR, 2, false, &Int8KernelAvx512Bw.Compute);
+    public static readonly Int8MicroKernel Avx2 =
+        new(Int8KernelAvx2.MR, Int8KernelAvx2.NR, 2, false, &Int8KernelAvx2.Compute);
     public static readonly Int8MicroKernel ArmDot =
         new(Int8KernelArmDot.MR, Int8KernelArmDot.NR, 1, false, &Int8KernelArmDot.Compute);
     public static readonly Int8MicroKernel Scalar =
@@ -41,6 +43,7 @@ internal sealed unsafe class Int8MicroKernel
     {
         Int8Path.AvxVnni => AvxVnni,
         Int8Path.Avx512Bw => Avx512Bw,
+        Int8Path.Avx2 => Avx2,
         Int8Path.ArmDot => ArmDot,
         _ => Scalar,
     };

@@ -11,6 +11,8 @@ public enum Int8Path
     Scalar,
     /// <summary>ARM64 sdot (s8 x s8 -> i32 over Vector128).</summary>
     ArmDot,
+    /// <summary>AVX2: the AVX-512BW route at 256 bits, for x64 CPUs without VNNI or AVX-512.</summary>
+    Avx2,
     /// <summary>AVX-512BW: int8 sign-extended to int16, vpmaddwd (i16 x i16 -> i32, exact).</summary>
     Avx512Bw,
     /// <summary>AVX-VNNI vpdpbusd over 256 bits (u8 x s8 -> i32): activations shifted by +128.</summary>
@@ -18,7 +20,7 @@ public enum Int8Path
 }
 
 /// <summary>Which INT8 paths this CPU runs, the best of them, and the default: EDGEBERT_INT8=avxvnni|avx512bw|
-/// armdot|scalar overrides the best (read once at start-up, like EDGEBERT_ISA).</summary>
+/// avx2|armdot|scalar overrides the best (read once at start-up, like EDGEBERT_ISA).</summary>
 public static class Int8Paths
 {
     public static Int8Path Best { get; } = Detect();
@@ -33,6 +35,7 @@ public static class Int8Paths
     {
         Int8Path.Scalar => true,
         Int8Path.ArmDot => Dp.IsSupported,
+        Int8Path.Avx2 => Avx2.IsSupported,
         Int8Path.Avx512Bw => Avx512BW.IsSupported,
         Int8Path.AvxVnni => AvxVnni.IsSupported,
         _ => false,
@@ -54,7 +57,7 @@ public static class Int8Paths
 
     static Int8Path Detect()
     {
-        foreach (var path in new[] { Int8Path.AvxVnni, Int8Path.Avx512Bw, Int8Path.ArmDot })
+        foreach (var path in new[] { Int8Path.AvxVnni, Int8Path.Avx512Bw, Int8Path.Avx2, Int8Path.ArmDot })
             if (IsSupported(path)) return path;
         return Int8Path.Scalar;
     }
@@ -65,7 +68,8 @@ public static class Int8Paths
     {
         if (string.IsNullOrWhiteSpace(text)) return null;
         if (!TryParse(text.Trim(), out var path))
-            throw new ArgumentException($"EDGEBERT_INT8='{text}' is not one of avxvnni, avx512bw, armdot, scalar");
+            throw new ArgumentException(
+                $"EDGEBERT_INT8='{text}' is not one of avxvnni, avx512bw, avx2, armdot, scalar");
         if (!IsSupported(path))
             throw new PlatformNotSupportedException(
                 $"EDGEBERT_INT8='{text}' is not supported by this CPU (best: {Name(Detect())})");
