@@ -14,7 +14,7 @@ public static unsafe class Int8Gemm
     /// A [m, w.InFeatures].
     /// Per element, in float, in this order (what <c>Int8GemmReference</c> repeats bit for bit):
     /// <c>v = (float)acc * (sA[m] * sW[n]); if (accumulate) v = v + C[m,n]; if (bias) v = v + bias[n];</c>
-    /// where acc = sum_k qA[m,k] qW[n,k] exactly in int32 (|acc| &lt;= 127 * 127 * k fits for k &lt; 133 000);
+    /// where acc = sum_k qA[m,k] qW[n,k] exactly in int32 (k is at most <see cref="QuantizedWeight.MaxInFeatures"/>);
     /// no fused multiply-add. Then GELU: <see cref="Activations.Gelu"/> of the active ISA over each row's columns
     /// of a thread's part, which starts on a multiple of 16, so every vector width splits a row the same way
     /// whatever the thread count, and the bits are those of Activations.Gelu over the whole row.</summary>

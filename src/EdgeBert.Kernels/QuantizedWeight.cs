@@ -13,6 +13,10 @@ public sealed unsafe class QuantizedWeight
     /// activations.</summary>
     readonly int[]? _shiftCorrection;
 
+    /// <summary>The deepest product whose int32 sums cannot overflow on any path: the shifted-activation route
+    /// sums up to 255 * 127 per k before its correction.</summary>
+    public const int MaxInFeatures = int.MaxValue / (255 * 127);
+
     public int OutFeatures { get; }
     public int InFeatures { get; }
     public Int8Path Path { get; }
@@ -118,6 +122,8 @@ public sealed unsafe class QuantizedWeight
     {
         if (outFeatures <= 0 || inFeatures <= 0)
             throw new ArgumentException($"weight shape [{outFeatures}, {inFeatures}] must be positive");
+        if (inFeatures > MaxInFeatures)
+            throw new ArgumentException($"{inFeatures} input features exceed {MaxInFeatures}: int32 sums overflow");
         if (length != (long)outFeatures * inFeatures)
             throw new ArgumentException(
                 $"{name} has {length} values, [{outFeatures}, {inFeatures}] needs {(long)outFeatures * inFeatures}");

@@ -318,6 +318,9 @@ public class Int8GemmTests : IDisposable
             w.CopyValuesTo(back);
             Assert.Equal(values, back);
         }
+        // Deeper than MaxInFeatures the int32 sums could overflow, so such a weight is refused.
+        int deep = QuantizedWeight.MaxInFeatures + 1;
+        Assert.Throws<ArgumentException>(() => QuantizedWeight.FromQuantized(new sbyte[deep], [1f], 1, deep));
         values[3] = sbyte.MinValue;
         Assert.Throws<ArgumentException>(() => QuantizedWeight.FromQuantized(values, scales, n, k, Int8Path.Scalar));
     }
