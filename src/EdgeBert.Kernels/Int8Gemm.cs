@@ -16,8 +16,8 @@ public static unsafe class Int8Gemm
     /// <c>v = (float)acc * (sA[m] * sW[n]); if (accumulate) v = v + C[m,n]; if (bias) v = v + bias[n];</c>
     /// where acc = sum_k qA[m,k] qW[n,k] exactly in int32 (k is at most <see cref="QuantizedWeight.MaxInFeatures"/>);
     /// no fused multiply-add. Then GELU: <see cref="Activations.Gelu"/> of the active ISA over each row's columns
-    /// of a thread's part, which starts on a multiple of 16, so every vector width splits a row the same way
-    /// whatever the thread count, and the bits are those of Activations.Gelu over the whole row.</summary>
+    /// of a thread's part, which starts on a panel boundary (a multiple of 16), so every vector width splits a row
+    /// the same way whatever the thread count: the bits are those of Activations.Gelu over the whole row.</summary>
     public static void Multiply(int m, ReadOnlySpan<float> a, int lda, QuantizedWeight w, Span<float> c, int ldc,
         bool accumulate = false, ReadOnlySpan<float> bias = default, GemmEpilogue epilogue = GemmEpilogue.None,
         WorkerPool? pool = null)

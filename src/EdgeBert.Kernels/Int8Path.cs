@@ -13,7 +13,7 @@ public enum Int8Path
     ArmDot,
     /// <summary>AVX2: the AVX-512BW route at 256 bits, for x64 CPUs without VNNI or AVX-512.</summary>
     Avx2,
-    /// <summary>AVX-512BW: int8 sign-extended to int16, vpmaddwd (i16 x i16 -> i32, exact).</summary>
+    /// <summary>AVX-512BW: int8 values held as int16 (widened when packed or quantized), vpmaddwd (exact).</summary>
     Avx512Bw,
     /// <summary>AVX-VNNI vpdpbusd over 256 bits (u8 x s8 -> i32): activations shifted by +128.</summary>
     AvxVnni,
