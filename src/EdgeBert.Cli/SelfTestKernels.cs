@@ -31,6 +31,7 @@ static class SelfTestKernels
             report.Guard($"{p} attention", () => AttentionCheck(report, isa, p, random));
             report.Guard($"{p} elementwise", () => ElementwiseCheck(report, isa, p, random));
         }
+        SelfTestInt8.Run(report);
     }
 
     /// <summary>fp32 against double: the error grows as sqrt(K) past K = 768 (DESIGN.md 7).</summary>

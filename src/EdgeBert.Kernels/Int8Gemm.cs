@@ -10,13 +10,14 @@ namespace EdgeBert.Kernels;
 /// <see cref="Gemm"/>.</summary>
 public static unsafe class Int8Gemm
 {
-    /// <summary>C[m, w.OutFeatures] = epilogue((accumulate ? C : 0) + dequantized(q(A) q(W)^T) + bias), A [m, w.InFeatures].
+    /// <summary>C[m, w.OutFeatures] = epilogue((accumulate ? C : 0) + dequantized(q(A) q(W)^T) + bias),
+    /// A [m, w.InFeatures].
     /// Per element, in float, in this order (what <c>Int8GemmReference</c> repeats bit for bit):
     /// <c>v = (float)acc * (sA[m] * sW[n]); if (accumulate) v = v + C[m,n]; if (bias) v = v + bias[n];</c>
-    /// where acc = sum_k qA[m,k] qW[n,k] exactly in int32 (|acc| &lt;= 127 * 127 * k fits for k &lt; 133 000);
+    /// where acc = sum_k qA[m,k] qW[n,k] exactly in int32 (k is at most <see cref="QuantizedWeight.MaxInFeatures"/>);
     /// no fused multiply-add. Then GELU: <see cref="Activations.Gelu"/> of the active ISA over each row's columns
-    /// of a thread's part, which starts on a multiple of 16, so every vector width splits a row the same way
-    /// whatever the thread count, and the bits are those of Activations.Gelu over the whole row.</summary>
+    /// of a thread's part, which starts on a panel boundary (a multiple of 16), so every vector width splits a row
+    /// the same way whatever the thread count: the bits are those of Activations.Gelu over the whole row.</summary>
     public static void Multiply(int m, ReadOnlySpan<float> a, int lda, QuantizedWeight w, Span<float> c, int ldc,
         bool accumulate = false, ReadOnlySpan<float> bias = default, GemmEpilogue epilogue = GemmEpilogue.None,
         WorkerPool? pool = null)
@@ -24,7 +25,8 @@ public static unsafe class Int8Gemm
         ArgumentNullException.ThrowIfNull(w);
         int n = w.OutFeatures, k = w.InFeatures;
         if (m < 0) throw new ArgumentException($"negative row count m={m}");
-        if (bias.Length != 0 && bias.Length < n) throw new ArgumentException($"bias has {bias.Length} values, C has {n} columns");
+        if (bias.Length != 0 && bias.Length < n)
+            throw new ArgumentException($"bias has {bias.Length} values, C has {n} columns");
         CheckOperand(nameof(a), a.Length, lda, m, k);
         CheckOperand(nameof(c), c.Length, ldc, m, n);
         if (m == 0) return;
@@ -41,9 +43,12 @@ public static unsafe class Int8Gemm
     static void CheckOperand(string name, int length, int ld, int rows, int cols)
     {
         if (rows == 0) return;
-        if (ld < cols) throw new ArgumentException($"leading dimension of {name} is {ld}, less than its {cols} columns");
+        if (ld < cols)
+            throw new ArgumentException($"leading dimension of {name} is {ld}, less than its {cols} columns");
         long needed = (long)(rows - 1) * ld + cols;
-        if (length < needed) throw new ArgumentException($"{name} has {length} values, a {rows}x{cols} matrix with leading dimension {ld} needs {needed}");
+        if (length < needed)
+            throw new ArgumentException(
+                $"{name} has {length} values, a {rows}x{cols} matrix with leading dimension {ld} needs {needed}");
     }
 }
 
@@ -96,10 +101,12 @@ internal sealed unsafe class Int8GemmJob : IParallelWork
             long macs = (long)_m * _n * _k;
 
             _quantizing = true;
-            _parts = (int)Math.Clamp((long)_m * _k / (MinMacsPerPart / 8), 1, Math.Min(_m, WorkerPool.PartLimit(threads, 2)));
+            _parts = (int)Math.Clamp((long)_m * _k / (MinMacsPerPart / 8), 1,
+                Math.Min(_m, WorkerPool.PartLimit(threads, 2)));
             RunParts(pool);
             _quantizing = false;
-            _parts = (int)Math.Clamp(Math.Min(macs / MinMacsPerPart, _panelCount), 1, WorkerPool.PartLimit(threads, ColumnPartsPerThread));
+            _parts = (int)Math.Clamp(Math.Min(macs / MinMacsPerPart, _panelCount), 1,
+                WorkerPool.PartLimit(threads, ColumnPartsPerThread));
             RunParts(pool);
         }
         finally
@@ -122,7 +129,8 @@ internal sealed unsafe class Int8GemmJob : IParallelWork
         {
             int first = (int)((long)part * _m / _parts), last = (int)((long)(part + 1) * _m / _parts);
             for (int i = first; i < last; i++)
-                _rowScales[i] = Int8Quantization.Row(_a + (long)i * _lda, _k, _paddedK, _quantized + i * _rowBytes, _kernel);
+                _rowScales[i] = Int8Quantization.Row(_a + (long)i * _lda, _k, _paddedK, _quantized + i * _rowBytes,
+                    _kernel);
         }
         else
         {

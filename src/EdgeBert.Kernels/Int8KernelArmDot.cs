@@ -24,13 +24,17 @@ internal static unsafe class Int8KernelArmDot
             var b2 = Vector128.Load((sbyte*)b + 32);
             var b3 = Vector128.Load((sbyte*)b + 48);
             var x = Vector128.Create(*(int*)a).AsSByte();
-            c00 = Dp.DotProduct(c00, x, b0); c01 = Dp.DotProduct(c01, x, b1); c02 = Dp.DotProduct(c02, x, b2); c03 = Dp.DotProduct(c03, x, b3);
+            c00 = Dp.DotProduct(c00, x, b0); c01 = Dp.DotProduct(c01, x, b1);
+            c02 = Dp.DotProduct(c02, x, b2); c03 = Dp.DotProduct(c03, x, b3);
             x = Vector128.Create(*(int*)(a + lda)).AsSByte();
-            c10 = Dp.DotProduct(c10, x, b0); c11 = Dp.DotProduct(c11, x, b1); c12 = Dp.DotProduct(c12, x, b2); c13 = Dp.DotProduct(c13, x, b3);
+            c10 = Dp.DotProduct(c10, x, b0); c11 = Dp.DotProduct(c11, x, b1);
+            c12 = Dp.DotProduct(c12, x, b2); c13 = Dp.DotProduct(c13, x, b3);
             x = Vector128.Create(*(int*)(a + 2 * lda)).AsSByte();
-            c20 = Dp.DotProduct(c20, x, b0); c21 = Dp.DotProduct(c21, x, b1); c22 = Dp.DotProduct(c22, x, b2); c23 = Dp.DotProduct(c23, x, b3);
+            c20 = Dp.DotProduct(c20, x, b0); c21 = Dp.DotProduct(c21, x, b1);
+            c22 = Dp.DotProduct(c22, x, b2); c23 = Dp.DotProduct(c23, x, b3);
             x = Vector128.Create(*(int*)(a + 3 * lda)).AsSByte();
-            c30 = Dp.DotProduct(c30, x, b0); c31 = Dp.DotProduct(c31, x, b1); c32 = Dp.DotProduct(c32, x, b2); c33 = Dp.DotProduct(c33, x, b3);
+            c30 = Dp.DotProduct(c30, x, b0); c31 = Dp.DotProduct(c31, x, b1);
+            c32 = Dp.DotProduct(c32, x, b2); c33 = Dp.DotProduct(c33, x, b3);
             a += 4; b += 4 * NR;
         }
         Store(acc + 0 * NR, c00, c01, c02, c03);

@@ -42,7 +42,8 @@ internal static unsafe class Int8KernelAvx512Bw
         c70.Store(acc + 7 * NR); c71.Store(acc + 7 * NR + 16);
     }
 
-    /// <summary>One row's two int16 values of A (one int32) times the two B vectors, added to its accumulators.</summary>
+    /// <summary>One row's two int16 values of A (one int32) times the two B vectors, added to its
+    /// accumulators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Row(ref Vector512<int> c0, ref Vector512<int> c1, int pair, Vector512<short> b0, Vector512<short> b1)
     {

@@ -4,13 +4,20 @@ namespace EdgeBert.Kernels;
 /// column's next 4 int8 values (or 2 int16 values when <see cref="ElementBytes"/> is 2), NR columns side by side;
 /// a row of quantized A is row-major with the same element type, so 4 bytes of it broadcast to every lane.
 /// Compute(steps, A rows, bytes between A rows, B panel, acc) writes the MR x NR int32 sums over steps groups
-/// to acc (row-major, NR per row); rows past the last of A are computed from padding and dropped by the caller.</summary>
+/// to acc (row-major, NR per row); rows past the last of A are computed from padding and dropped by the
+/// caller.</summary>
 internal sealed unsafe class Int8MicroKernel
 {
-    public static readonly Int8MicroKernel AvxVnni = new(Int8KernelAvxVnni.MR, Int8KernelAvxVnni.NR, 1, true, &Int8KernelAvxVnni.Compute);
-    public static readonly Int8MicroKernel Avx512Bw = new(Int8KernelAvx512Bw.MR, Int8KernelAvx512Bw.NR, 2, false, &Int8KernelAvx512Bw.Compute);
-    public static readonly Int8MicroKernel ArmDot = new(Int8KernelArmDot.MR, Int8KernelArmDot.NR, 1, false, &Int8KernelArmDot.Compute);
-    public static readonly Int8MicroKernel Scalar = new(Int8KernelScalar.MR, Int8KernelScalar.NR, 1, false, &Int8KernelScalar.Compute);
+    public static readonly Int8MicroKernel AvxVnni =
+        new(Int8KernelAvxVnni.MR, Int8KernelAvxVnni.NR, 1, true, &Int8KernelAvxVnni.Compute);
+    public static readonly Int8MicroKernel Avx512Bw =
+        new(Int8KernelAvx512Bw.MR, Int8KernelAvx512Bw.NR, 2, false, &Int8KernelAvx512Bw.Compute);
+    public static readonly Int8MicroKernel Avx2 =
+        new(Int8KernelAvx2.MR, Int8KernelAvx2.NR, 2, false, &Int8KernelAvx2.Compute);
+    public static readonly Int8MicroKernel ArmDot =
+        new(Int8KernelArmDot.MR, Int8KernelArmDot.NR, 1, false, &Int8KernelArmDot.Compute);
+    public static readonly Int8MicroKernel Scalar =
+        new(Int8KernelScalar.MR, Int8KernelScalar.NR, 1, false, &Int8KernelScalar.Compute);
 
     /// <summary>Largest MR * NR of any kernel, for the accumulator tile on the stack.</summary>
     public const int MaxTile = 8 * 32;
@@ -21,11 +28,13 @@ internal sealed unsafe class Int8MicroKernel
     public int ElementBytes { get; }
     /// <summary>Values of k per 4-byte group.</summary>
     public int KPerGroup => 4 / ElementBytes;
-    /// <summary>A is stored as u8 = q + 128 (vpdpbusd multiplies u8 by s8); the driver subtracts 128 * colsum(q_w).</summary>
+    /// <summary>A is stored as u8 = q + 128 (vpdpbusd multiplies u8 by s8); the driver subtracts
+    /// 128 * colsum(q_w).</summary>
     public bool ShiftedActivations { get; }
     public delegate*<int, byte*, nint, byte*, int*, void> Compute { get; }
 
-    Int8MicroKernel(int mr, int nr, int elementBytes, bool shifted, delegate*<int, byte*, nint, byte*, int*, void> compute)
+    Int8MicroKernel(int mr, int nr, int elementBytes, bool shifted,
+        delegate*<int, byte*, nint, byte*, int*, void> compute)
     {
         MR = mr; NR = nr; ElementBytes = elementBytes; ShiftedActivations = shifted; Compute = compute;
     }
@@ -34,6 +43,7 @@ internal sealed unsafe class Int8MicroKernel
     {
         Int8Path.AvxVnni => AvxVnni,
         Int8Path.Avx512Bw => Avx512Bw,
+        Int8Path.Avx2 => Avx2,
         Int8Path.ArmDot => ArmDot,
         _ => Scalar,
     };

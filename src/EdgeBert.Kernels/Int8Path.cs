@@ -11,20 +11,22 @@ public enum Int8Path
     Scalar,
     /// <summary>ARM64 sdot (s8 x s8 -> i32 over Vector128).</summary>
     ArmDot,
-    /// <summary>AVX-512BW: int8 sign-extended to int16, vpmaddwd (i16 x i16 -> i32, exact).</summary>
+    /// <summary>AVX2: the AVX-512BW route at 256 bits, for x64 CPUs without VNNI or AVX-512.</summary>
+    Avx2,
+    /// <summary>AVX-512BW: int8 values held as int16 (widened when packed or quantized), vpmaddwd (exact).</summary>
     Avx512Bw,
     /// <summary>AVX-VNNI vpdpbusd over 256 bits (u8 x s8 -> i32): activations shifted by +128.</summary>
     AvxVnni,
 }
 
 /// <summary>Which INT8 paths this CPU runs, the best of them, and the default: EDGEBERT_INT8=avxvnni|avx512bw|
-/// armdot|scalar overrides the best (read once at start-up, like EDGEBERT_ISA).</summary>
+/// avx2|armdot|scalar overrides the best (read once at start-up, like EDGEBERT_ISA).</summary>
 public static class Int8Paths
 {
     public static Int8Path Best { get; } = Detect();
 
     /// <summary>The path a weight is packed for when none is named.</summary>
-    public static Int8Path Default { get; } = FromEnvironment() ?? Best;
+    public static Int8Path Default { get; } = FromSetting(Environment.GetEnvironmentVariable("EDGEBERT_INT8")) ?? Best;
 
     /// <summary>Every path this CPU can run.</summary>
     public static IReadOnlyList<Int8Path> Supported { get; } = Enum.GetValues<Int8Path>().Where(IsSupported).ToArray();
@@ -33,6 +35,7 @@ public static class Int8Paths
     {
         Int8Path.Scalar => true,
         Int8Path.ArmDot => Dp.IsSupported,
+        Int8Path.Avx2 => Avx2.IsSupported,
         Int8Path.Avx512Bw => Avx512BW.IsSupported,
         Int8Path.AvxVnni => AvxVnni.IsSupported,
         _ => false,
@@ -43,26 +46,33 @@ public static class Int8Paths
     public static bool TryParse(string text, out Int8Path path)
     {
         foreach (var candidate in Enum.GetValues<Int8Path>())
-            if (string.Equals(Name(candidate), text, StringComparison.OrdinalIgnoreCase)) { path = candidate; return true; }
+            if (string.Equals(Name(candidate), text, StringComparison.OrdinalIgnoreCase))
+            {
+                path = candidate;
+                return true;
+            }
         path = Int8Path.Scalar;
         return false;
     }
 
     static Int8Path Detect()
     {
-        foreach (var path in new[] { Int8Path.AvxVnni, Int8Path.Avx512Bw, Int8Path.ArmDot })
+        foreach (var path in new[] { Int8Path.AvxVnni, Int8Path.Avx512Bw, Int8Path.Avx2, Int8Path.ArmDot })
             if (IsSupported(path)) return path;
         return Int8Path.Scalar;
     }
 
-    static Int8Path? FromEnvironment()
+    /// <summary>The path an EDGEBERT_INT8 value names, or null when it is unset or blank; an unknown or unsupported
+    /// name throws.</summary>
+    internal static Int8Path? FromSetting(string? text)
     {
-        var text = Environment.GetEnvironmentVariable("EDGEBERT_INT8");
         if (string.IsNullOrWhiteSpace(text)) return null;
         if (!TryParse(text.Trim(), out var path))
-            throw new ArgumentException($"EDGEBERT_INT8='{text}' is not one of avxvnni, avx512bw, armdot, scalar");
+            throw new ArgumentException(
+                $"EDGEBERT_INT8='{text}' is not one of avxvnni, avx512bw, avx2, armdot, scalar");
         if (!IsSupported(path))
-            throw new PlatformNotSupportedException($"EDGEBERT_INT8='{text}' is not supported by this CPU (best: {Name(Detect())})");
+            throw new PlatformNotSupportedException(
+                $"EDGEBERT_INT8='{text}' is not supported by this CPU (best: {Name(Detect())})");
         return path;
     }
 }

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace EdgeBert.Kernels;
 
@@ -10,6 +11,11 @@ internal static unsafe class Int8Quantization
     public static float Scale(float maxAbs) => maxAbs == 0f ? 1f : maxAbs / 127f;
 
     public static sbyte Quantize(float x, float scale) => (sbyte)Math.Clamp(MathF.Round(x / scale), -127f, 127f);
+
+    /// <summary><see cref="Quantize(float, float)"/> lane by lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector<int> Quantize(float* x, Vector<float> scale) =>
+        Vector.ConvertToInt32(Vector.Clamp(Vector.Round(Vector.Load(x) / scale), new(-127f), new(127f)));
 
     /// <summary>Quantizes x[0..k) into dest in the A layout of kernel (int8, int8 + 128, or int16), zero-padded
     /// to kPadded values; returns the scale.</summary>
@@ -27,16 +33,12 @@ internal static unsafe class Int8Quantization
         bool wide = kernel.ElementBytes == 2;
         byte shift = kernel.ShiftedActivations ? (byte)0x80 : (byte)0;
         var divisor = new Vector<float>(scale);
-        var low = new Vector<float>(-127f);
-        var high = new Vector<float>(127f);
         i = 0;
         for (; i <= k - 4 * width; i += 4 * width)
         {
-            var q0 = Vector.ConvertToInt32(Vector.Clamp(Vector.Round(Vector.Load(x + i) / divisor), low, high));
-            var q1 = Vector.ConvertToInt32(Vector.Clamp(Vector.Round(Vector.Load(x + i + width) / divisor), low, high));
-            var q2 = Vector.ConvertToInt32(Vector.Clamp(Vector.Round(Vector.Load(x + i + 2 * width) / divisor), low, high));
-            var q3 = Vector.ConvertToInt32(Vector.Clamp(Vector.Round(Vector.Load(x + i + 3 * width) / divisor), low, high));
-            Vector<short> s01 = Vector.Narrow(q0, q1), s23 = Vector.Narrow(q2, q3);
+            Vector<short> s01 = Vector.Narrow(Quantize(x + i, divisor), Quantize(x + i + width, divisor));
+            Vector<short> s23 =
+                Vector.Narrow(Quantize(x + i + 2 * width, divisor), Quantize(x + i + 3 * width, divisor));
             if (wide)
             {
                 Vector.Store(s01, (short*)dest + i);

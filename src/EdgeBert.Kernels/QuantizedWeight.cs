@@ -9,8 +9,13 @@ public sealed unsafe class QuantizedWeight
 {
     readonly float[] _scales;
     readonly PanelMemory _memory;
-    /// <summary>128 * sum_k q[n, k] per column, padded to whole panels; null unless the path shifts activations.</summary>
+    /// <summary>128 * sum_k q[n, k] per column, padded to whole panels; null unless the path shifts
+    /// activations.</summary>
     readonly int[]? _shiftCorrection;
+
+    /// <summary>The deepest product whose int32 sums cannot overflow on any path: the shifted-activation route
+    /// sums up to 255 * 127 per k before its correction.</summary>
+    public const int MaxInFeatures = int.MaxValue / (255 * 127);
 
     public int OutFeatures { get; }
     public int InFeatures { get; }
@@ -56,7 +61,8 @@ public sealed unsafe class QuantizedWeight
 
     /// <summary>Quantizes weight [outFeatures, inFeatures] (row-major, as nn.Linear stores it) and packs it for path
     /// (default: <see cref="Int8Paths.Default"/>).</summary>
-    public static QuantizedWeight FromLinear(ReadOnlySpan<float> weight, int outFeatures, int inFeatures, Int8Path? path = null)
+    public static QuantizedWeight FromLinear(ReadOnlySpan<float> weight, int outFeatures, int inFeatures,
+        Int8Path? path = null)
     {
         CheckShape(weight.Length, outFeatures, inFeatures, "weight");
         var values = new sbyte[weight.Length];
@@ -67,7 +73,8 @@ public sealed unsafe class QuantizedWeight
             float maxAbs = 0f;
             foreach (float x in row) maxAbs = MathF.Max(maxAbs, MathF.Abs(x));
             scales[n] = Int8Quantization.Scale(maxAbs);
-            for (int k = 0; k < inFeatures; k++) values[n * inFeatures + k] = Int8Quantization.Quantize(row[k], scales[n]);
+            for (int k = 0; k < inFeatures; k++)
+                values[n * inFeatures + k] = Int8Quantization.Quantize(row[k], scales[n]);
         }
         return new QuantizedWeight(values, scales, outFeatures, inFeatures, path ?? Int8Paths.Default);
     }
@@ -78,7 +85,8 @@ public sealed unsafe class QuantizedWeight
         int outFeatures, int inFeatures, Int8Path? path = null)
     {
         CheckShape(values.Length, outFeatures, inFeatures, "values");
-        if (scales.Length != outFeatures) throw new ArgumentException($"{scales.Length} scales for {outFeatures} output features");
+        if (scales.Length != outFeatures)
+            throw new ArgumentException($"{scales.Length} scales for {outFeatures} output features");
         foreach (sbyte q in values)
             if (q == sbyte.MinValue) throw new ArgumentException("int8 weights are symmetric: -128 is not allowed");
         foreach (float s in scales)
@@ -101,7 +109,8 @@ public sealed unsafe class QuantizedWeight
         GC.KeepAlive(this);
     }
 
-    /// <summary>Byte offset of q[n, k] in the panels: panel, group of k, column in the panel, value in the group.</summary>
+    /// <summary>Byte offset of q[n, k] in the panels: panel, group of k, column in the panel, value in the
+    /// group.</summary>
     long Offset(int n, int k)
     {
         int nr = Kernel.NR, perGroup = Kernel.KPerGroup;
@@ -111,8 +120,12 @@ public sealed unsafe class QuantizedWeight
 
     static void CheckShape(int length, int outFeatures, int inFeatures, string name)
     {
-        if (outFeatures <= 0 || inFeatures <= 0) throw new ArgumentException($"weight shape [{outFeatures}, {inFeatures}] must be positive");
+        if (outFeatures <= 0 || inFeatures <= 0)
+            throw new ArgumentException($"weight shape [{outFeatures}, {inFeatures}] must be positive");
+        if (inFeatures > MaxInFeatures)
+            throw new ArgumentException($"{inFeatures} input features exceed {MaxInFeatures}: int32 sums overflow");
         if (length != (long)outFeatures * inFeatures)
-            throw new ArgumentException($"{name} has {length} values, [{outFeatures}, {inFeatures}] needs {(long)outFeatures * inFeatures}");
+            throw new ArgumentException(
+                $"{name} has {length} values, [{outFeatures}, {inFeatures}] needs {(long)outFeatures * inFeatures}");
     }
 }

@@ -105,7 +105,8 @@ public class Int8GemmTests : IDisposable
             for (int j = 0; j < cols; j++) max = Math.Max(max, Math.Abs(x[i * ld + j]));
             scales[i] = max == 0 ? 1f : max / 127f;
             for (int j = 0; j < cols; j++)
-                q[i * cols + j] = (int)Math.Clamp(MathF.Round(x[i * ld + j] / scales[i], MidpointRounding.ToEven), -127, 127);
+                q[i * cols + j] =
+                    (int)Math.Clamp(MathF.Round(x[i * ld + j] / scales[i], MidpointRounding.ToEven), -127, 127);
         }
         return (q, scales);
     }
@@ -114,18 +115,20 @@ public class Int8GemmTests : IDisposable
     public Property FloatOutputHasTheBitsOfTheDocumentedOperations() => Prop.ForAll(Cases(), c =>
     {
         float[] a = GemmTestSupport.Random(c.M * c.Lda, c.Seed), weight = GemmTestSupport.Random(c.N * c.K, c.Seed + 1);
-        float[] c0 = GemmTestSupport.Random(c.M * c.Ldc, c.Seed + 2), bias = c.Bias ? GemmTestSupport.Random(c.N, c.Seed + 3) : [];
+        float[] c0 = GemmTestSupport.Random(c.M * c.Ldc, c.Seed + 2);
+        float[] bias = c.Bias ? GemmTestSupport.Random(c.N, c.Seed + 3) : [];
         var expected = (float[])c0.Clone();
         Reference(c, a, weight, bias, expected);
         var twin = (float[])c0.Clone();
-        Int8GemmReference.Multiply(c.M, a, c.Lda, QuantizedWeight.FromLinear(weight, c.N, c.K, Int8Path.Scalar), twin, c.Ldc,
-            c.Accumulate, bias);
+        var scalarWeight = QuantizedWeight.FromLinear(weight, c.N, c.K, Int8Path.Scalar);
+        Int8GemmReference.Multiply(c.M, a, c.Lda, scalarWeight, twin, c.Ldc, c.Accumulate, bias);
         Assert.True(expected.SequenceEqual(twin), $"scalar twin differs for {c}");
         foreach (var path in Int8Paths.Supported)
         {
             var w = QuantizedWeight.FromLinear(weight, c.N, c.K, path);
             var result = (float[])c0.Clone();
-            Int8Gemm.Multiply(c.M, a, c.Lda, w, result, c.Ldc, c.Accumulate, bias, pool: c.Seed % 2 == 0 ? _twoThreads : null);
+            var pool = c.Seed % 2 == 0 ? _twoThreads : null;
+            Int8Gemm.Multiply(c.M, a, c.Lda, w, result, c.Ldc, c.Accumulate, bias, pool: pool);
             // Bit for bit, padding between rows of C included (it must stay untouched).
             Assert.True(expected.SequenceEqual(result), $"{path}: differs from the documented operations for {c}");
             var fused = (float[])c0.Clone();
@@ -156,7 +159,12 @@ public class Int8GemmTests : IDisposable
     {
         // Row 0: max 127, so scale 1 and ties .5 go to the even neighbour; row 1: all zero (scale 1, values 0);
         // row 2: scale 0.5 / 127, the small value rounds to 1 of 127 of the maximum.
-        float[] weight = [127f, 2.5f, -3.5f, 0.5f, -0.5f, 1.5f, 0, 0, 0, 0, 0, 0, -0.5f, 0.5f, 0.25f, 0.002f, 0.001f, 0];
+        float[] weight =
+        [
+            127f, 2.5f, -3.5f, 0.5f, -0.5f, 1.5f,
+            0, 0, 0, 0, 0, 0,
+            -0.5f, 0.5f, 0.25f, 0.002f, 0.001f, 0,
+        ];
         var w = QuantizedWeight.FromLinear(weight, 3, 6);
         Assert.Equal([1f, 1f, 0.5f / 127f], w.Scales.ToArray());
         var values = new sbyte[18];
@@ -179,6 +187,15 @@ public class Int8GemmTests : IDisposable
                 // Exact ties on the vector lanes as well as on the tail: a maximum of 127 gives scale 1.
                 if (k % 3 == 0) for (int i = 0; i < k; i++) x[i] = (i % 7 - 3) + 0.5f;
                 if (k % 3 == 0) x[k / 2] = 127f;
+                // Near-ties at scale 3 / 127: x / scale lands within an ulp of j + 0.5, where only a true IEEE
+                // division (not a multiply by the reciprocal, nor a different rounding) gives the plain loop's integer.
+                if (k % 3 == 1)
+                    for (int i = 0; i < k; i++)
+                    {
+                        float tie = (i * 37 % 254 - 127 + 0.5f) * (3f / 127f);
+                        x[i] = (i % 3) switch { 0 => MathF.BitDecrement(tie), 1 => tie, _ => MathF.BitIncrement(tie) };
+                    }
+                if (k % 3 == 1) x[0] = 3f;
                 if (k % 5 == 0) Array.Clear(x);
                 var (expected, scales) = QuantizeRows(x, 1, k, k);
                 int padded = (k + 3) / 4 * 4;
@@ -187,14 +204,17 @@ public class Int8GemmTests : IDisposable
                 float scale;
                 unsafe
                 {
-                    fixed (float* px = x) fixed (byte* pd = dest) scale = Int8Quantization.Row(px, k, padded, pd, kernel);
+                    fixed (float* px = x)
+                    fixed (byte* pd = dest)
+                        scale = Int8Quantization.Row(px, k, padded, pd, kernel);
                 }
                 Assert.Equal(scales[0], scale);
                 for (int i = 0; i < padded; i++)
                 {
                     int q = kernel.ElementBytes == 2 ? BitConverter.ToInt16(dest, 2 * i)
                         : kernel.ShiftedActivations ? dest[i] - 128 : (sbyte)dest[i];
-                    Assert.True((i < k ? expected[i] : 0) == q, $"{path} k={k} at {i}: {q}, expected {(i < k ? expected[i] : 0)}");
+                    int want = i < k ? expected[i] : 0;
+                    Assert.True(want == q, $"{path} k={k} at {i}: {q}, expected {want}");
                 }
             }
         }
@@ -204,7 +224,8 @@ public class Int8GemmTests : IDisposable
     public void ExtremeValuesAtDepth3072NeitherSaturateNorOverflow()
     {
         // Rows of +-127 everywhere in every sign pattern: sums reach +-3072 * 127 * 127 (the u8 x s8 route holds
-        // 255 * -127 products, its correction 128 * 3072 * 127); each sum is a multiple of 2^10 below 2^26, exact in float.
+        // 255 * -127 products, its correction 128 * 3072 * 127). The extremes are multiples of 2^10, exact in float;
+        // the others are compared after the one rounding the int32-to-float conversion makes as well.
         const int k = 3072, m = 7;
         var random = new Random(11);
         foreach (var path in Int8Paths.Supported)
@@ -233,7 +254,11 @@ public class Int8GemmTests : IDisposable
             for (int j = 0; j < cols; j++)
                 x[i * cols + j] = 127f * (i % 5) switch
                 {
-                    0 => 1, 1 => -1, 2 => j % 2 == 0 ? 1 : -1, 3 => j / 1024 % 2 == 0 ? 1 : -1, _ => random.Next(2) * 2 - 1,
+                    0 => 1,
+                    1 => -1,
+                    2 => j % 2 == 0 ? 1 : -1,
+                    3 => j / 1024 % 2 == 0 ? 1 : -1,
+                    _ => random.Next(2) * 2 - 1,
                 };
         return x;
     }
@@ -242,7 +267,8 @@ public class Int8GemmTests : IDisposable
     public void ZeroRowsGiveZeroProductsAndBias()
     {
         const int m = 5, n = 40, k = 33;
-        float[] a = GemmTestSupport.Random(m * k, 1), weight = GemmTestSupport.Random(n * k, 2), bias = GemmTestSupport.Random(n, 3);
+        float[] a = GemmTestSupport.Random(m * k, 1), weight = GemmTestSupport.Random(n * k, 2);
+        float[] bias = GemmTestSupport.Random(n, 3);
         Array.Clear(a, 2 * k, k);
         Array.Clear(weight, 17 * k, k);
         foreach (var path in Int8Paths.Supported)
@@ -292,6 +318,9 @@ public class Int8GemmTests : IDisposable
             w.CopyValuesTo(back);
             Assert.Equal(values, back);
         }
+        // Deeper than MaxInFeatures the int32 sums could overflow, so such a weight is refused.
+        int deep = QuantizedWeight.MaxInFeatures + 1;
+        Assert.Throws<ArgumentException>(() => QuantizedWeight.FromQuantized(new sbyte[deep], [1f], 1, deep));
         values[3] = sbyte.MinValue;
         Assert.Throws<ArgumentException>(() => QuantizedWeight.FromQuantized(values, scales, n, k, Int8Path.Scalar));
     }
@@ -307,6 +336,13 @@ public class Int8GemmTests : IDisposable
                 Assert.Throws<PlatformNotSupportedException>(() => QuantizedWeight.FromLinear([1f], 1, 1, path));
         }
         Assert.False(Int8Paths.TryParse("avx10", out _));
+        // EDGEBERT_INT8 values: blank keeps the best path, names are trimmed and case-blind, the rest throws.
+        Assert.Null(Int8Paths.FromSetting(null));
+        Assert.Null(Int8Paths.FromSetting("  "));
+        Assert.Equal(Int8Path.Scalar, Int8Paths.FromSetting(" Scalar "));
+        Assert.Throws<ArgumentException>(() => Int8Paths.FromSetting("avx10"));
+        foreach (var path in Enum.GetValues<Int8Path>().Where(p => !Int8Paths.IsSupported(p)))
+            Assert.Throws<PlatformNotSupportedException>(() => Int8Paths.FromSetting(Int8Paths.Name(path)));
         Assert.Contains(Int8Paths.Best, Int8Paths.Supported);
         Assert.Contains(Int8Path.Scalar, Int8Paths.Supported);
     }
