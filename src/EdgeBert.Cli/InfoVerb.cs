@@ -17,7 +17,8 @@ static class InfoVerb
             """
             edgebert info
               Prints one "key: value" line each: version, runtime, os, architecture, native aot, isa best,
-              isa active (EDGEBERT_ISA overrides it), isa supported, vector512/256/128 accelerated, cpu features
+              isa active (EDGEBERT_ISA overrides it), isa supported, int8 active (the INT8 products' kernel;
+              EDGEBERT_INT8 overrides it), int8 supported, vector512/256/128 accelerated, cpu features
               (what the CPU reports, whatever the binary was compiled for), cores, invariant globalization.
             """, Run));
 
@@ -40,6 +41,10 @@ static class InfoVerb
         string forcedNote = string.IsNullOrWhiteSpace(forced) ? "" : $" (EDGEBERT_ISA={forced})";
         yield return ("isa active", IsaSelector.Name(IsaSelector.Default) + forcedNote);
         yield return ("isa supported", string.Join(", ", IsaSelector.Supported.Select(IsaSelector.Name)));
+        string? forcedInt8 = Environment.GetEnvironmentVariable("EDGEBERT_INT8");
+        string int8Note = string.IsNullOrWhiteSpace(forcedInt8) ? "" : $" (EDGEBERT_INT8={forcedInt8})";
+        yield return ("int8 active", Int8Paths.Name(Int8Paths.Default) + int8Note);
+        yield return ("int8 supported", string.Join(", ", Int8Paths.Supported.Select(Int8Paths.Name)));
         yield return ("vector512 accelerated", YesNo(Vector512.IsHardwareAccelerated));
         yield return ("vector256 accelerated", YesNo(Vector256.IsHardwareAccelerated));
         yield return ("vector128 accelerated", YesNo(Vector128.IsHardwareAccelerated));

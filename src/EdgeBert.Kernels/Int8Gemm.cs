@@ -15,14 +15,15 @@ public static unsafe class Int8Gemm
     /// Per element, in float, in this order (what <c>Int8GemmReference</c> repeats bit for bit):
     /// <c>v = (float)acc * (sA[m] * sW[n]); if (accumulate) v = v + C[m,n]; if (bias) v = v + bias[n];</c>
     /// where acc = sum_k qA[m,k] qW[n,k] exactly in int32 (k is at most <see cref="QuantizedWeight.MaxInFeatures"/>);
-    /// no fused multiply-add. Then GELU: <see cref="Activations.Gelu"/> of the active ISA over each row's columns
+    /// no fused multiply-add. Then GELU: <see cref="Activations.Gelu"/> on path <paramref name="isa"/> over each row's columns
     /// of a thread's part, which starts on a panel boundary (a multiple of 16), so every vector width splits a row
     /// the same way whatever the thread count: the bits are those of Activations.Gelu over the whole row.</summary>
     public static void Multiply(int m, ReadOnlySpan<float> a, int lda, QuantizedWeight w, Span<float> c, int ldc,
         bool accumulate = false, ReadOnlySpan<float> bias = default, GemmEpilogue epilogue = GemmEpilogue.None,
-        WorkerPool? pool = null)
+        WorkerPool? pool = null, Isa? isa = null)
     {
         ArgumentNullException.ThrowIfNull(w);
+        var geluPath = IsaSelector.Resolve(isa);
         int n = w.OutFeatures, k = w.InFeatures;
         if (m < 0) throw new ArgumentException($"negative row count m={m}");
         if (bias.Length != 0 && bias.Length < n)
@@ -34,7 +35,7 @@ public static unsafe class Int8Gemm
         fixed (int* pshift = w.ShiftCorrection)
         {
             var job = Int8GemmJob.ForCurrentThread();
-            job.Set(w, pscales, pshift, m, pa, lda, pc, ldc, accumulate, pbias, epilogue);
+            job.Set(w, pscales, pshift, m, pa, lda, pc, ldc, accumulate, pbias, epilogue, geluPath);
             job.Run(pool);
         }
         GC.KeepAlive(w);
@@ -73,6 +74,7 @@ internal sealed unsafe class Int8GemmJob : IParallelWork
     int _m, _n, _k, _paddedK, _lda, _ldc, _panelCount, _parts;
     bool _accumulate, _quantizing;
     GemmEpilogue _epilogue;
+    Isa _geluPath;
 
     // Quantized A: rows padded to a multiple of MR, each PaddedK elements; and one scale per row.
     nint _rowBytes;
@@ -82,8 +84,9 @@ internal sealed unsafe class Int8GemmJob : IParallelWork
     float* _rowScales;
 
     public void Set(QuantizedWeight w, float* scalesW, int* shift, int m, float* a, int lda, float* c, int ldc,
-        bool accumulate, float* bias, GemmEpilogue epilogue)
+        bool accumulate, float* bias, GemmEpilogue epilogue, Isa geluPath)
     {
+        _geluPath = geluPath;
         _kernel = w.Kernel; _panels = w.Panels; _panelBytes = w.PanelBytes; _scalesW = scalesW; _shift = shift;
         _m = m; _n = w.OutFeatures; _k = w.InFeatures; _paddedK = w.PaddedK;
         _a = a; _lda = lda; _c = c; _ldc = ldc; _accumulate = accumulate; _bias = bias; _epilogue = epilogue;
@@ -160,7 +163,7 @@ internal sealed unsafe class Int8GemmJob : IParallelWork
             for (int i = 0; i < _m; i++)
             {
                 var row = new Span<float>(_c + (long)i * _ldc + j0, width);
-                Activations.Gelu(row, row);
+                Activations.Gelu(row, row, _geluPath);
             }
         }
     }

@@ -100,7 +100,7 @@ public sealed class BertEngine
         _embeddingBeta = weights.EmbeddingLayerNormBias.Values;
 
         LinearLayer Linear(Param weight, Param bias) => int8
-            ? Int8Linear.Pack(Int8Matrix.Of(weight), bias.Values, Int8Path)
+            ? Int8Linear.Pack(Int8Matrix.Of(weight), bias.Values, Int8Path!.Value, Isa)
             : Fp32Linear.Pack(weight.Values, weight.Shape[0], weight.Shape[1], bias.Values, Isa);
         _layers = new Layer[weights.Layers.Length];
         for (int j = 0; j < _layers.Length; j++)
@@ -143,7 +143,7 @@ public sealed class BertEngine
         Int8Matrix q = Int8Matrix.Of(l.QueryWeight), k = Int8Matrix.Of(l.KeyWeight), v = Int8Matrix.Of(l.ValueWeight);
         var fused = new Int8Matrix([.. q.Values, .. k.Values, .. v.Values], [.. q.Scales, .. k.Scales, .. v.Scales],
             3 * h, h);
-        return Int8Linear.Pack(fused, bias, int8);
+        return Int8Linear.Pack(fused, bias, int8.Value, isa);
     }
 
     /// <summary>The tokens layer j's FFN runs on for a sequence of n tokens.</summary>

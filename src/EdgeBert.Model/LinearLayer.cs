@@ -32,15 +32,16 @@ internal sealed class Fp32Linear(PackedWeight weight, float[] bias) : LinearLaye
 
 /// <summary>An INT8 linear layer: int8 weights with one scale per output feature, activations quantized per
 /// row at run time, the dequantization fused into the INT8 GEMM's store.</summary>
-internal sealed class Int8Linear(QuantizedWeight weight, float[] bias) : LinearLayer
+internal sealed class Int8Linear(QuantizedWeight weight, float[] bias, Isa isa) : LinearLayer
 {
     public override int InFeatures => weight.InFeatures;
     public override int OutFeatures => weight.OutFeatures;
 
-    public static Int8Linear Pack(Int8Matrix weight, float[] bias, Int8Path? path) =>
-        new(QuantizedWeight.FromQuantized(weight.Values, weight.Scales, weight.Rows, weight.Cols, path), bias);
+    /// <summary><paramref name="isa"/> is the path of the FP32 work in the epilogue (GELU).</summary>
+    public static Int8Linear Pack(Int8Matrix weight, float[] bias, Int8Path path, Isa isa) =>
+        new(QuantizedWeight.FromQuantized(weight.Values, weight.Scales, weight.Rows, weight.Cols, path), bias, isa);
 
     public override void Forward(int rows, ReadOnlySpan<float> x, Span<float> y, bool accumulate,
         GemmEpilogue epilogue, WorkerPool pool) =>
-        Int8Gemm.Multiply(rows, x, InFeatures, weight, y, OutFeatures, accumulate, bias, epilogue, pool);
+        Int8Gemm.Multiply(rows, x, InFeatures, weight, y, OutFeatures, accumulate, bias, epilogue, pool, isa);
 }

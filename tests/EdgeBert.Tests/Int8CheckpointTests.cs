@@ -90,6 +90,27 @@ public sealed class Int8CheckpointTests : IDisposable
         }
     }
 
+    [Fact]
+    public void EveryInt8PathGivesTheSameBitsAndTheGatesStillCompact()
+    {
+        var checkpoint = BertCheckpoint.Load(EngineFixtures.TinyBertGated);
+        SequenceResult[]? first = null;
+        foreach (var path in Kernels.Int8Paths.Supported)
+        {
+            var engine = BertEngine.Load(checkpoint, new EngineOptions { Precision = Precision.Int8, Int8Path = path });
+            Assert.Equal(path, engine.Int8Path);
+            var results = engine.Run(Inputs);
+            Assert.True(results[2].Kept[^1] < Inputs[2].InputIds.Length, "the 40-token input loses tokens");
+            Assert.True(results[2].Flops < results[2].DenseFlops);
+            first ??= results;
+            for (int s = 0; s < Inputs.Length; s++)
+            {
+                Assert.Equal(first[s].Logits, results[s].Logits);
+                Assert.Equal(first[s].Kept, results[s].Kept);
+            }
+        }
+    }
+
     [Theory]
     [InlineData("missing scale")]
     [InlineData("scale dtype")]
