@@ -43,8 +43,8 @@ static class PeersPython
         info.Environment["OMP_WAIT_POLICY"] = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "PASSIVE";
         info.Environment["OMP_NUM_THREADS"] = t;
         info.Environment["OPENBLAS_NUM_THREADS"] = t;
-        // Under a hypervisor that reports a generic CPU model, Debian's OpenBLAS 0.3.21 falls back to its
-        // SSE3 (Prescott) kernels: about 20 GFLOP/s instead of 60-75 on one core here. Name the core.
+        // Under a hypervisor that reports a generic CPU model, Debian's OpenBLAS falls back to its slow
+        // SSE3 (Prescott) kernels (docs/peers.md), so name the core.
         if (Environment.GetEnvironmentVariable("OPENBLAS_CORETYPE") is null)
         {
             if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported) info.Environment["OPENBLAS_CORETYPE"] = "SkylakeX";
