@@ -48,7 +48,8 @@ static class ProcessIdle
                 {
                     string text;
                     try { text = File.ReadAllText(Path.Combine(task, "schedstat")); }
-                    catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { continue; } // the thread ended
+                    // the thread ended
+                    catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { continue; }
                     int space = text.IndexOf(' ');
                     total += long.Parse(text.AsSpan(0, space < 0 ? text.Length : space), CultureInfo.InvariantCulture);
                 }
