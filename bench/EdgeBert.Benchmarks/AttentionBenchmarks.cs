@@ -20,8 +20,8 @@ public class AttentionBenchmarks
     public void Setup()
     {
         var random = new Random(1);
-        float[] Fill(int length) => Enumerable.Range(0,
-            length).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        float[] Fill(int length) => Enumerable.Range(0, length).Select(_ => (float)(random.NextDouble() * 2 - 1))
+            .ToArray();
         _qkv = Fill(N * Ld);
         _dContext = Fill(N * Hidden);
         _context = new float[N * Hidden];

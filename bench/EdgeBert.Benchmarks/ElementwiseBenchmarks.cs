@@ -26,8 +26,8 @@ public class ElementwiseBenchmarks
     public void Setup()
     {
         var random = new Random(1);
-        float[] Fill(int n, float scale) => Enumerable.Range(0,
-            n).Select(_ => (float)(random.NextDouble() * 2 - 1) * scale).ToArray();
+        float[] Fill(int n, float scale) =>
+            Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 2 - 1) * scale).ToArray();
         _scores = Fill(SoftmaxRows * SoftmaxCols, 4);
         _hidden = Fill(Tokens * Hidden, 2);
         _residual = Fill(Tokens * Hidden, 2);
@@ -121,8 +121,8 @@ public sealed class GigabytesPerSecondColumn : IColumn
     public string Legend => "Bytes read plus written per call / mean time";
     public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
     public bool IsAvailable(Summary summary) => true;
-    public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase,
-        SummaryStyle.Default);
+    public string GetValue(Summary summary, BenchmarkCase benchmarkCase) =>
+        GetValue(summary, benchmarkCase, SummaryStyle.Default);
 
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
     {

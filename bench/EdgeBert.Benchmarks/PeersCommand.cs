@@ -240,9 +240,8 @@ static class PeersCommand
         long denseFlops = 0, gatedFlops = 0;
         foreach (var s in batch)
         {
-            var kept = Enumerable.Range(0,
-                engine.Config.NumHiddenLayers).Select(j => engine.KeptAt(j, s.InputIds.Length,
-                useGates: true)).ToArray();
+            var kept = Enumerable.Range(0, engine.Config.NumHiddenLayers)
+                .Select(j => engine.KeptAt(j, s.InputIds.Length, useGates: true)).ToArray();
             var (flops, dense) = engine.CountFlops(s.InputIds.Length, kept);
             denseFlops += dense;
             gatedFlops += flops;

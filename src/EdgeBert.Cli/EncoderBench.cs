@@ -48,8 +48,8 @@ static class EncoderBench
         }
         var precisions = precisionText is null ? [checkpoint.Config.Precision]
             : PrecisionOption.ParseList(precisionText);
-        var engines = precisions.Select(p => BertEngine.Load(checkpoint,
-            new EngineOptions { Precision = p })).ToArray();
+        var engines = precisions.Select(p => BertEngine.Load(checkpoint, new EngineOptions { Precision = p }))
+            .ToArray();
         var engine = engines[0];
         if (seq > engine.Config.MaxPositionEmbeddings)
             throw new UsageException($"--seq {seq} is longer than the model's max_position_embeddings "

@@ -39,8 +39,8 @@ static class ExportVerb
 
     static int Average(ParsedArgs a, TextWriter o)
     {
-        var models = a.RequiredString("models").Split(',',
-            StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var models = a.RequiredString("models")
+            .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         string output = a.RequiredString("out");
         a.RejectUnknown();
         if (models.Length < 2)

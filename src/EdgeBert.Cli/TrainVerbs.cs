@@ -312,8 +312,8 @@ static class TrainVerbs
         void Step()
         {
             var tape = new Tape(pool, arena);
-            var output = graph.Forward(tape, batch,
-                new TrainingForwardOptions { Training = true, Rng = dropout }).Output;
+            var output = graph.Forward(tape, batch, new TrainingForwardOptions { Training = true, Rng = dropout })
+                .Output;
             tape.Backward(graph.Loss(tape, output, labels, scores));
             optimizer.Update(pool: pool);
             optimizer.ZeroGrad(pool);

@@ -59,7 +59,7 @@ static class VocabVerb
                         (vocab.DroppedCharacters.Count > 40 ? " ..." : ""));
         var (tokens, unknown) = RoundTrip(trainer, output);
         o.WriteLine("round trip through the tokenizer: " +
-            $"{(double)tokens / Math.Max(1, trainer.WordOccurrences):F3} tokens per word, " +
+                    $"{(double)tokens / Math.Max(1, trainer.WordOccurrences):F3} tokens per word, " +
                     $"{unknown} [UNK] of {tokens} tokens ({100.0 * unknown / Math.Max(1, tokens):F4}%)");
         return 0;
     }

@@ -66,8 +66,8 @@ public sealed class BertTrainingGraph
         Tensor T(Param p) => byParam[p];
         Tensor? TOrNull(Param? p) => p is null ? null : byParam[p];
 
-        _word = T(weights.WordEmbeddings); _position = T(weights.PositionEmbeddings); _tokenType =
-            T(weights.TokenTypeEmbeddings);
+        _word = T(weights.WordEmbeddings); _position = T(weights.PositionEmbeddings);
+        _tokenType = T(weights.TokenTypeEmbeddings);
         _embeddingGamma = T(weights.EmbeddingLayerNormWeight); _embeddingBeta = T(weights.EmbeddingLayerNormBias);
         _layers = weights.Layers.Select(l => new LayerTensors(
             T(l.QueryWeight), T(l.QueryBias), T(l.KeyWeight), T(l.KeyBias), T(l.ValueWeight), T(l.ValueBias),
@@ -174,8 +174,8 @@ public sealed class BertTrainingGraph
             ?? throw new InvalidOperationException("the model has no masked-LM head (cls.predictions)");
         Tensor Find(Param p) => Parameters.First(t => ReferenceEquals(t.Tensor.Data, p.Values)).Tensor;
         var selected = tape.SelectRows(hidden, maskedRows);
-        var transformed = tape.LayerNorm(tape.Gelu(tape.Linear(selected, Find(head.TransformWeight),
-            Find(head.TransformBias))),
+        var transformed = tape.LayerNorm(
+            tape.Gelu(tape.Linear(selected, Find(head.TransformWeight), Find(head.TransformBias))),
             Find(head.TransformLayerNormWeight), Find(head.TransformLayerNormBias), _eps);
         var logits = tape.Linear(transformed, _word, Find(head.DecoderBias));
         int vocab = _word.Rows;

@@ -22,9 +22,8 @@ public static class WeightAverage
                 throw new InvalidDataException($"{directory}: config.json differs from {directories[0]}'s; "
                     + "only models of one shape, labels and gate setting can be averaged");
             var other = model.Weights.Named().ToArray();
-            var missing = tensors.Select(t =>
-                t.Name).Except(other.Select(t => t.Name)).Concat(other.Select(t =>
-                t.Name).Except(tensors.Select(t => t.Name))).ToArray();
+            var missing = tensors.Select(t => t.Name).Except(other.Select(t => t.Name))
+                .Concat(other.Select(t => t.Name).Except(tensors.Select(t => t.Name))).ToArray();
             if (missing.Length > 0)
                 throw new InvalidDataException($"{directory}: "
                     + $"tensors differ from {directories[0]}'s (e.g. {string.Join(", ", missing.Take(3))})");

@@ -189,8 +189,8 @@ public static class TaskMetrics
     /// Metrics of a classification task from predicted and gold class indices (into
     /// <see cref="GlueTask.Labels"/>). Keys are <see cref="GlueTask.Metrics"/>, inserted in that order.
     /// </summary>
-    public static IReadOnlyDictionary<string,
-        double> Compute(GlueTask task, ReadOnlySpan<int> predicted, ReadOnlySpan<int> gold)
+    public static IReadOnlyDictionary<string, double> Compute(GlueTask task, ReadOnlySpan<int> predicted,
+        ReadOnlySpan<int> gold)
     {
         if (task.IsRegression)
             throw new ArgumentException($"{task.Name} is a regression task: score it with float predictions");
@@ -211,8 +211,8 @@ public static class TaskMetrics
     }
 
     /// <summary>Metrics of a regression task (STS-B) from predicted and gold scores.</summary>
-    public static IReadOnlyDictionary<string,
-        double> Compute(GlueTask task, ReadOnlySpan<float> predicted, ReadOnlySpan<float> gold)
+    public static IReadOnlyDictionary<string, double> Compute(GlueTask task, ReadOnlySpan<float> predicted,
+        ReadOnlySpan<float> gold)
     {
         if (!task.IsRegression)
             throw new ArgumentException($"{task.Name} is a classification task: score it with class indices");

@@ -67,8 +67,7 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
         var tokenizer = checkpoint.RequireTokenizer();
         var (train, heldOut) = ReadCorpus(tokenizer, checkpoint.Config.MaxPositionEmbeddings);
         log.WriteLine($"corpus: {train.Count} training and {heldOut.Count} held-out sequences of up to " +
-            $"{_o.MaxLength} tokens " +
-                      $"({train.Sum(s => (long)s.Length)} tokens)");
+                      $"{_o.MaxLength} tokens ({train.Sum(s => (long)s.Length)} tokens)");
 
         var graph = new BertTrainingGraph(checkpoint.Config, checkpoint.Weights);
         static bool NoDecay(string name) => name.EndsWith(".bias", StringComparison.Ordinal)
@@ -197,8 +196,8 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
         var documents = files.Select(f => (Func<string>)(() => File.ReadAllText(f).Replace("<unk>", "[UNK]"))).ToList();
         if (_o.TaskText is var (task, file))
             documents.Add(() => string.Join('\n', GlueReader.Read(task, file)
-                .SelectMany(e => e.TextB is null ? [e.TextA]
-                    : new[] { e.TextA, e.TextB }).Distinct(StringComparer.Ordinal)));
+                .SelectMany(e => e.TextB is null ? [e.TextA] : new[] { e.TextA, e.TextB })
+                    .Distinct(StringComparer.Ordinal)));
         var perFile = new int[documents.Count][];
         int done = 0;
         Parallel.For(0, documents.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, _o.Threads) }, i =>

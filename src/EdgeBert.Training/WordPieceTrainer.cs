@@ -112,7 +112,7 @@ public sealed class WordPieceTrainer(WordPieceTrainerOptions options)
         int required = specials.Count + 2 * alphabet.Count;
         if (Options.VocabSize < required)
             throw new ArgumentException($"vocabulary size {Options.VocabSize} is too small: " +
-                $"the {specials.Count} special tokens and " +
+                                        $"the {specials.Count} special tokens and " +
                                         $"{alphabet.Count} characters (bare and ##) need {required}");
 
         var symbols = new SymbolTable();

@@ -97,8 +97,8 @@ public class AutogradAttentionTests
         var upstream = RandomArray(random, result.Context.Length);
         tape.Backward(result.Context, upstream);
 
-        Func<double[][], double[]> reference = x => ReferenceContext(x[0], x[1], x[2], 0, 0, 0, hidden, lengths, heads,
-            hidden, null);
+        Func<double[][], double[]> reference = x =>
+            ReferenceContext(x[0], x[1], x[2], 0, 0, 0, hidden, lengths, heads, hidden, null);
         AssertForward(reference([.. new[] { q, k, v }.Select(t => t.Data.Select(e => (double)e).ToArray())]),
             result.Context.Data);
         AssertGradients(reference, [q.Data, k.Data, v.Data], [q.Grad, k.Grad, v.Grad], upstream);
@@ -157,7 +157,7 @@ public class AutogradAttentionTests
         var tape = new Tape();
         Assert.Throws<ArgumentException>(() => tape.MultiHeadAttention(qkv, new SequenceBatch([2, 2]), 2));
         Assert.Throws<ArgumentException>(() => tape.MultiHeadAttention(qkv, new SequenceBatch([2, 3]), 3));
-        Assert.Throws<ArgumentException>(() => tape.MultiHeadAttention(qkv, new SequenceBatch([2, 3]), 2,
-            new float[4]));
+        Assert.Throws<ArgumentException>(() =>
+            tape.MultiHeadAttention(qkv, new SequenceBatch([2, 3]), 2, new float[4]));
     }
 }

@@ -371,11 +371,10 @@ public class AutogradOpsTests
                     h[o] = v[0][row * width + o] + 0.5 * s * (1 + Erf(s / Math.Sqrt(2)));
                 }
                 double mean = h.Average(), variance = h.Select(e => (e - mean) * (e - mean)).Average();
-                var pooled = h.Select((e, c) =>
-                    Math.Tanh((e - mean) / Math.Sqrt(variance + 1e-5) * v[3][c] + v[4][c])).ToArray();
-                var logits = Enumerable.Range(0,
-                    classes).Select(k => Enumerable.Range(0,
-                    width).Sum(c => v[5][k * width + c] * pooled[c])).ToArray();
+                var pooled = h.Select((e, c) => Math.Tanh((e - mean) / Math.Sqrt(variance + 1e-5) * v[3][c] + v[4][c]))
+                    .ToArray();
+                var logits = Enumerable.Range(0, classes)
+                    .Select(k => Enumerable.Range(0, width).Sum(c => v[5][k * width + c] * pooled[c])).ToArray();
                 loss += Math.Log(logits.Sum(Math.Exp)) - logits[label];
             }
             return [loss / picked.Length];

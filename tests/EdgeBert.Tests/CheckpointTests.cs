@@ -34,8 +34,8 @@ public class CheckpointTests
     [Fact]
     public void F16FixtureWithUnalignedDataLoadsWithinHalfRounding()
     {
-        var f32 = BertCheckpoint.Load(ModelTestFiles.TinyBert).Weights.Named().ToDictionary(t => t.Name,
-            t => t.Param.Values);
+        var f32 = BertCheckpoint.Load(ModelTestFiles.TinyBert).Weights.Named()
+            .ToDictionary(t => t.Name, t => t.Param.Values);
         var f16 = BertCheckpoint.Load(ModelTestFiles.TinyBertF16);
         var tensors = ModelTestFiles.Expected()["tensors"]!.AsObject();
         foreach (var (name, p) in f16.Weights.Named())
@@ -77,8 +77,8 @@ public class CheckpointTests
         using var tmp = new ModelTestFiles.TempDir();
         var tensors = ModelTestFiles.TinyTensors()
             .Where(t => !t.Name.StartsWith("classifier."))
-            .Select(t => (Name: t.Name[5..].Replace("LayerNorm.weight", "LayerNorm.gamma").Replace("LayerNorm.bias",
-                "LayerNorm.beta"), t.Shape, t.Data))
+            .Select(t => (Name: t.Name[5..].Replace("LayerNorm.weight", "LayerNorm.gamma")
+                .Replace("LayerNorm.bias", "LayerNorm.beta"), t.Shape, t.Data))
             .ToList();
         var gate = Enumerable.Range(0, 128).Select(i => i / 128f).ToArray();
         tensors.Add(("encoder.layer.0.gate", [128], gate));
@@ -112,8 +112,8 @@ public class CheckpointTests
     [Fact]
     public void MissingTensorIsNamed()
     {
-        var (dir, tmp) = DirWith(t => t.Where(x => x.Name != "bert.encoder.layer.1.output.dense.weight").Select(x =>
-            (x.Name, x.Shape, x.Data)).ToList());
+        var (dir, tmp) = DirWith(t => t.Where(x => x.Name != "bert.encoder.layer.1.output.dense.weight")
+            .Select(x => (x.Name, x.Shape, x.Data)).ToList());
         using var _ = tmp;
         var e = Assert.Throws<InvalidDataException>(() => BertCheckpoint.Load(dir));
         Assert.Contains("bert.encoder.layer.1.output.dense.weight", e.Message);
@@ -123,8 +123,8 @@ public class CheckpointTests
     [Fact]
     public void ShapeDisagreeingWithConfigNamesTensorAndBothShapes()
     {
-        string config = File.ReadAllText(Path.Combine(ModelTestFiles.TinyBert,
-            "config.json")).Replace("\"intermediate_size\": 64", "\"intermediate_size\": 48");
+        string config = File.ReadAllText(Path.Combine(ModelTestFiles.TinyBert, "config.json"))
+            .Replace("\"intermediate_size\": 64", "\"intermediate_size\": 48");
         var (dir, tmp) = DirWith(t => t.Select(x => (x.Name, x.Shape, x.Data)).ToList(), config);
         using var _ = tmp;
         var e = Assert.Throws<InvalidDataException>(() => BertCheckpoint.Load(dir));
@@ -169,8 +169,8 @@ public class CheckpointTests
 
     static Func<List<(string Name, int[] Shape, float[] Data)>, List<(string, int[], float[])>> WithGates(int n) =>
         t => t.Select(x => (x.Name, x.Shape, x.Data))
-            .Append(("bert.encoder.layer.0.gate", [n], new float[n])).Append(("bert.encoder.layer.1.gate", [n],
-                new float[n]))
+            .Append(("bert.encoder.layer.0.gate", [n], new float[n]))
+                .Append(("bert.encoder.layer.1.gate", [n], new float[n]))
             .ToList();
 
     [Fact]
@@ -190,8 +190,8 @@ public class CheckpointTests
         using var tmp = new ModelTestFiles.TempDir();
         string missing = tmp.File("nope");
         Assert.Contains(missing, Assert.Throws<DirectoryNotFoundException>(() => BertCheckpoint.Load(missing)).Message);
-        Assert.Contains("config.json", Assert.Throws<FileNotFoundException>(() =>
-            BertCheckpoint.Load(tmp.Path)).Message);
+        Assert.Contains("config.json", Assert.Throws<FileNotFoundException>(() => BertCheckpoint.Load(tmp.Path))
+            .Message);
         File.Copy(Path.Combine(ModelTestFiles.TinyBert, "config.json"), tmp.File("config.json"));
         Assert.Contains("model.safetensors",
             Assert.Throws<FileNotFoundException>(() => BertCheckpoint.Load(tmp.Path)).Message);

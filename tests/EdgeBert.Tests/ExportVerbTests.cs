@@ -72,8 +72,8 @@ public class AverageVerbTests
         Assert.Equal(0, CliApp.Run(["average", "--models", string.Join(',', models), "--out", output],
             new StringWriter(), new StringWriter()));
 
-        var inputs = models.Select(BertCheckpoint.Load).Select(c => c.Weights.Named().ToDictionary(t => t.Name,
-            t => t.Param.Values)).ToArray();
+        var inputs = models.Select(BertCheckpoint.Load)
+            .Select(c => c.Weights.Named().ToDictionary(t => t.Name, t => t.Param.Values)).ToArray();
         var mean = BertCheckpoint.Load(output);
         int tensors = 0;
         foreach (var (name, p) in mean.Weights.Named())

@@ -71,11 +71,11 @@ public class FineTunerTests
         student.Run();
 
         var teacher = BertCheckpoint.Load(teacherDir.Path);
-        var train = TaskData.Encode(GlueReader.Read(GlueTask.Sst2, SharedData.Glue("SST-2"),
-            GlueSplit.Train).Take(examples).ToList(),
+        var train = TaskData.Encode(GlueReader.Read(GlueTask.Sst2, SharedData.Glue("SST-2"), GlueSplit.Train)
+            .Take(examples).ToList(),
             teacher.RequireTokenizer(), 48);
-        var results = BertEngine.Load(teacher).Run(train.Select(e => e.Input).ToArray(),
-            new RunOptions(UseGates: false));
+        var results = BertEngine.Load(teacher)
+            .Run(train.Select(e => e.Input).ToArray(), new RunOptions(UseGates: false));
         double entropy = results.Average(r =>
         {
             double max = r.Logits.Max(), logSum = Math.Log(r.Logits.Sum(z => Math.Exp(z - max)));
@@ -197,8 +197,8 @@ public class GateLearningTests(Xunit.Abstractions.ITestOutputHelper output)
         {
             int n = rng.Next(12, 24), marker = rng.Next(n);
             int label = rng.Next(2);
-            var text = Enumerable.Range(0,
-                n).Select(p => p == marker ? (label == 1 ? "good" : "bad") : $"w{rng.Next(Fillers)}");
+            var text = Enumerable.Range(0, n)
+                .Select(p => p == marker ? (label == 1 ? "good" : "bad") : $"w{rng.Next(Fillers)}");
             return new GlueExample(string.Join(' ', text), null, label, float.NaN, i + 1);
         }).ToList();
         return (vocab, Make(1200), Make(300));

@@ -45,8 +45,8 @@ public class MlmPretrainerTests
         var saved = BertCheckpoint.Load(Path.Combine(dir.Path, "out"));
         Assert.NotNull(saved.Weights.MlmHead);
         Assert.NotNull(saved.Tokenizer);
-        Assert.Equal(400, TrainerState.Read(Path.Combine(dir.Path, "out", FineTuner.ResumeFolder,
-            "trainer_state.bin")).Moments!.Step);
+        Assert.Equal(400, TrainerState.Read(Path.Combine(dir.Path, "out", FineTuner.ResumeFolder, "trainer_state.bin"))
+            .Moments!.Step);
     }
 
     [Fact]

@@ -47,7 +47,7 @@ static class ModelTestFiles
     public static List<(string Name, int[] Shape, float[] Data)> TinyTensors()
     {
         using var f = SafeTensorsFile.Open(System.IO.Path.Combine(TinyBert, "model.safetensors"));
-        return f.Tensors.Values.Where(t => t.DType == "F32").Select(t => (t.Name, t.Shape,
-            f.ReadFloats(t.Name))).ToList();
+        return f.Tensors.Values.Where(t => t.DType == "F32").Select(t => (t.Name, t.Shape, f.ReadFloats(t.Name)))
+            .ToList();
     }
 }

@@ -4,8 +4,8 @@ namespace EdgeBert.Tests;
 
 public class OptimizerTests
 {
-    static ParameterGroup Group(string name, float lr, float decay, params Tensor[] parameters) => new(name, parameters,
-        lr, decay);
+    static ParameterGroup Group(string name, float lr, float decay, params Tensor[] parameters) =>
+        new(name, parameters, lr, decay);
 
     static void SetGrad(Tensor t, params float[] grad)
     {

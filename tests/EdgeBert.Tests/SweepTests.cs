@@ -45,8 +45,8 @@ public class SweepPlotTests
         var xs = new Func<SweepRow, double>[] { r => r.FlopsRatio, r => r.Speedup };
         for (int p = 0; p < 2; p++)
         {
-            var points = panels[p].Elements().Where(e =>
-                ((string?)e.Attribute("class"))?.Split(' ').Contains("point") == true).ToList();
+            var points = panels[p].Elements()
+                .Where(e => ((string?)e.Attribute("class"))?.Split(' ').Contains("point") == true).ToList();
             Assert.Equal(rows.Length, points.Count);
             Assert.Single(points, e => ((string)e.Attribute("class")!).Split(' ').Contains("dense"));
             Assert.Contains(panels[p].Elements(Svg + "text"), t => t.Value == "dense");
@@ -85,10 +85,12 @@ public class SweepPlotTests
     {
         SweepRow[] rows = [SweepTestRows.Dense(0.9), SweepTestRows.Gated(1, 0.88, 2, double.NaN)];
         var panels = XDocument.Parse(TradeoffPlot.Svg(rows, "t")).Descendants(Svg + "g").ToList();
-        Assert.Equal(2, panels[0].Elements().Count(e => ((string?)e.Attribute("class"))?.StartsWith("point",
-            StringComparison.Ordinal) == true && e.Name != Svg + "text"));
-        Assert.Equal(1, panels[1].Elements().Count(e => ((string?)e.Attribute("class"))?.StartsWith("point",
-            StringComparison.Ordinal) == true && e.Name != Svg + "text"));
+        Assert.Equal(2, panels[0].Elements()
+            .Count(e => ((string?)e.Attribute("class"))?.StartsWith("point", StringComparison.Ordinal) == true
+            && e.Name != Svg + "text"));
+        Assert.Equal(1, panels[1].Elements()
+            .Count(e => ((string?)e.Attribute("class"))?.StartsWith("point", StringComparison.Ordinal) == true
+            && e.Name != Svg + "text"));
     }
 }
 
@@ -213,8 +215,8 @@ public class SweepEndToEndTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.All(rows, r => Assert.Equal(2, r[7].Split(' ').Length));   // tiny: two layers
 
         var svg = XDocument.Parse(File.ReadAllText(Path.Combine(outDir, "tradeoff.svg")));
-        Assert.Equal(2 * 3, svg.Descendants().Count(e =>
-            ((string?)e.Attribute("class"))?.Split(' ').Contains("point") == true));
+        Assert.Equal(2 * 3, svg.Descendants()
+            .Count(e => ((string?)e.Attribute("class"))?.Split(' ').Contains("point") == true));
 
         // The same command again reuses every model (bit for bit) and recomputes the same exact columns.
         var weights = File.ReadAllBytes(Path.Combine(outDir, "lambda-4", "model.safetensors"));
@@ -222,8 +224,8 @@ public class SweepEndToEndTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(0, CliApp.Run(Args(dir.Path, vocab), again, new StringWriter()));
         Assert.Equal(3, again.ToString().Split('\n').Count(l => l.Contains("not retrained")));
         Assert.Equal(weights, File.ReadAllBytes(Path.Combine(outDir, "lambda-4", "model.safetensors")));
-        var csvAgain = File.ReadAllLines(Path.Combine(outDir, "results.csv")).Skip(1).Select(l =>
-            l.Split(',')).ToList();
+        var csvAgain = File.ReadAllLines(Path.Combine(outDir, "results.csv")).Skip(1).Select(l => l.Split(','))
+            .ToList();
         for (int r = 0; r < rows.Count; r++)
             foreach (int c in new[] { 0, 1, 2, 3, 4, 7 }) Assert.Equal(rows[r][c], csvAgain[r][c]);
 

@@ -130,6 +130,6 @@ public class TokenizerTests
         Assert.True(disagreements.Count == 0, "differs from ICU: " + string.Join(" ", disagreements.Take(30)));
     }
 
-    static string Escape(string s) => string.Concat(s.Take(40).Select(c => c < 32 || c > 126 ? $"\\u{(int)c:X4}"
-        : c.ToString()));
+    static string Escape(string s) => string.Concat(s.Take(40)
+        .Select(c => c < 32 || c > 126 ? $"\\u{(int)c:X4}" : c.ToString()));
 }

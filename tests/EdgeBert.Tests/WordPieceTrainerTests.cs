@@ -135,8 +135,8 @@ public class WordPieceTrainerTests
             string letters = "abcde"[..(2 + random.Next(4))];
             var words = Enumerable.Range(0, 30).Select(_ => new string(Enumerable.Range(0, 1 + random.Next(7))
                 .Select(_ => letters[random.Next(letters.Length)]).ToArray())).ToArray();
-            var text = string.Join(" ", Enumerable.Range(0,
-                300).Select(_ => words[(int)(words.Length * Math.Pow(random.NextDouble(), 2))]));
+            var text = string.Join(" ", Enumerable.Range(0, 300)
+                .Select(_ => words[(int)(words.Length * Math.Pow(random.NextDouble(), 2))]));
             int size = 20 + random.Next(60);
             int minFrequency = 1 + random.Next(3);
             var fast = Train([text], size, minFrequency);
@@ -148,8 +148,8 @@ public class WordPieceTrainerTests
     {
         var counts = text.Split(' ', StringSplitOptions.RemoveEmptyEntries).GroupBy(w => w)
             .ToDictionary(g => g.Key, g => (long)g.Count());
-        var charCounts = counts.SelectMany(kv => kv.Key.Select(c => (c, kv.Value))).GroupBy(x => x.c).ToDictionary(g =>
-            g.Key, g => g.Sum(x => x.Value));
+        var charCounts = counts.SelectMany(kv => kv.Key.Select(c => (c, kv.Value))).GroupBy(x => x.c)
+            .ToDictionary(g => g.Key, g => g.Sum(x => x.Value));
         var kept = charCounts.Where(kv => kv.Value >= minFrequency).Select(kv => kv.Key).ToHashSet();
         var chars = kept.Select(c => c.ToString()).Order(StringComparer.Ordinal).ToList();
         var vocab = new List<string>(Specials);
