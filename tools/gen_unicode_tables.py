@@ -82,15 +82,19 @@ def main():
         f"    internal static ReadOnlySpan<byte> CombiningValues =>\n    [\n{ints([v for _, v in ccc])}\n    ];",
         "    // Primary composites for NFC, sorted by (first, second).",
         f"    internal static ReadOnlySpan<int> CompositionFirst =>\n    [\n{ints([a for a, _, _ in compose])}\n    ];",
-        f"    internal static ReadOnlySpan<int> CompositionSecond =>\n    [\n{ints([b for _, b, _ in compose])}\n    ];",
-        f"    internal static ReadOnlySpan<int> CompositionResult =>\n    [\n{ints([c for _, _, c in compose])}\n    ];",
+        f"    internal static ReadOnlySpan<int> CompositionSecond =>\n"
+        f"    [\n{ints([b for _, b, _ in compose])}\n    ];",
+        f"    internal static ReadOnlySpan<int> CompositionResult =>\n"
+        f"    [\n{ints([c for _, _, c in compose])}\n    ];",
         "}",
         "",
     ]
-    target = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "EdgeBert.Model", "UnicodeTables.g.cs")
+    target = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "EdgeBert.Model",
+                          "UnicodeTables.g.cs")
     with open(target, "w", encoding="utf-8", newline="\n") as f:
         f.write("\n".join(out))
-    print(f"wrote {target}: lower {len(lower)}, decomposition {len(decomp)}, combining {len(ccc)}, composition {len(compose)}")
+    print(f"wrote {target}: lower {len(lower)}, decomposition {len(decomp)}, combining {len(ccc)}, "
+          f"composition {len(compose)}")
 
 
 if __name__ == "__main__":

@@ -326,9 +326,11 @@ def make_gated(vocab, texts):
             assert gated["logits"] == dense["logits"]
         margins.append(gated["margin"])
         cases.append({**meta, "input_ids": ids, "token_type_ids": types,
-                      "dense": {"logits": rounded(dense["logits"]), "last_hidden_state": rounded(dense["last_hidden_state"]),
+                      "dense": {"logits": rounded(dense["logits"]),
+                                "last_hidden_state": rounded(dense["last_hidden_state"]),
                                 "multiply_adds": dense["multiply_adds"]},
-                      "gated": {"logits": rounded(gated["logits"]), "last_hidden_state": rounded(gated["last_hidden_state"]),
+                      "gated": {"logits": rounded(gated["logits"]),
+                                "last_hidden_state": rounded(gated["last_hidden_state"]),
                                 "kept": gated["kept"], "survivors": gated["survivors"],
                                 "multiply_adds": gated["multiply_adds"],
                                 "margin": None if math.isinf(gated["margin"]) else rounded(gated["margin"], 4)}})
@@ -397,7 +399,8 @@ def main():
     pad = lambda seq: seq + [0] * (n - len(seq))  # noqa: E731
     ids = torch.tensor([pad(c["input_ids"]) for c in batch])
     types = torch.tensor([pad(c["token_type_ids"]) for c in batch])
-    mask = torch.tensor([[1.0] * len(c["input_ids"]) + [0.0] * (n - len(c["input_ids"])) for c in batch], dtype=torch.float64)
+    mask = torch.tensor([[1.0] * len(c["input_ids"]) + [0.0] * (n - len(c["input_ids"])) for c in batch],
+                        dtype=torch.float64)
     _, _, logits = forward(w32, ids, types, mask)
     for row, c in zip(logits, batch):
         assert torch.allclose(row, torch.tensor(c["logits"], dtype=torch.float64), rtol=1e-12, atol=1e-12)

@@ -14,8 +14,9 @@ The weights are symmetric int8 with one scale per output column:
   scale[n] = max_k |W[k, n]| / 127 (1 where the column is all zeros),
   B[k, n]  = round-half-to-even(W[k, n] / scale[n]) clamped to [-127, 127].
 A MatMul whose only consumer is an Add of a constant [N] initializer takes that vector as its bias and
-the Add goes; --keep-add leaves such Adds in the graph. A Gemm's C (scaled by beta) becomes the bias the same way. Other nodes are left as they are,
-but for nodes left without consumers (the Identity nodes of folded biases), which go.
+the Add goes; --keep-add leaves such Adds in the graph. A Gemm's C (scaled by beta) becomes the bias the
+same way. Other nodes are left as they are, but for nodes left without consumers (the Identity nodes of
+folded biases), which go.
 
 The result goes through onnx.checker, which checks the graph but has no schema for com.microsoft ops, so
 the new nodes' inputs are checked only by ONNX Runtime when it loads the model. Errors exit with status 1

@@ -66,7 +66,8 @@ class Embeddings(nn.Module):
 
     def forward(self, input_ids, token_type_ids):
         positions = self.position_ids[:, : input_ids.size(1)]
-        x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids) + self.position_embeddings(positions)
+        x = (self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
+             + self.position_embeddings(positions))
         return self.LayerNorm(x)
 
 
@@ -256,7 +257,8 @@ def export(args):
     ids = torch.randint(0, model.bert.embeddings.word_embeddings.num_embeddings, (2, 16))
     inputs = (ids, torch.ones_like(ids), torch.zeros_like(ids))
     outputs = ["last_hidden_state"] if model.classifier is None else ["logits", "last_hidden_state"]
-    axes = {name: {0: "batch", 1: "sequence"} for name in ("input_ids", "attention_mask", "token_type_ids", "last_hidden_state")}
+    axes = {name: {0: "batch", 1: "sequence"}
+            for name in ("input_ids", "attention_mask", "token_type_ids", "last_hidden_state")}
     axes["logits"] = {0: "batch"}
     with torch.no_grad():
         torch.onnx.export(model, inputs, args.out, input_names=["input_ids", "attention_mask", "token_type_ids"],

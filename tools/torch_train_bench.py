@@ -91,7 +91,8 @@ class Embeddings(nn.Module):
 
     def forward(self, input_ids, token_type_ids):
         positions = self.position_ids[:, : input_ids.size(1)]
-        x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids) + self.position_embeddings(positions)
+        x = (self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
+             + self.position_embeddings(positions))
         return self.dropout(self.LayerNorm(x))
 
 

@@ -11,20 +11,23 @@ namespace EdgeBert.Benchmarks;
 /// <summary>Element-wise kernels at BERT-base shapes (seq 128) on the best ISA path, each next to
 /// the TensorPrimitives baseline where one exists. GB/s counts the bytes each call reads plus writes
 /// once (<see cref="BytesMovedAttribute"/>).
-/// `dotnet run -c Release --project bench/EdgeBert.Benchmarks -- --filter '*ElementwiseBenchmarks*' --job short`</summary>
+/// `dotnet run -c Release --project bench/EdgeBert.Benchmarks -- --filter
+/// '*ElementwiseBenchmarks*' --job short`</summary>
 [Config(typeof(ThroughputConfig))]
 public class ElementwiseBenchmarks
 {
     const int SoftmaxRows = 12 * 128, SoftmaxCols = 128;
     const int Tokens = 128, Hidden = 768, Intermediate = 3072;
 
-    float[] _scores = [], _hidden = [], _residual = [], _normalised = [], _gamma = [], _beta = [], _ffn = [], _activated = [];
+    float[] _scores = [], _hidden = [], _residual = [], _normalised = [], _gamma = [], _beta = [], _ffn = [],
+        _activated = [];
 
     [GlobalSetup]
     public void Setup()
     {
         var random = new Random(1);
-        float[] Fill(int n, float scale) => Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 2 - 1) * scale).ToArray();
+        float[] Fill(int n, float scale) =>
+            Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 2 - 1) * scale).ToArray();
         _scores = Fill(SoftmaxRows * SoftmaxCols, 4);
         _hidden = Fill(Tokens * Hidden, 2);
         _residual = Fill(Tokens * Hidden, 2);
@@ -118,7 +121,8 @@ public sealed class GigabytesPerSecondColumn : IColumn
     public string Legend => "Bytes read plus written per call / mean time";
     public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
     public bool IsAvailable(Summary summary) => true;
-    public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
+    public string GetValue(Summary summary, BenchmarkCase benchmarkCase) =>
+        GetValue(summary, benchmarkCase, SummaryStyle.Default);
 
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
     {

@@ -9,7 +9,8 @@ namespace EdgeBert.Benchmarks;
 /// come from Debian packages).</summary>
 static class PeersPython
 {
-    /// <summary>Debian's interpreter first: a version-managed python3 earlier on PATH lacks Debian's packages.</summary>
+    /// <summary>Debian's interpreter first: a version-managed python3 earlier on PATH
+    /// lacks Debian's packages.</summary>
     public static string Interpreter(string? requested) =>
         requested ?? (File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3");
 
@@ -34,7 +35,8 @@ static class PeersPython
 
     static ProcessStartInfo StartInfo(string python, string script, int threads, string[] args)
     {
-        var info = new ProcessStartInfo(python) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        var info = new ProcessStartInfo(python) { UseShellExecute = false, RedirectStandardOutput = true,
+            RedirectStandardError = true };
         info.ArgumentList.Add(Script(script));
         foreach (var a in args) info.ArgumentList.Add(a);
         // PyTorch's OpenMP threads and Debian's pthread OpenBLAS threads would otherwise spin against each
@@ -43,8 +45,8 @@ static class PeersPython
         info.Environment["OMP_WAIT_POLICY"] = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "PASSIVE";
         info.Environment["OMP_NUM_THREADS"] = t;
         info.Environment["OPENBLAS_NUM_THREADS"] = t;
-        // Under a hypervisor that reports a generic CPU model, Debian's OpenBLAS 0.3.21 falls back to its
-        // SSE3 (Prescott) kernels: about 20 GFLOP/s instead of 60-75 on one core here. Name the core.
+        // Under a hypervisor that reports a generic CPU model, Debian's OpenBLAS falls back to its slow
+        // SSE3 (Prescott) kernels (docs/peers.md), so name the core.
         if (Environment.GetEnvironmentVariable("OPENBLAS_CORETYPE") is null)
         {
             if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported) info.Environment["OPENBLAS_CORETYPE"] = "SkylakeX";
@@ -93,14 +95,16 @@ sealed class TorchPeer : IPeer
     public TorchPeer(string python, string modelDir, string inputsPath, int threads)
     {
         var info = PeersPython.StartInfo(python, threads, "serve", "--model", modelDir, "--inputs", inputsPath,
-                                         "--threads", threads.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                                         "--threads",
+                                         threads.ToString(System.Globalization.CultureInfo.InvariantCulture));
         info.RedirectStandardInput = true;
         _process = Process.Start(info)!;
         _process.ErrorDataReceived += (_, e) => { lock (_stderr) _stderr.AppendLine(e.Data); };
         _process.BeginErrorReadLine();
         var first = ReadReply();
         int actualThreads = first["threads"]!.GetValue<int>();
-        if (actualThreads != threads) throw new InvalidOperationException($"PyTorch runs {actualThreads} threads, not {threads}");
+        if (actualThreads != threads)
+            throw new InvalidOperationException($"PyTorch runs {actualThreads} threads, not {threads}");
         Hidden = first["last_hidden_state"]!.AsArray().Select(v => v!.GetValue<float>()).ToArray();
         Logits = first["logits"]?.AsArray().Select(v => v!.GetValue<float>()).ToArray();
     }
@@ -123,7 +127,8 @@ sealed class TorchPeer : IPeer
         if (line is null)
         {
             _process.WaitForExit();
-            lock (_stderr) throw new InvalidOperationException($"the PyTorch peer stopped (exit {_process.ExitCode}):\n{_stderr}");
+            lock (_stderr)
+                throw new InvalidOperationException($"the PyTorch peer stopped (exit {_process.ExitCode}):\n{_stderr}");
         }
         return JsonNode.Parse(line) ?? throw new InvalidDataException($"PyTorch peer replied '{line}'");
     }

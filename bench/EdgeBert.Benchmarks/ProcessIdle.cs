@@ -4,10 +4,8 @@ using System.Globalization;
 namespace EdgeBert.Benchmarks;
 
 /// <summary>Waits until the benchmark's processes have stopped using CPU time. ONNX Runtime's intra-op
-/// threads spin for more than 20 ms after a pass (measured: EdgeBert's BERT-mini pass at 2 threads took
-/// 10.5 ms median when it ran 20 ms after an ONNX Runtime pass, 7.5 ms after 50 ms, and 7.7 ms after
-/// 20 ms with ONNX Runtime's spinning turned off), so a fixed pause either wastes time or lets one
-/// peer's spinning threads take a core from the next peer.</summary>
+/// threads spin for more than 20 ms after a pass, so a fixed pause either wastes time or lets one peer's
+/// spinning threads take a core from the next peer (measurements: docs/peers.md).</summary>
 static class ProcessIdle
 {
     /// <summary>Length of one look at the CPU time.</summary>
@@ -50,7 +48,8 @@ static class ProcessIdle
                 {
                     string text;
                     try { text = File.ReadAllText(Path.Combine(task, "schedstat")); }
-                    catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { continue; } // the thread ended
+                    // the thread ended
+                    catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { continue; }
                     int space = text.IndexOf(' ');
                     total += long.Parse(text.AsSpan(0, space < 0 ? text.Length : space), CultureInfo.InvariantCulture);
                 }

@@ -21,7 +21,8 @@ public sealed class AdamW
     public AdamW(IEnumerable<ParameterGroup> groups, float beta1 = 0.9f, float beta2 = 0.999f, float epsilon = 1e-8f)
     {
         ArgumentNullException.ThrowIfNull(groups);
-        if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) throw new ArgumentOutOfRangeException(nameof(beta1), "betas must be in [0, 1)");
+        if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1))
+            throw new ArgumentOutOfRangeException(nameof(beta1), "betas must be in [0, 1)");
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(epsilon);
         Groups = groups.ToArray();
         var parameters = new List<Tensor>();
@@ -29,7 +30,8 @@ public sealed class AdamW
         foreach (var group in Groups)
             foreach (var p in group.Parameters)
             {
-                if (parameters.Contains(p)) throw new ArgumentException($"parameter {p} appears in more than one place");
+                if (parameters.Contains(p))
+                    throw new ArgumentException($"parameter {p} appears in more than one place");
                 parameters.Add(p);
                 groupOf.Add(group);
             }
@@ -72,8 +74,8 @@ public sealed class AdamW
             float lr = group.LearningRate * learningRateFactor;
             float decay = 1f - lr * group.WeightDecay;
             float stepSize = (float)(lr / correction1);
-            UpdateValues(p.Data.AsSpan(start..end), g.AsSpan(start..end), _m[i].AsSpan(start..end), _v[i].AsSpan(start..end),
-                b1, b2, eps, decay, stepSize, rootCorrection);
+            UpdateValues(p.Data.AsSpan(start..end), g.AsSpan(start..end), _m[i].AsSpan(start..end),
+                _v[i].AsSpan(start..end), b1, b2, eps, decay, stepSize, rootCorrection);
         });
         for (int i = 0; i < _parameters.Length; i++)
             if (_parameters[i].Grad is not null) _groupOf[i].Projection?.Invoke(_parameters[i].Data);
@@ -153,9 +155,11 @@ public sealed class AdamW
         ArgumentNullException.ThrowIfNull(state);
         ArgumentOutOfRangeException.ThrowIfNegative(state.Step);
         if (state.FirstMoments.Length != _parameters.Length || state.SecondMoments.Length != _parameters.Length)
-            throw new ArgumentException($"state has {state.FirstMoments.Length} moments, the optimizer {_parameters.Length} parameters");
+            throw new ArgumentException($"state has {state.FirstMoments.Length} moments, "
+                + $"the optimizer {_parameters.Length} parameters");
         for (int i = 0; i < _parameters.Length; i++)
-            if (state.FirstMoments[i].Length != _parameters[i].Length || state.SecondMoments[i].Length != _parameters[i].Length)
+            if (state.FirstMoments[i].Length != _parameters[i].Length
+                || state.SecondMoments[i].Length != _parameters[i].Length)
                 throw new ArgumentException($"state moments of parameter {i} do not match {_parameters[i]}");
         for (int i = 0; i < _parameters.Length; i++)
         {

@@ -19,7 +19,8 @@ public static class AttentionOps
     /// <summary>Attention from a fused projection qkv [T, 3H] (columns: Q, then K, then V).
     /// keyMask (length T, optional) is the additive mask of each token as a key: 0 or -inf
     /// (padding-like or gated-out tokens); a masked key receives zero probability and zero gradient.</summary>
-    public static AttentionResult MultiHeadAttention(this Tape tape, Tensor qkv, SequenceBatch batch, int heads, float[]? keyMask = null)
+    public static AttentionResult MultiHeadAttention(this Tape tape, Tensor qkv, SequenceBatch batch, int heads,
+        float[]? keyMask = null)
     {
         ArgumentNullException.ThrowIfNull(qkv);
         int hidden = qkv.Cols / 3;
@@ -43,7 +44,8 @@ public static class AttentionOps
     }
 
     /// <summary>Attention from separate q, k, v, each [T, H].</summary>
-    public static AttentionResult MultiHeadAttention(this Tape tape, Tensor q, Tensor k, Tensor v, SequenceBatch batch, int heads, float[]? keyMask = null)
+    public static AttentionResult MultiHeadAttention(this Tape tape, Tensor q, Tensor k, Tensor v, SequenceBatch batch,
+        int heads, float[]? keyMask = null)
     {
         ArgumentNullException.ThrowIfNull(q);
         ArgumentNullException.ThrowIfNull(k);
@@ -87,22 +89,29 @@ public static class AttentionOps
         public Span<float> VOut(int row) => V.AsSpan(row * Ld + VColumn);
     }
 
-    static AttentionResult Forward(Tape tape, Operands input, int rows, int hidden, SequenceBatch batch, int heads, float[]? keyMask)
+    static AttentionResult Forward(Tape tape, Operands input, int rows, int hidden, SequenceBatch batch, int heads,
+        float[]? keyMask)
     {
         ArgumentNullException.ThrowIfNull(batch);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(heads);
-        if (hidden % heads != 0) throw new ArgumentException($"hidden size {hidden} is not a multiple of {heads} heads");
-        if (rows != batch.TotalTokens) throw new ArgumentException($"{rows} token rows, but the batch has {batch.TotalTokens} tokens");
-        if (keyMask is not null && keyMask.Length != rows) throw new ArgumentException($"key mask has {keyMask.Length} values for {rows} tokens");
+        if (hidden % heads != 0)
+            throw new ArgumentException($"hidden size {hidden} is not a multiple of {heads} heads");
+        if (rows != batch.TotalTokens)
+            throw new ArgumentException($"{rows} token rows, but the batch has {batch.TotalTokens} tokens");
+        if (keyMask is not null && keyMask.Length != rows)
+            throw new ArgumentException($"key mask has {keyMask.Length} values for {rows} tokens");
         var context = tape.NewTensor(true, rows, hidden);
         var probabilities = new float[batch.Count][];
-        for (int s = 0; s < batch.Count; s++) probabilities[s] = tape.NewBuffer(heads * batch.Length(s) * batch.Length(s), clear: true);
-        var work = new HeadWork(input, default, context.Data, hidden, batch, heads, keyMask, probabilities, backward: false);
+        for (int s = 0; s < batch.Count; s++)
+            probabilities[s] = tape.NewBuffer(heads * batch.Length(s) * batch.Length(s), clear: true);
+        var work = new HeadWork(input, default, context.Data, hidden, batch, heads, keyMask, probabilities,
+            backward: false);
         Run(tape, work, batch.Count * heads);
         return new AttentionResult(context, probabilities);
     }
 
-    static void Backward(Tape tape, Operands input, Operands grads, float[] dContext, int hidden, SequenceBatch batch, int heads, float[][] probabilities)
+    static void Backward(Tape tape, Operands input, Operands grads, float[] dContext, int hidden, SequenceBatch batch,
+        int heads, float[][] probabilities)
     {
         var work = new HeadWork(input, grads, dContext, hidden, batch, heads, null, probabilities, backward: true);
         Run(tape, work, batch.Count * heads);
@@ -133,8 +142,9 @@ public static class AttentionOps
             }
             else
             {
-                Attention.BackwardHead(input.QRows(offset), input.KRows(offset), input.VRows(offset), input.Ld, n, headDim, head,
-                    headProbs, contextRows, hidden, grads.QOut(offset), grads.KOut(offset), grads.VOut(offset));
+                Attention.BackwardHead(input.QRows(offset), input.KRows(offset), input.VRows(offset), input.Ld, n,
+                    headDim, head, headProbs, contextRows, hidden, grads.QOut(offset), grads.KOut(offset),
+                    grads.VOut(offset));
             }
         }
     }

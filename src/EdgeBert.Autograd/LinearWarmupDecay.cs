@@ -9,7 +9,8 @@ public sealed class LinearWarmupDecay
     {
         ArgumentOutOfRangeException.ThrowIfNegative(warmupSteps);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(totalSteps);
-        if (warmupSteps > totalSteps) throw new ArgumentException($"warm-up ({warmupSteps} steps) longer than training ({totalSteps} steps)");
+        if (warmupSteps > totalSteps)
+            throw new ArgumentException($"warm-up ({warmupSteps} steps) longer than training ({totalSteps} steps)");
         WarmupSteps = warmupSteps;
         TotalSteps = totalSteps;
     }
@@ -17,7 +18,9 @@ public sealed class LinearWarmupDecay
     /// <summary>Warm-up as a fraction of the total steps (the --warmup option).</summary>
     public static LinearWarmupDecay FromFraction(double warmupFraction, long totalSteps)
     {
-        if (!(warmupFraction >= 0 && warmupFraction <= 1)) throw new ArgumentOutOfRangeException(nameof(warmupFraction), warmupFraction, "warm-up fraction must be in [0, 1]");
+        if (!(warmupFraction >= 0 && warmupFraction <= 1))
+            throw new ArgumentOutOfRangeException(nameof(warmupFraction), warmupFraction,
+                "warm-up fraction must be in [0, 1]");
         return new LinearWarmupDecay((long)Math.Round(warmupFraction * totalSteps), totalSteps);
     }
 

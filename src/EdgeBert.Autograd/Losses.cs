@@ -12,9 +12,11 @@ public static class Losses
     {
         ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(labels);
-        if (labels.Length != logits.Rows) throw new ArgumentException($"{labels.Length} labels for {logits.Rows} rows of logits");
+        if (labels.Length != logits.Rows)
+            throw new ArgumentException($"{labels.Length} labels for {logits.Rows} rows of logits");
         foreach (int label in labels)
-            if ((uint)label >= (uint)logits.Cols) throw new ArgumentOutOfRangeException(nameof(labels), $"label {label} outside [0, {logits.Cols})");
+            if ((uint)label >= (uint)logits.Cols)
+                throw new ArgumentOutOfRangeException(nameof(labels), $"label {label} outside [0, {logits.Cols})");
         return CrossEntropy(tape, logits, labels, null);
     }
 
@@ -25,21 +27,26 @@ public static class Losses
     {
         ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(targets);
-        if (targets.Length != logits.Length) throw new ArgumentException($"{targets.Length} target probabilities for {logits.Length} logits");
+        if (targets.Length != logits.Length)
+            throw new ArgumentException($"{targets.Length} target probabilities for {logits.Length} logits");
         for (int b = 0; b < logits.Rows; b++)
         {
             double sum = 0;
             foreach (float p in targets.AsSpan(b * logits.Cols, logits.Cols))
             {
-                if (!(p >= 0)) throw new ArgumentOutOfRangeException(nameof(targets), $"row {b}: target probability {p} is negative or NaN");
+                if (!(p >= 0))
+                    throw new ArgumentOutOfRangeException(nameof(targets),
+                        $"row {b}: target probability {p} is negative or NaN");
                 sum += p;
             }
-            if (Math.Abs(sum - 1) > 1e-4) throw new ArgumentException($"row {b}: target probabilities sum to {sum}, not 1");
+            if (Math.Abs(sum - 1) > 1e-4)
+                throw new ArgumentException($"row {b}: target probabilities sum to {sum}, not 1");
         }
         return CrossEntropy(tape, logits, null, targets);
     }
 
-    /// <summary>Hard labels (one-hot rows) or soft target rows: log-sum-exp minus the targets' weighted logits.</summary>
+    /// <summary>Hard labels (one-hot rows) or soft target rows: log-sum-exp minus the
+    /// targets' weighted logits.</summary>
     static Tensor CrossEntropy(Tape tape, Tensor logits, int[]? labels, float[]? targets)
     {
         int batch = logits.Rows, classes = logits.Cols;

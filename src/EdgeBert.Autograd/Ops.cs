@@ -15,7 +15,8 @@ public static class Ops
         if (weight.Shape.Length != 2) throw new ArgumentException($"Linear weight must be [out, in], got {weight}");
         int outFeatures = weight.Shape[0], inFeatures = weight.Shape[1];
         if (x.Cols != inFeatures) throw new ArgumentException($"Linear input {x} does not have {inFeatures} columns");
-        if (bias is not null && bias.Length != outFeatures) throw new ArgumentException($"Linear bias {bias} does not have {outFeatures} values");
+        if (bias is not null && bias.Length != outFeatures)
+            throw new ArgumentException($"Linear bias {bias} does not have {outFeatures} values");
         int rows = x.Rows;
         var y = tape.NewTensor(inFeatures == 0, rows, outFeatures); // the GEMM writes every element
         Gemm.Multiply(rows, outFeatures, inFeatures, x.Data, inFeatures, false, weight.Data, inFeatures, true,
@@ -25,7 +26,8 @@ public static class Ops
         tape.Record(() =>
         {
             if (y.Grad is not { } dy) return;
-            if (x.RequiresGrad) // dx[T, in] += dy[T, out] W[out, in]; a first contribution is written, not added to zeros
+            // dx[T, in] += dy[T, out] W[out, in]; a first contribution is written, not added to zeros
+            if (x.RequiresGrad)
             {
                 bool first = x.Grad is null;
                 Gemm.Multiply(rows, inFeatures, outFeatures, dy, outFeatures, false, weight.Data, inFeatures, false,
@@ -47,7 +49,8 @@ public static class Ops
         ArgumentNullException.ThrowIfNull(ids);
         int vocab = table.Rows, width = table.Cols;
         for (int t = 0; t < ids.Length; t++)
-            if ((uint)ids[t] >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(ids), $"id {ids[t]} at {t} is outside [0, {vocab})");
+            if ((uint)ids[t] >= (uint)vocab)
+                throw new ArgumentOutOfRangeException(nameof(ids), $"id {ids[t]} at {t} is outside [0, {vocab})");
         var y = tape.NewTensor(false, ids.Length, width);
         ParallelChunks.Run(tape.Pool, ids.Length, ParallelChunks.RowGrain(width), (_, start, end) =>
         {
@@ -64,7 +67,8 @@ public static class Ops
             ParallelChunks.Run(tape.Pool, width, ColumnGrain, (_, c0, c1) =>
             {
                 for (int t = 0; t < ids.Length; t++)
-                    Elementwise.AddInPlace(dTable.AsSpan(ids[t] * width + c0, c1 - c0), dy.AsSpan(t * width + c0, c1 - c0));
+                    Elementwise.AddInPlace(dTable.AsSpan(ids[t] * width + c0, c1 - c0),
+                        dy.AsSpan(t * width + c0, c1 - c0));
             });
         });
         return y;
@@ -79,7 +83,8 @@ public static class Ops
         var y = tape.NewTensor(false, rows.Length, width);
         for (int r = 0; r < rows.Length; r++)
         {
-            if ((uint)rows[r] >= (uint)count) throw new ArgumentOutOfRangeException(nameof(rows), $"row {rows[r]} is outside [0, {count})");
+            if ((uint)rows[r] >= (uint)count)
+                throw new ArgumentOutOfRangeException(nameof(rows), $"row {rows[r]} is outside [0, {count})");
             x.Data.AsSpan(rows[r] * width, width).CopyTo(y.Data.AsSpan(r * width, width));
         }
         if (!tape.Tracks(x)) return y;
@@ -99,7 +104,8 @@ public static class Ops
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
-        if (!a.Shape.AsSpan().SequenceEqual(b.Shape)) throw new ArgumentException($"Add needs equal shapes, got {a} and {b}");
+        if (!a.Shape.AsSpan().SequenceEqual(b.Shape))
+            throw new ArgumentException($"Add needs equal shapes, got {a} and {b}");
         var y = tape.NewTensor(false, a.Shape);
         ParallelChunks.Run(tape.Pool, a.Length, ParallelChunks.ElementGrain, (_, start, end) =>
             Elementwise.Add(a.Data.AsSpan(start..end), b.Data.AsSpan(start..end), y.Data.AsSpan(start..end)));
@@ -162,8 +168,9 @@ public static class Ops
         float[] mean = track ? tape.NewBuffer(rows, false) : [], rstd = track ? tape.NewBuffer(rows, false) : [];
         int grain = ParallelChunks.RowGrain(cols);
         ParallelChunks.Run(tape.Pool, rows, grain, (_, r0, r1) =>
-            Kernels.LayerNorm.Forward(x.Data.AsSpan(r0 * cols, (r1 - r0) * cols), y.Data.AsSpan(r0 * cols, (r1 - r0) * cols),
-                r1 - r0, cols, gamma.Data, beta.Data, eps, track ? mean.AsSpan(r0..r1) : default, track ? rstd.AsSpan(r0..r1) : default));
+            Kernels.LayerNorm.Forward(x.Data.AsSpan(r0 * cols, (r1 - r0) * cols),
+                y.Data.AsSpan(r0 * cols, (r1 - r0) * cols), r1 - r0, cols, gamma.Data, beta.Data, eps,
+                track ? mean.AsSpan(r0..r1) : default, track ? rstd.AsSpan(r0..r1) : default));
         if (!track) return y;
         y.RequiresGrad = true;
         tape.Record(() =>
@@ -178,7 +185,8 @@ public static class Ops
             ParallelChunks.Run(tape.Pool, rows, grain, (chunk, r0, r1) =>
             {
                 int count = (r1 - r0) * cols;
-                float[]? scratch = first && dxAll is not null ? null : System.Buffers.ArrayPool<float>.Shared.Rent(count);
+                float[]? scratch = first && dxAll is not null ? null
+                    : System.Buffers.ArrayPool<float>.Shared.Rent(count);
                 var dx = scratch is null ? dxAll.AsSpan(r0 * cols, count) : scratch.AsSpan(0, count);
                 Kernels.LayerNorm.Backward(x.Data.AsSpan(r0 * cols, count), dy.AsSpan(r0 * cols, count), gamma.Data,
                     mean.AsSpan(r0..r1), rstd.AsSpan(r0..r1), r1 - r0, cols, dx,
@@ -210,7 +218,8 @@ public static class Ops
         tape.Record(() =>
         {
             if (y.Grad is not { } dy) return;
-            AccumulateGrad(tape.Pool, x, (start, end, dx) => Activations.GeluBackward(x.Data.AsSpan(start..end), dy.AsSpan(start..end), dx));
+            AccumulateGrad(tape.Pool, x,
+                (start, end, dx) => Activations.GeluBackward(x.Data.AsSpan(start..end), dy.AsSpan(start..end), dx));
         });
         return y;
     }
@@ -244,7 +253,8 @@ public static class Ops
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(rng);
-        if (!(p >= 0f && p < 1f)) throw new ArgumentOutOfRangeException(nameof(p), p, "dropout probability must be in [0, 1)");
+        if (!(p >= 0f && p < 1f))
+            throw new ArgumentOutOfRangeException(nameof(p), p, "dropout probability must be in [0, 1)");
         if (!training || p == 0f) return x;
         var mask = tape.NewBuffer(x.Length, false);
         float keepScale = 1f / (1f - p);
@@ -268,7 +278,8 @@ public static class Ops
         tape.Record(() =>
         {
             if (y.Grad is not { } dy) return;
-            AccumulateGrad(tape.Pool, x, (begin, end, dx) => Elementwise.Multiply(dy.AsSpan(begin..end), mask.AsSpan(begin..end), dx));
+            AccumulateGrad(tape.Pool, x,
+                (begin, end, dx) => Elementwise.Multiply(dy.AsSpan(begin..end), mask.AsSpan(begin..end), dx));
         });
         return y;
     }

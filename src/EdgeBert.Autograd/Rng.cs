@@ -21,7 +21,8 @@ public sealed class Rng(ulong seed)
         return start;
     }
 
-    /// <summary>The value the <paramref name="index"/>-th NextUInt64 after state <paramref name="start"/> returns.</summary>
+    /// <summary>The value the <paramref name="index"/>-th NextUInt64 after state <paramref
+    /// name="start"/> returns.</summary>
     public static ulong Draw(ulong start, long index) => Mix(start + (ulong)(index + 1) * Increment);
 
     static ulong Mix(ulong z)

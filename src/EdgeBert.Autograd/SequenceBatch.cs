@@ -14,7 +14,8 @@ public sealed class SequenceBatch
         int total = 0;
         for (int i = 0; i < _lengths.Length; i++)
         {
-            if (_lengths[i] <= 0) throw new ArgumentException($"sequence {i} has length {_lengths[i]}; every sequence needs a token");
+            if (_lengths[i] <= 0)
+                throw new ArgumentException($"sequence {i} has length {_lengths[i]}; every sequence needs a token");
             _offsets[i] = total;
             total = checked(total + _lengths[i]);
         }

@@ -64,7 +64,8 @@ public sealed class Tape
     public void Backward(Tensor root, ReadOnlySpan<float> seed)
     {
         ArgumentNullException.ThrowIfNull(root);
-        if (seed.Length != root.Length) throw new ArgumentException($"seed has {seed.Length} values, {root} has {root.Length}");
+        if (seed.Length != root.Length)
+            throw new ArgumentException($"seed has {seed.Length} values, {root} has {root.Length}");
         Elementwise.AddInPlace(root.EnsureGrad(), seed);
         for (int i = _steps.Count - 1; i >= 0; i--) _steps[i]();
         _steps.Clear();

@@ -15,7 +15,9 @@ public sealed class Tensor
             ArgumentOutOfRangeException.ThrowIfNegative(d);
             count *= d;
         }
-        if (count != data.Length) throw new ArgumentException($"shape [{string.Join(", ", shape)}] needs {count} values, data has {data.Length}");
+        if (count != data.Length)
+            throw new ArgumentException($"shape [{string.Join(", ", shape)}] needs {count} values, "
+                + $"data has {data.Length}");
         Data = data;
         Shape = (int[])shape.Clone();
     }

@@ -9,7 +9,8 @@ static class BenchVerbs
 {
     public static void Register(List<CliApp.Verb> verbs)
     {
-        verbs.Add(new CliApp.Verb("bench", "time a kernel, the encoder or a training step (bench gemm | encoder | train)",
+        verbs.Add(new CliApp.Verb("bench",
+            "time a kernel, the encoder or a training step (bench gemm | encoder | train)",
             """
             edgebert bench gemm --m M --k K --n N --threads T [--isa avx512|avx2|vector128|scalar] [--json]
               Times C[M,N] = A[M,K] * W^T with W [N,K] packed once as a PackedWeight (the forward-pass path),
@@ -51,9 +52,13 @@ static class BenchVerbs
         var (ms, gflops, runs) = TimeGemm(m, k, n, threads, isa);
         var inv = CultureInfo.InvariantCulture;
         if (json)
-            o.WriteLine(string.Create(inv, $$"""{"m":{{m}},"k":{{k}},"n":{{n}},"threads":{{threads}},"isa":"{{IsaSelector.Name(isa)}}","ms":{{Math.Round(ms, 6)}},"gflops":{{Math.Round(gflops, 1)}}}"""));
+            o.WriteLine(string.Create(inv, $$"""{"m":{{m}},"k":{{k}},"n":{{n}},"threads":{{threads}}"""
+                + $$""","isa":"{{IsaSelector.Name(isa)}}","ms":"""
+                + $$"""{{Math.Round(ms, 6)}},"gflops":{{Math.Round(gflops, 1)}}}"""));
         else
-            o.WriteLine(string.Create(inv, $"gemm m={m} k={k} n={n} threads={threads} isa={IsaSelector.Name(isa)}: {ms:F4} ms, {gflops:F1} GFLOP/s (best of {runs} runs, packed weight)"));
+            o.WriteLine(string.Create(inv,
+                $"gemm m={m} k={k} n={n} threads={threads} isa={IsaSelector.Name(isa)}: {ms:F4} ms, "
+                + $"{gflops:F1} GFLOP/s (best of {runs} runs, packed weight)"));
         return 0;
     }
 

@@ -52,7 +52,8 @@ public static class CliApp
             return 2;
         }
         catch (Exception e) when (e is IOException or InvalidDataException or FormatException or ArgumentException
-                                      or UnauthorizedAccessException or NotSupportedException or InvalidOperationException)
+                                      or UnauthorizedAccessException or NotSupportedException
+                                      or InvalidOperationException)
         {
             stderr.WriteLine($"error: {OneLine(e.Message)}");
             return 1;

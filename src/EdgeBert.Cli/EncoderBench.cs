@@ -34,21 +34,26 @@ static class EncoderBench
         double seconds = a.Double("seconds", 2, 0, 3600);
         bool json = a.Flag("json"), noGates = a.Flag("no-gates");
         a.RejectUnknown(maxPositionals: 1);
-        if ((modelDir is null) == (shape is null)) throw new UsageException("give exactly one of --model DIR or --shape base|mini|tiny");
+        if ((modelDir is null) == (shape is null))
+            throw new UsageException("give exactly one of --model DIR or --shape base|mini|tiny");
 
         BertCheckpoint checkpoint;
         if (modelDir is not null) checkpoint = BertCheckpoint.Load(modelDir);
         else
         {
-            if (shape is not ("base" or "mini" or "tiny")) throw new UsageException($"--shape must be base, mini or tiny, got '{shape}'");
+            if (shape is not ("base" or "mini" or "tiny"))
+                throw new UsageException($"--shape must be base, mini or tiny, got '{shape}'");
             var config = BertConfig.ForShape(shape);
             checkpoint = new BertCheckpoint(config, WeightInit.Random(config, seed: 1));
         }
-        var precisions = precisionText is null ? [checkpoint.Config.Precision] : PrecisionOption.ParseList(precisionText);
-        var engines = precisions.Select(p => BertEngine.Load(checkpoint, new EngineOptions { Precision = p })).ToArray();
+        var precisions = precisionText is null ? [checkpoint.Config.Precision]
+            : PrecisionOption.ParseList(precisionText);
+        var engines = precisions.Select(p => BertEngine.Load(checkpoint, new EngineOptions { Precision = p }))
+            .ToArray();
         var engine = engines[0];
         if (seq > engine.Config.MaxPositionEmbeddings)
-            throw new UsageException($"--seq {seq} is longer than the model's max_position_embeddings {engine.Config.MaxPositionEmbeddings}");
+            throw new UsageException($"--seq {seq} is longer than the model's max_position_embeddings "
+                + $"{engine.Config.MaxPositionEmbeddings}");
 
         var rng = new Random(2);
         var batch = new SequenceInput[batchSize];
@@ -61,7 +66,8 @@ static class EncoderBench
         var pools = threadCounts.Select(t => new WorkerPool(t)).ToArray();
         try
         {
-            var runs = engines.SelectMany(e => threadCounts.Select((t, i) => new Configuration(e.Precision, t, e, pools[i])))
+            var runs = engines.SelectMany(e =>
+                threadCounts.Select((t, i) => new Configuration(e.Precision, t, e, pools[i])))
                 .ToArray();
             var workspace = new InferenceWorkspace();
             var options = new RunOptions(UseGates: !noGates);
@@ -90,12 +96,19 @@ static class EncoderBench
                 string int8 = run.Engine.Int8Path is { } path ? Int8Paths.Name(path) : "none";
                 bool gated = run.Engine.HasGates && !noGates;
                 if (json)
-                    o.WriteLine(string.Create(inv, $$"""{"model":"{{JsonText(model)}}","seq":{{seq}},"batch":{{batchSize}},"threads":{{run.Threads}},"precision":"{{precision}}","isa":"{{isa}}","int8_path":"{{int8}}","gated":{{(gated ? "true" : "false")}},"ms":{{Math.Round(ms, 3)}},"gflops":{{Math.Round(gflops, 1)}},"tokens_per_s":{{Math.Round(tokensPerSecond, 1)}},"speedup":{{Math.Round(speedup, 3)}}}"""));
+                    o.WriteLine(string.Create(inv,
+                        $$"""{"model":"{{JsonText(model)}}","seq":{{seq}},"batch":{{batchSize}},"threads":"""
+                        + $$"""{{run.Threads}},"precision":"{{precision}}","isa":"{{isa}}","""
+                        + $"\"int8_path\":\"{int8}\",\"gated\":{(gated ? "true" : "false")},\"ms\":{Math.Round(ms, 3)}"
+                        + $$""","gflops":{{Math.Round(gflops, 1)}},"tokens_per_s":{{Math.Round(tokensPerSecond, 1)}}"""
+                        + $$""","speedup":{{Math.Round(speedup, 3)}}}"""));
                 else
                 {
                     string versus = run == runs[0] ? "" : string.Create(inv, $", {speedup:F2}x of {runs[0].Name}");
                     string kernels = run.Engine.Int8Path is null ? $"isa={isa}" : $"int8={int8}";
-                    o.WriteLine(string.Create(inv, $"encoder {model} seq={seq} batch={batchSize} {run.Name} {kernels}: {ms:F2} ms, {gflops:F1} GFLOP/s, {tokensPerSecond:F0} tokens/s (best of {rounds} runs){versus}"));
+                    o.WriteLine(string.Create(inv,
+                        $"encoder {model} seq={seq} batch={batchSize} {run.Name} {kernels}: {ms:F2} ms, "
+                        + $"{gflops:F1} GFLOP/s, {tokensPerSecond:F0} tokens/s (best of {rounds} runs){versus}"));
                 }
             }
             return 0;
@@ -112,7 +125,8 @@ static class EncoderBench
         foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
         {
             if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int t) || t < 1 || t > 256)
-                throw new UsageException($"--threads wants thread counts from 1 to 256 separated by commas, got '{text}'");
+                throw new UsageException("--threads wants thread counts from 1 to 256 separated by "
+                    + $"commas, got '{text}'");
             counts.Add(t);
         }
         return [.. counts];

@@ -39,14 +39,17 @@ static class ExportVerb
 
     static int Average(ParsedArgs a, TextWriter o)
     {
-        var models = a.RequiredString("models").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var models = a.RequiredString("models")
+            .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         string output = a.RequiredString("out");
         a.RejectUnknown();
-        if (models.Length < 2) throw new UsageException("--models needs at least two model directories, separated by commas");
+        if (models.Length < 2)
+            throw new UsageException("--models needs at least two model directories, separated by commas");
         foreach (var m in models)
         {
             if (!Directory.Exists(m)) throw new DirectoryNotFoundException($"{m}: model directory not found");
-            if (Path.GetFullPath(m) == Path.GetFullPath(output)) throw new UsageException("--out must differ from every --models entry");
+            if (Path.GetFullPath(m) == Path.GetFullPath(output))
+                throw new UsageException("--out must differ from every --models entry");
         }
         WeightAverage.Mean(models).Save(output);
         o.WriteLine($"wrote {output}: the mean of {models.Length} models");
@@ -59,13 +62,16 @@ static class ExportVerb
         bool keepHead = a.Flag("keep-mlm-head");
         var labels = a.String("labels")?.Split(',', StringSplitOptions.TrimEntries);
         a.RejectUnknown();
-        if (Path.GetFullPath(model) == Path.GetFullPath(output)) throw new UsageException("--out must differ from --model");
+        if (Path.GetFullPath(model) == Path.GetFullPath(output))
+            throw new UsageException("--out must differ from --model");
         var checkpoint = BertCheckpoint.Load(model);
         if (!keepHead && checkpoint.Weights.ClassifierWeight is not null) checkpoint.Weights.MlmHead = null;
         if (labels is not null)
         {
-            if (labels.Length != checkpoint.Config.NumLabels || labels.Any(string.IsNullOrEmpty) || labels.Distinct().Count() != labels.Length)
-                throw new UsageException($"--labels needs {checkpoint.Config.NumLabels} distinct names, got '{string.Join(',', labels)}'");
+            if (labels.Length != checkpoint.Config.NumLabels || labels.Any(string.IsNullOrEmpty)
+                || labels.Distinct().Count() != labels.Length)
+                throw new UsageException($"--labels needs {checkpoint.Config.NumLabels} distinct names, "
+                    + $"got '{string.Join(',', labels)}'");
             checkpoint.Config.Labels = labels;
         }
         checkpoint.Save(output, storage);
@@ -79,12 +85,14 @@ static class ExportVerb
                 ["do_lower_case"] = tokenizer.Options.DoLowerCase,
                 ["model_max_length"] = checkpoint.MaxSequenceLength,
             };
-            File.WriteAllText(tokenizerConfig, json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+            File.WriteAllText(tokenizerConfig,
+                json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
         }
         long bytes = new FileInfo(Path.Combine(output, BertCheckpoint.WeightsFile)).Length;
         long f32Bytes = checkpoint.Weights.Named().Sum(t => t.Param.Length) * sizeof(float);
         o.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"wrote {output} ({bytes / 1e6:F1} MB of weights, {storage}: {(double)f32Bytes / bytes:F2}x smaller than F32)"));
+            $"wrote {output} ({bytes / 1e6:F1} MB of weights, {storage}: "
+                + $"{(double)f32Bytes / bytes:F2}x smaller than F32)"));
         return 0;
     }
 }

@@ -43,7 +43,8 @@ static class InferVerbs
         var checkpoint = BertCheckpoint.Load(directory);
         var engine = BertEngine.Load(checkpoint, options);
         if (engine.NumLabels == 0)
-            throw new InvalidDataException($"{directory}: the checkpoint has no classifier (a bare BertModel cannot classify)");
+            throw new InvalidDataException($"{directory}: the checkpoint has no classifier (a bare "
+                + "BertModel cannot classify)");
         return new LoadedModel(checkpoint, engine, directory);
     }
 
@@ -93,7 +94,9 @@ static class InferVerbs
                 var words = survivors[j].Select(position => encoded.Tokens[position]);
                 o.WriteLine($"layer {j}: {survivors[j].Length}/{encoded.Length} tokens: {string.Join(' ', words)}");
             }
-            o.WriteLine(string.Create(inv, $"multiply-adds: {result.Flops} of {result.DenseFlops} dense ({(double)result.DenseFlops / result.Flops:F2}x fewer)"));
+            o.WriteLine(string.Create(inv,
+                $"multiply-adds: {result.Flops} of {result.DenseFlops} dense "
+                + $"({(double)result.DenseFlops / result.Flops:F2}x fewer)"));
         }
         return 0;
     }
@@ -127,7 +130,8 @@ static class InferVerbs
 
     static int Infer(ParsedArgs a, TextWriter o)
     {
-        string modelDir = a.RequiredString("model"), input = a.RequiredString("input"), output = a.RequiredString("output");
+        string modelDir = a.RequiredString("model"), input = a.RequiredString("input"),
+            output = a.RequiredString("output");
         bool noGates = a.Flag("no-gates");
         int threads = a.Int("threads", Environment.ProcessorCount, 1, 256);
         var engineOptions = PrecisionOption.Read(a);
@@ -186,14 +190,16 @@ static class InferVerbs
         foreach (var line in File.ReadLines(path, Encoding.UTF8))
         {
             lineNumber++;
-            if (string.IsNullOrWhiteSpace(line)) throw new InvalidDataException($"{path} line {lineNumber}: empty line");
+            if (string.IsNullOrWhiteSpace(line))
+                throw new InvalidDataException($"{path} line {lineNumber}: empty line");
             try
             {
                 var sequence = ParseLine(line, model);
                 model.Engine.Validate(sequence);
                 sequences.Add(sequence);
             }
-            catch (Exception e) when (e is JsonException or ArgumentException or InvalidDataException or FormatException or InvalidOperationException)
+            catch (Exception e) when (e is JsonException or ArgumentException or InvalidDataException or FormatException
+                                          or InvalidOperationException)
             {
                 throw new InvalidDataException($"{path} line {lineNumber}: {e.Message}");
             }
@@ -217,7 +223,8 @@ static class InferVerbs
         string? pair = null;
         if (root.TryGetProperty("text_pair", out var pairElement) && pairElement.ValueKind != JsonValueKind.Null)
         {
-            if (pairElement.ValueKind != JsonValueKind.String) throw new InvalidDataException("\"text_pair\" must be a string");
+            if (pairElement.ValueKind != JsonValueKind.String)
+                throw new InvalidDataException("\"text_pair\" must be a string");
             pair = pairElement.GetString();
             if (string.IsNullOrWhiteSpace(pair)) throw new InvalidDataException("\"text_pair\" is empty");
         }
@@ -227,7 +234,8 @@ static class InferVerbs
 
     static int[] IntArray(JsonElement e, string name)
     {
-        if (e.ValueKind != JsonValueKind.Array) throw new InvalidDataException($"\"{name}\" must be an array of integers");
+        if (e.ValueKind != JsonValueKind.Array)
+            throw new InvalidDataException($"\"{name}\" must be an array of integers");
         var values = new int[e.GetArrayLength()];
         int i = 0;
         foreach (var item in e.EnumerateArray())

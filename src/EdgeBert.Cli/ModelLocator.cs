@@ -17,6 +17,7 @@ static class ModelLocator
                 string candidate = Path.Combine(dir.FullName, "weights", DefaultModelName);
                 if (Directory.Exists(candidate)) return candidate;
             }
-        throw new UsageException($"no --model given, EDGEBERT_MODEL is not set and no weights/{DefaultModelName} was found next to the executable or above the current directory");
+        throw new UsageException($"no --model given, EDGEBERT_MODEL is not set and no weights/{DefaultModelName} was "
+            + "found next to the executable or above the current directory");
     }
 }

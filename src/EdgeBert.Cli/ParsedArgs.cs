@@ -71,7 +71,8 @@ public sealed class ParsedArgs
         return Int(name, 0, min, max);
     }
 
-    public double Double(string name, double fallback, double min = double.NegativeInfinity, double max = double.PositiveInfinity)
+    public double Double(string name, double fallback, double min = double.NegativeInfinity,
+        double max = double.PositiveInfinity)
     {
         var s = String(name);
         if (s is null) return fallback;

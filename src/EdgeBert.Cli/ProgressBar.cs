@@ -70,14 +70,16 @@ sealed class ProgressBar(TextWriter output, string label, long total, bool inter
     string Line(long done, bool finished)
     {
         if (total <= 0)
-            return $"{label} {done}{(_details.Length > 0 ? " " + _details : "")} {(finished ? $"done in {Time(_clock.Elapsed.TotalSeconds)}" : "")}   ";
+            return $"{label} {done}{(_details.Length > 0 ? " " + _details : "")} "
+                + $"{(finished ? $"done in {Time(_clock.Elapsed.TotalSeconds)}" : "")}   ";
         double fraction = finished || total <= 0 ? 1 : Math.Clamp((double)done / total, 0, 1);
         int filled = (int)(fraction * Width);
         double elapsed = _clock.Elapsed.TotalSeconds;
         string eta = fraction >= 1 ? $"done in {Time(elapsed)}"
                    : fraction > 0 ? $"ETA {Time(elapsed * (1 - fraction) / fraction)}" : "ETA -";
         string details = _details.Length > 0 ? " " + _details : "";
-        return $"{label} [{new string('#', filled)}{new string('.', Width - filled)}] {fraction,4:P0} {done}/{total}{details} {eta}   ";
+        return $"{label} [{new string('#', filled)}{new string('.', Width - filled)}] {fraction,4:P0} "
+            + $"{done}/{total}{details} {eta}   ";
     }
 
     static string Time(double seconds)

@@ -12,7 +12,8 @@ static class SelfTestModel
 {
     const string ResourcePrefix = "selftest/";
     static readonly string[] ModelFiles =
-        [BertCheckpoint.ConfigFile, BertCheckpoint.WeightsFile, BertCheckpoint.VocabFile, BertCheckpoint.TokenizerConfigFile];
+        [BertCheckpoint.ConfigFile, BertCheckpoint.WeightsFile, BertCheckpoint.VocabFile,
+            BertCheckpoint.TokenizerConfigFile];
 
     /// <summary>A case of the expected file; Text is null for the id-only cases.</summary>
     sealed record ExpectedCase(string? Text, string? Pair, int[] InputIds, int[] TokenTypeIds, double[] Logits);
@@ -25,7 +26,8 @@ static class SelfTestModel
         report.Guard($"load {source}", () =>
         {
             checkpoint = modelDir is null ? LoadBuiltInModel() : BertCheckpoint.Load(modelDir);
-            cases = expectedFile is null ? ReadCases(Resource("tiny_bert_expected.json"), "built-in tiny_bert_expected.json")
+            cases = expectedFile is null
+                ? ReadCases(Resource("tiny_bert_expected.json"), "built-in tiny_bert_expected.json")
                                          : ReadCases(File.OpenRead(expectedFile), expectedFile);
             if (cases.Count == 0) throw new InvalidDataException("no expected cases");
         });
@@ -58,7 +60,8 @@ static class SelfTestModel
                     for (int j = 0; j < cases[c].Logits.Length; j++)
                         worst = Math.Max(worst, Math.Abs(results[c].Logits[j] - cases[c].Logits[j]));
                 }
-                report.Within($"{IsaSelector.Name(isa),-9} model forward {source}, {cases.Count} sequences in one batch (max |logit - pytorch|)",
+                report.Within($"{IsaSelector.Name(isa),-9} model forward {source}, "
+                    + $"{cases.Count} sequences in one batch (max |logit - pytorch|)",
                     worst, tolerance);
             });
         }
@@ -69,7 +72,8 @@ static class SelfTestModel
     /// precomposed and decomposed, must give the same ids: that needs the canonical decompositions, which
     /// the tokenizer carries itself because .NET's normalisation is unavailable under InvariantGlobalization
     /// (the NativeAOT setting).</summary>
-    static List<SequenceInput> CheckTokenizer(SelfTestReport report, BertCheckpoint checkpoint, List<ExpectedCase> cases)
+    static List<SequenceInput> CheckTokenizer(SelfTestReport report, BertCheckpoint checkpoint,
+        List<ExpectedCase> cases)
     {
         var tokenizer = checkpoint.RequireTokenizer();
         bool stripsAccents = tokenizer.Options.DoLowerCase && (tokenizer.Options.StripAccents ?? true);
@@ -82,11 +86,16 @@ static class SelfTestModel
                 inputs.Add(new SequenceInput(expected.InputIds, expected.TokenTypeIds));
                 continue;
             }
-            var variants = new List<(string Kind, string Text, string? Pair)> { ("plain", expected.Text, expected.Pair) };
+            var variants = new List<(string Kind, string Text, string? Pair)>
+            {
+                ("plain", expected.Text, expected.Pair),
+            };
             if (stripsAccents)
             {
-                variants.Add(("precomposed accents", Accented(expected.Text, decomposed: false, c), Accented(expected.Pair, false, c)));
-                variants.Add(("decomposed accents", Accented(expected.Text, decomposed: true, c), Accented(expected.Pair, true, c)));
+                variants.Add(("precomposed accents", Accented(expected.Text, decomposed: false, c),
+                    Accented(expected.Pair, false, c)));
+                variants.Add(("decomposed accents", Accented(expected.Text, decomposed: true, c),
+                    Accented(expected.Pair, true, c)));
             }
             TokenizedText? last = null;
             foreach (var (kind, text, pair) in variants)
@@ -96,7 +105,9 @@ static class SelfTestModel
                             && encoded.TokenTypeIds.AsSpan().SequenceEqual(expected.TokenTypeIds);
                 string shown = pair is null ? Quote(text) : $"{Quote(text)} + {Quote(pair)}";
                 report.Record($"tokenizer {kind} {shown}", same,
-                    same ? $"{encoded.Length} ids as HuggingFace" : $"ids [{string.Join(' ', encoded.InputIds)}], expected [{string.Join(' ', expected.InputIds)}]");
+                    same ? $"{encoded.Length} ids as HuggingFace"
+                        : $"ids [{string.Join(' ', encoded.InputIds)}], "
+                        + $"expected [{string.Join(' ', expected.InputIds)}]");
                 last = encoded;
             }
             // The forward runs on the last variant's ids: with accents, the whole text-to-logits path is checked.
@@ -106,14 +117,16 @@ static class SelfTestModel
     }
 
     /// <summary>Letters with canonical decompositions (base letter + combining marks, Unicode 14 as Python's
-    /// unicodedata has them), including uppercase and two-mark letters, to be stripped back to the base letter.</summary>
+    /// unicodedata has them), including uppercase and two-mark letters, to be stripped
+    /// back to the base letter.</summary>
     static readonly (string Composed, string Decomposed)[] AccentedLetters =
     [
         ("\u00E1", "a\u0301"), ("\u00E0", "a\u0300"), ("\u00E2", "a\u0302"), ("\u00E4", "a\u0308"),
         ("\u00E5", "a\u030A"), ("\u00E3", "a\u0303"), ("\u00C1", "A\u0301"), ("\u00C5", "A\u030A"),
         ("\u00E9", "e\u0301"), ("\u00E8", "e\u0300"), ("\u00EA", "e\u0302"), ("\u00EB", "e\u0308"),
         ("\u00C9", "E\u0301"), ("\u011B", "e\u030C"), ("\u1EC7", "e\u0323\u0302"),
-        ("\u00ED", "i\u0301"), ("\u00EC", "i\u0300"), ("\u00EE", "i\u0302"), ("\u00EF", "i\u0308"), ("\u00CD", "I\u0301"),
+        ("\u00ED", "i\u0301"), ("\u00EC", "i\u0300"), ("\u00EE", "i\u0302"), ("\u00EF", "i\u0308"),
+        ("\u00CD", "I\u0301"),
         ("\u00F3", "o\u0301"), ("\u00F2", "o\u0300"), ("\u00F4", "o\u0302"), ("\u00F6", "o\u0308"),
         ("\u00F5", "o\u0303"), ("\u00D6", "O\u0308"), ("\u0151", "o\u030B"), ("\u1ED1", "o\u0302\u0301"),
         ("\u00FA", "u\u0301"), ("\u00F9", "u\u0300"), ("\u00FB", "u\u0302"), ("\u00FC", "u\u0308"),
@@ -182,10 +195,13 @@ static class SelfTestModel
             var cases = new List<ExpectedCase>();
             foreach (var c in list.EnumerateArray())
             {
-                var pair = c.TryGetProperty("pair", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
+                var pair = c.TryGetProperty("pair", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString()
+                    : null;
                 var ids = c.GetProperty("input_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
-                var types = c.TryGetProperty("token_type_ids", out var t) ? t.EnumerateArray().Select(e => e.GetInt32()).ToArray() : new int[ids.Length];
-                var text = c.TryGetProperty("text", out var x) && x.ValueKind == JsonValueKind.String ? x.GetString() : null;
+                var types = c.TryGetProperty("token_type_ids", out var t)
+                    ? t.EnumerateArray().Select(e => e.GetInt32()).ToArray() : new int[ids.Length];
+                var text = c.TryGetProperty("text", out var x) && x.ValueKind == JsonValueKind.String ? x.GetString()
+                    : null;
                 cases.Add(new ExpectedCase(text, pair, ids, types,
                     c.GetProperty("logits").EnumerateArray().Select(e => e.GetDouble()).ToArray()));
             }

@@ -35,7 +35,8 @@ static class SelfTestVerb
         SelfTestKernels.Run(report);
         SelfTestModel.Run(report, modelDir, expectedFile);
 
-        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"selftest: {report.Passed} passed, {report.Failed} failed"));
+        o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"selftest: {report.Passed} passed, {report.Failed} failed"));
         foreach (var failure in report.Failures) o.WriteLine($"failed: {failure}");
         return report.Failed == 0 ? 0 : 1;
     }
@@ -50,7 +51,8 @@ sealed class SelfTestReport(TextWriter output)
 
     /// <summary>Passes when error is at most tolerance (a NaN error fails).</summary>
     public void Within(string name, double error, double tolerance) =>
-        Record(name, error <= tolerance, string.Create(CultureInfo.InvariantCulture, $"error {error:E2} (tolerance {tolerance:E1})"));
+        Record(name, error <= tolerance,
+            string.Create(CultureInfo.InvariantCulture, $"error {error:E2} (tolerance {tolerance:E1})"));
 
     public void Record(string name, bool ok, string detail)
     {

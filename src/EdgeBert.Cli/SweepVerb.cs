@@ -10,8 +10,8 @@ static class SweepVerb
         "train one gated model per lambda plus the dense baseline and plot the trade-off",
         """
         edgebert sweep --task T --data DIR --init MODEL_DIR|random:tiny|mini|small --lambdas a,b,c,.. --out DIR
-                       [--vocab FILE] [--epochs 3] [--lr 5e-5] [--warmup 0.1] [--batch-size 32] [--max-len 128] [--seed 42]
-                       [--threads N] [--max-train N] [--mu X] [--gate-lr 1e-2] [--gate-positions N]
+                       [--vocab FILE] [--epochs 3] [--lr 5e-5] [--warmup 0.1] [--batch-size 32] [--max-len 128]
+                       [--seed 42] [--threads N] [--max-train N] [--mu X] [--gate-lr 1e-2] [--gate-positions N]
                        [--gate-threshold 0.5] [--distill A] [--timing-examples N]
           The dense baseline is --init if it is already fine-tuned on the task, else a dense fine-tune into
           OUT/dense. Each lambda trains gates (two-stage, from the dense baseline) into OUT/lambda-<value>;
@@ -56,7 +56,8 @@ static class SweepVerb
         var lambdas = new List<double>();
         foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
         {
-            if (!double.TryParse(part, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v) || v < 0)
+            if (!double.TryParse(part, NumberStyles.Float, CultureInfo.InvariantCulture, out double v)
+                || !double.IsFinite(v) || v < 0)
                 throw new UsageException($"--lambdas expects comma-separated numbers >= 0, got '{part}'");
             lambdas.Add(v);
         }

@@ -21,16 +21,19 @@ static class TokenizeVerb
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"{dir}: model directory not found");
 
         string tokConfig = Path.Combine(dir, BertCheckpoint.TokenizerConfigFile);
-        var tokenizer = BertWordPieceTokenizer.Load(Path.Combine(dir, BertCheckpoint.VocabFile), File.Exists(tokConfig) ? tokConfig : null);
+        var tokenizer = BertWordPieceTokenizer.Load(Path.Combine(dir, BertCheckpoint.VocabFile),
+            File.Exists(tokConfig) ? tokConfig : null);
         string configPath = Path.Combine(dir, BertCheckpoint.ConfigFile);
         // Without --max-length, truncate to what the model accepts.
         if (maxLength == 0)
             maxLength = Math.Min(tokenizer.ModelMaxLength,
-                                 File.Exists(configPath) ? BertConfig.Load(configPath).MaxPositionEmbeddings : int.MaxValue);
+                                 File.Exists(configPath) ? BertConfig.Load(configPath).MaxPositionEmbeddings
+                                     : int.MaxValue);
         var encoded = tokenizer.Encode(text, pair, maxLength);
 
         var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        using (var json = new Utf8JsonWriter(buffer,
+            new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             json.WriteStartObject();
             json.WriteStartArray("tokens");

@@ -21,9 +21,10 @@ static class TrainVerbs
         verbs.Add(new CliApp.Verb("train", "fine-tune a model on a GLUE task, optionally learning token gates",
             """
             edgebert train --task T --data DIR --init MODEL_DIR|random:tiny|mini|small --out DIR [--vocab FILE]
-                           [--epochs 3] [--lr 5e-5] [--batch-size 32] [--max-len 128] [--warmup 0.1] [--seed 42] [--init-seed SEED]
-                           [--threads N] [--resume] [--max-train N] [--save-every STEPS]
-                           [--gates one-stage|two-stage --lambda X [--mu X] [--gate-lr 1e-2] [--gate-positions N] [--gate-threshold 0.5] [--distill A] [--freeze-gates]]
+                           [--epochs 3] [--lr 5e-5] [--batch-size 32] [--max-len 128] [--warmup 0.1] [--seed 42]
+                           [--init-seed SEED] [--threads N] [--resume] [--max-train N] [--save-every STEPS]
+                           [--gates one-stage|two-stage --lambda X [--mu X] [--gate-lr 1e-2] [--gate-positions N]
+                                   [--gate-threshold 0.5] [--distill A] [--freeze-gates]]
               Tasks: SST-2, CoLA, MRPC, RTE, STS-B, QNLI, WNLI, MNLI, QQP; DIR holds train.tsv and dev.tsv.
               After each epoch the dev set is evaluated; the best dense epoch (a gated stage: its last epoch) is
               saved to --out in the HuggingFace layout, and --out/resume holds the state --resume continues from
@@ -38,8 +39,9 @@ static class TrainVerbs
               --freeze-gates (with --gates two-stage and a gated --init): the gates become 1 for the kept ranks
               and 0 after, and stay fixed while the model trains under exactly the tokens inference keeps.
               Small models trained from scratch want a larger --lr (e.g. 1e-3).
-              --seed sets data order, dropout and new weights; --init-seed, if given, sets the new weights (classifier,
-              random model) alone, so runs with one --init-seed and several --seed values can be averaged (`average`).
+              --seed sets data order, dropout and new weights; --init-seed, if given, sets the new weights
+              (classifier, random model) alone, so runs with one --init-seed and several --seed values can be
+              averaged (`average`).
             """, Train));
         verbs.Add(new CliApp.Verb("pretrain", "masked-language-model pretraining on a text corpus",
             """
@@ -51,9 +53,9 @@ static class TrainVerbs
               accuracy and perplexity at each checkpoint, and the perplexity with each sequence's words shuffled:
               equal perplexities mean the model ignores word order (the early bag-of-words plateau of masked-LM
               training, which long sequences make slow to leave; a first phase at --max-len 32 leaves it
-              sooner). --init continues a masked-LM model (its shape and
-              vocabulary) with a fresh optimizer and schedule. --task/--task-text add the distinct sentences of
-              a GLUE task file, without labels, to the corpus (task-adaptive pretraining). 15% of tokens are predicted (80% [MASK], 10% random,
+              sooner). --init continues a masked-LM model (its shape and vocabulary) with a fresh optimizer and
+              schedule. --task/--task-text add the distinct sentences of a GLUE task file, without labels, to the
+              corpus (task-adaptive pretraining). 15% of tokens are predicted (80% [MASK], 10% random,
               10% unchanged). --out/resume is rewritten atomically every --checkpoint-minutes and on Ctrl+C;
               --resume continues from it. The finished model (HF BertForMaskedLM layout) goes to --out.
             """, Pretrain));
@@ -106,7 +108,9 @@ static class TrainVerbs
     internal static FineTuneOptions FineTuneArgs(ParsedArgs a)
     {
         var taskName = a.RequiredString("task");
-        if (!GlueTask.TryGet(taskName, out var task)) throw new UsageException($"unknown task '{taskName}' (SST-2, CoLA, MRPC, RTE, STS-B, QNLI, WNLI, MNLI, QQP)");
+        if (!GlueTask.TryGet(taskName, out var task))
+            throw new UsageException(
+                $"unknown task '{taskName}' (SST-2, CoLA, MRPC, RTE, STS-B, QNLI, WNLI, MNLI, QQP)");
         return new FineTuneOptions
         {
             Task = task,
@@ -136,7 +140,8 @@ static class TrainVerbs
     {
         if (!options.Init.StartsWith("random:", StringComparison.Ordinal) && !Directory.Exists(options.Init))
             throw new DirectoryNotFoundException($"{options.Init}: model directory not found");
-        if (!Directory.Exists(options.DataDirectory)) throw new DirectoryNotFoundException($"{options.DataDirectory}: data directory not found");
+        if (!Directory.Exists(options.DataDirectory))
+            throw new DirectoryNotFoundException($"{options.DataDirectory}: data directory not found");
     }
 
     static int Pretrain(ParsedArgs a, TextWriter o)
@@ -146,7 +151,8 @@ static class TrainVerbs
             CorpusDirectory = a.RequiredString("corpus"),
             Vocab = a.String("vocab"),
             OutputDirectory = a.RequiredString("out"),
-            Layers = a.Int("layers", 4, 1, 48), Hidden = a.Int("hidden", 256, 8, 8192), Heads = a.Int("heads", 4, 1, 128),
+            Layers = a.Int("layers", 4, 1, 48), Hidden = a.Int("hidden", 256, 8, 8192),
+            Heads = a.Int("heads", 4, 1, 128),
             Intermediate = a.Int("intermediate", 1024, 8, 65536), MaxLength = a.Int("max-len", 128, 8, 4096),
             Hours = a.Has("hours") ? a.Double("hours", 1, 1e-4, 1e4) : null,
             Steps = a.Has("steps") ? a.Int("steps", 1, 1) : null,
@@ -162,16 +168,23 @@ static class TrainVerbs
             TaskText = TaskText(a),
         };
         a.RejectUnknown();
-        if ((options.Vocab is null) == (options.Init is null)) throw new UsageException("give exactly one of --vocab FILE (new model) or --init DIR (continue a masked-LM model)");
-        if (options.Init is not null && new[] { "layers", "hidden", "heads", "intermediate" }.FirstOrDefault(a.Has) is { } shapeOption)
+        if ((options.Vocab is null) == (options.Init is null))
+            throw new UsageException("give exactly one of --vocab FILE (new model) "
+                + "or --init DIR (continue a masked-LM model)");
+        if (options.Init is not null
+            && new[] { "layers", "hidden", "heads", "intermediate" }.FirstOrDefault(a.Has) is { } shapeOption)
             throw new UsageException($"--{shapeOption} shapes a new model; with --init the model keeps its own shape");
-        if ((options.Hours is null) == (options.Steps is null)) throw new UsageException("give exactly one of --hours H or --steps S");
+        if ((options.Hours is null) == (options.Steps is null))
+            throw new UsageException("give exactly one of --hours H or --steps S");
         using var stop = new StopSignal();
         {
             var progress = new PhasedProgress(o);
             var trainer = new MlmPretrainer(options, progress, p => progress.Report(
-                double.IsNaN(p.Loss) ? "tokenizing corpus" : p.Batches == 0 ? "pretraining (measuring the step time)" : "pretraining", p.Batch, p.Batches,
-                double.IsNaN(p.Loss) ? null : string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:F4}, {p.ExamplesPerSecond:F0} tokens/s")));
+                double.IsNaN(p.Loss) ? "tokenizing corpus" : p.Batches == 0 ? "pretraining (measuring the step time)"
+                    : "pretraining", p.Batch, p.Batches,
+                double.IsNaN(p.Loss) ? null
+                    : string.Create(CultureInfo.InvariantCulture,
+                    $"loss {p.Loss:F4}, {p.ExamplesPerSecond:F0} tokens/s")));
             trainer.Run(stop.Token);
             return stop.Requested ? 130 : 0;
         }
@@ -202,9 +215,11 @@ static class TrainVerbs
         var checkpoint = BertCheckpoint.Load(ModelLocator.Resolve(modelArg));
         var labels = task.IsRegression ? (IReadOnlyList<string>)["score"] : task.Labels;
         if (checkpoint.Config.NumLabels != labels.Count)
-            throw new InvalidDataException($"the model has {checkpoint.Config.NumLabels} labels, {task.Name} needs {labels.Count}");
+            throw new InvalidDataException($"the model has {checkpoint.Config.NumLabels} labels, "
+                + $"{task.Name} needs {labels.Count}");
         var engine = BertEngine.Load(checkpoint, engineOptions);
-        var examples = TaskData.Encode(GlueReader.Read(task, data), checkpoint.RequireTokenizer(), checkpoint.MaxSequenceLength);
+        var examples = TaskData.Encode(GlueReader.Read(task, data), checkpoint.RequireTokenizer(),
+            checkpoint.MaxSequenceLength);
         using var pool = new WorkerPool(threads);
         bool gated = engine.HasGates && !noGates;
         var result = Evaluator.Evaluate(engine, task, examples, gated, pool, batchSize);
@@ -215,8 +230,10 @@ static class TrainVerbs
             double gatedMs = result.MillisecondsPerExample, denseMs = double.MaxValue;
             for (int round = 0; round < 2; round++)
             {
-                denseMs = Math.Min(denseMs, Evaluator.Evaluate(engine, task, examples, false, pool, batchSize).MillisecondsPerExample);
-                gatedMs = Math.Min(gatedMs, Evaluator.Evaluate(engine, task, examples, true, pool, batchSize).MillisecondsPerExample);
+                denseMs = Math.Min(denseMs,
+                    Evaluator.Evaluate(engine, task, examples, false, pool, batchSize).MillisecondsPerExample);
+                gatedMs = Math.Min(gatedMs,
+                    Evaluator.Evaluate(engine, task, examples, true, pool, batchSize).MillisecondsPerExample);
             }
             speedup = denseMs / gatedMs;
             result = result with { MillisecondsPerExample = gatedMs };
@@ -246,7 +263,9 @@ static class TrainVerbs
         {
             o.WriteLine($"{task.Name}: {result.Examples} examples");
             foreach (var (name, value) in result.Metrics) o.WriteLine(string.Create(inv, $"  {name,-10} {value:F4}"));
-            o.WriteLine(string.Create(inv, $"  FLOPs ratio (dense / run): {result.FlopsRatio:F2}x, {result.MillisecondsPerExample:F3} ms per example at {threads} thread(s)"));
+            o.WriteLine(string.Create(inv,
+                $"  FLOPs ratio (dense / run): {result.FlopsRatio:F2}x, "
+                + $"{result.MillisecondsPerExample:F3} ms per example at {threads} thread(s)"));
             if (speedup is { } s) o.WriteLine(string.Create(inv, $"  measured speed-up over dense: {s:F2}x"));
         }
         return 0;
@@ -260,7 +279,8 @@ static class TrainVerbs
         double seconds = a.Double("seconds", 3, 0, 3600);
         bool json = a.Flag("json");
         a.RejectUnknown(maxPositionals: 1);
-        if ((modelDir is null) == (shape is null)) throw new UsageException("give exactly one of --model DIR or --shape base|mini|tiny");
+        if ((modelDir is null) == (shape is null))
+            throw new UsageException("give exactly one of --model DIR or --shape base|mini|tiny");
         BertConfig config;
         BertWeights weights;
         if (modelDir is not null)
@@ -270,11 +290,13 @@ static class TrainVerbs
         }
         else
         {
-            if (shape is not ("base" or "mini" or "tiny")) throw new UsageException($"--shape must be base, mini or tiny, got '{shape}'");
+            if (shape is not ("base" or "mini" or "tiny"))
+                throw new UsageException($"--shape must be base, mini or tiny, got '{shape}'");
             config = BertConfig.ForShape(shape);
             weights = WeightInit.Random(config, seed: 1);
         }
-        if (seq > config.MaxPositionEmbeddings) throw new UsageException($"--seq {seq} exceeds max_position_embeddings {config.MaxPositionEmbeddings}");
+        if (seq > config.MaxPositionEmbeddings)
+            throw new UsageException($"--seq {seq} exceeds max_position_embeddings {config.MaxPositionEmbeddings}");
         if (weights.ClassifierWeight is null) throw new InvalidDataException("the model has no classifier to train");
 
         var graph = new BertTrainingGraph(config, weights);
@@ -290,7 +312,8 @@ static class TrainVerbs
         void Step()
         {
             var tape = new Tape(pool, arena);
-            var output = graph.Forward(tape, batch, new TrainingForwardOptions { Training = true, Rng = dropout }).Output;
+            var output = graph.Forward(tape, batch, new TrainingForwardOptions { Training = true, Rng = dropout })
+                .Output;
             tape.Backward(graph.Loss(tape, output, labels, scores));
             optimizer.Update(pool: pool);
             optimizer.ZeroGrad(pool);
@@ -309,8 +332,11 @@ static class TrainVerbs
         double ms = best * 1e3, tokens = (double)seq * batchSize / best;
         var inv = CultureInfo.InvariantCulture;
         o.WriteLine(json
-            ? string.Create(inv, $$"""{"seq":{{seq}},"batch":{{batchSize}},"threads":{{threads}},"ms_per_step":{{Math.Round(ms, 3)}},"tokens_per_s":{{Math.Round(tokens, 1)}}}""")
-            : string.Create(inv, $"train step seq={seq} batch={batchSize} threads={threads}: {ms:F2} ms per step, {tokens:F0} tokens/s (best of {runs})"));
+            ? string.Create(inv, $$"""{"seq":{{seq}},"batch":{{batchSize}},"threads":{{threads}}"""
+                + $$""","ms_per_step":{{Math.Round(ms, 3)}},"tokens_per_s":{{Math.Round(tokens, 1)}}}""")
+            : string.Create(inv,
+                $"train step seq={seq} batch={batchSize} threads={threads}: {ms:F2} ms per step, "
+                + $"{tokens:F0} tokens/s (best of {runs})"));
         return 0;
     }
 }

@@ -25,7 +25,8 @@ static class VocabVerb
         a.RejectUnknown();
         var files = WordPieceTrainer.CorpusFiles(corpus);
         string? outDir = Path.GetDirectoryName(Path.GetFullPath(output));
-        if (outDir is not null && !Directory.Exists(outDir)) throw new DirectoryNotFoundException($"{outDir}: output directory not found");
+        if (outDir is not null && !Directory.Exists(outDir))
+            throw new DirectoryNotFoundException($"{outDir}: output directory not found");
 
         var clock = Stopwatch.StartNew();
         var trainer = new WordPieceTrainer(defaults with { VocabSize = size, MinFrequency = minFrequency });
@@ -54,9 +55,11 @@ static class VocabVerb
                     $"read in {readSeconds:F1} s, trained in {trainSeconds:F1} s");
         if (vocab.DroppedCharacters.Count > 0)
             o.WriteLine($"dropped {vocab.DroppedCharacters.Count} characters seen fewer than {minFrequency} times: " +
-                        string.Join(" ", vocab.DroppedCharacters.Take(40)) + (vocab.DroppedCharacters.Count > 40 ? " ..." : ""));
+                        string.Join(" ", vocab.DroppedCharacters.Take(40)) +
+                        (vocab.DroppedCharacters.Count > 40 ? " ..." : ""));
         var (tokens, unknown) = RoundTrip(trainer, output);
-        o.WriteLine($"round trip through the tokenizer: {(double)tokens / Math.Max(1, trainer.WordOccurrences):F3} tokens per word, " +
+        o.WriteLine("round trip through the tokenizer: " +
+                    $"{(double)tokens / Math.Max(1, trainer.WordOccurrences):F3} tokens per word, " +
                     $"{unknown} [UNK] of {tokens} tokens ({100.0 * unknown / Math.Max(1, tokens):F4}%)");
         return 0;
     }

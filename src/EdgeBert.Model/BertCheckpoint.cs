@@ -13,9 +13,11 @@ public sealed partial class BertCheckpoint
     public BertWeights Weights { get; }
     /// <summary>The HF-exact tokenizer, or null when the directory has no vocab.txt.</summary>
     public BertWordPieceTokenizer? Tokenizer { get; }
-    /// <summary>The directory the checkpoint came from (vocab and tokenizer config are copied from it on save), or null.</summary>
+    /// <summary>The directory the checkpoint came from (vocab and tokenizer config are copied from
+    /// it on save), or null.</summary>
     public string? SourceDirectory { get; }
-    /// <summary>Tensors of the file that are not part of the model (e.g. an NSP head), for a caller that wants to warn.</summary>
+    /// <summary>Tensors of the file that are not part of the model (e.g. an NSP head), for a
+    /// caller that wants to warn.</summary>
     public IReadOnlyList<string> IgnoredTensors { get; }
 
     public BertCheckpoint(BertConfig config, BertWeights weights, BertWordPieceTokenizer? tokenizer = null,
@@ -29,7 +31,8 @@ public sealed partial class BertCheckpoint
     }
 
     public BertWordPieceTokenizer RequireTokenizer() => Tokenizer ??
-        throw new FileNotFoundException($"{Path.Combine(SourceDirectory ?? ".", VocabFile)}: file not found (text input needs the vocabulary)");
+        throw new FileNotFoundException($"{Path.Combine(SourceDirectory ?? ".", VocabFile)}: "
+            + "file not found (text input needs the vocabulary)");
 
     /// <summary>The longest token sequence the model accepts: max_position_embeddings, and the
     /// tokenizer's model_max_length when that is smaller.</summary>
@@ -37,7 +40,8 @@ public sealed partial class BertCheckpoint
 
     public static BertCheckpoint Load(string directory)
     {
-        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: model directory not found");
+        if (!Directory.Exists(directory))
+            throw new DirectoryNotFoundException($"{directory}: model directory not found");
         var config = BertConfig.Load(Path.Combine(directory, ConfigFile));
         string weightsPath = Path.Combine(directory, WeightsFile);
         if (!File.Exists(weightsPath))
@@ -55,7 +59,8 @@ public sealed partial class BertCheckpoint
             string tokConfig = Path.Combine(directory, TokenizerConfigFile);
             tokenizer = BertWordPieceTokenizer.Load(vocabPath, File.Exists(tokConfig) ? tokConfig : null);
             if (tokenizer.VocabSize > config.VocabSize)
-                throw new InvalidDataException($"{vocabPath}: {tokenizer.VocabSize} tokens, but config.json vocab_size is {config.VocabSize}");
+                throw new InvalidDataException($"{vocabPath}: {tokenizer.VocabSize} tokens, "
+                    + $"but config.json vocab_size is {config.VocabSize}");
         }
         return new BertCheckpoint(config, weights, tokenizer, directory, ignored);
     }
@@ -72,14 +77,17 @@ public sealed partial class BertCheckpoint
             string? canonical = Canonical(name);
             if (canonical is null) { ignored.Add(name); continue; }
             if (!byCanonical.TryAdd(canonical, name))
-                throw new InvalidDataException($"{path}: tensors '{byCanonical[canonical]}' and '{name}' are the same parameter '{canonical}'");
+                throw new InvalidDataException($"{path}: tensors '{byCanonical[canonical]}' and '{name}' are the same "
+                    + $"parameter '{canonical}'");
             var layer = LayerIndex().Match(canonical);
             if (layer.Success && int.Parse(layer.Groups[1].ValueSpan) >= config.NumHiddenLayers)
-                throw new InvalidDataException($"{path}: tensor '{name}' belongs to layer {layer.Groups[1].Value}, but config.json num_hidden_layers is {config.NumHiddenLayers}");
+                throw new InvalidDataException($"{path}: tensor '{name}' belongs to layer {layer.Groups[1].Value}, "
+                    + $"but config.json num_hidden_layers is {config.NumHiddenLayers}");
         }
 
         bool classifier = byCanonical.ContainsKey("classifier.weight") || byCanonical.ContainsKey("classifier.bias");
-        bool pooler = byCanonical.ContainsKey("bert.pooler.dense.weight") || byCanonical.ContainsKey("bert.pooler.dense.bias");
+        bool pooler = byCanonical.ContainsKey("bert.pooler.dense.weight")
+            || byCanonical.ContainsKey("bert.pooler.dense.bias");
         bool mlm = byCanonical.Keys.Any(k => k.StartsWith("cls.predictions.", StringComparison.Ordinal));
         string? firstGate = byCanonical.Keys.FirstOrDefault(k => k.EndsWith(".gate", StringComparison.Ordinal));
         bool gates = firstGate is not null;
@@ -96,7 +104,8 @@ public sealed partial class BertCheckpoint
             var info = file.Tensors[stored];
             if (!info.Shape.AsSpan().SequenceEqual(param.Shape))
                 throw new InvalidDataException(
-                    $"{path}: tensor '{stored}' has shape [{string.Join(", ", info.Shape)}], config.json asks for [{string.Join(", ", param.Shape)}]{ShapeHint(name, config)}");
+                    $"{path}: tensor '{stored}' has shape [{string.Join(", ", info.Shape)}], "
+                        + $"config.json asks for [{string.Join(", ", param.Shape)}]{ShapeHint(name, config)}");
             if (info.DType == "I8") ReadInt8(file, name, stored, param, byCanonical);
             else file.ReadFloats(stored, param.Values);
             byCanonical.Remove(name);
@@ -106,7 +115,8 @@ public sealed partial class BertCheckpoint
         {
             if (canonical.EndsWith(ScaleSuffix, StringComparison.Ordinal))
                 throw new InvalidDataException($"{path}: tensor '{stored}' scales no I8 tensor");
-            if (canonical is not ("cls.predictions.decoder.weight" or "cls.predictions.decoder.bias")) ignored.Add(stored);
+            if (canonical is not ("cls.predictions.decoder.weight" or "cls.predictions.decoder.bias"))
+                ignored.Add(stored);
         }
         return (weights, ignored);
     }
@@ -124,20 +134,24 @@ public sealed partial class BertCheckpoint
             throw new InvalidDataException(
                 $"{path}: tensor '{stored}' is I8, but only linear weights and word embeddings may be");
         if (!byCanonical.Remove(name + ScaleSuffix, out var scaleName))
-            throw new InvalidDataException($"{path}: tensor '{stored}' is I8 but its scales '{stored}{ScaleSuffix}' are missing");
+            throw new InvalidDataException($"{path}: tensor '{stored}' is I8 but its scales "
+                + $"'{stored}{ScaleSuffix}' are missing");
         var scaleInfo = file.Tensors[scaleName];
         int rows = param.Shape[0], cols = param.Shape[1];
         if (scaleInfo.DType != "F32" || scaleInfo.Shape is not [var n] || n != rows)
             throw new InvalidDataException(
-                $"{path}: tensor '{scaleName}' must be F32 [{rows}], is {scaleInfo.DType} [{string.Join(", ", scaleInfo.Shape)}]");
+                $"{path}: tensor '{scaleName}' must be F32 [{rows}], "
+                    + $"is {scaleInfo.DType} [{string.Join(", ", scaleInfo.Shape)}]");
         var scales = file.ReadFloats(scaleName);
         foreach (float scale in scales)
             if (!float.IsFinite(scale) || scale <= 0)
-                throw new InvalidDataException($"{path}: tensor '{scaleName}' has scale {scale}; scales must be positive and finite");
+                throw new InvalidDataException($"{path}: tensor '{scaleName}' has scale {scale}; "
+                    + "scales must be positive and finite");
         var values = new sbyte[(long)rows * cols];
         file.ReadInt8(stored, values);
         if (Array.IndexOf(values, sbyte.MinValue) >= 0)
-            throw new InvalidDataException($"{path}: tensor '{stored}' holds -128; symmetric int8 weights lie in [-127, 127]");
+            throw new InvalidDataException($"{path}: tensor '{stored}' holds -128; "
+                + "symmetric int8 weights lie in [-127, 127]");
         var matrix = new Int8Matrix(values, scales, rows, cols);
         matrix.Dequantize(param.Values);
         param.Int8 = matrix;
@@ -159,7 +173,8 @@ public sealed partial class BertCheckpoint
         if (n.StartsWith("embeddings.", StringComparison.Ordinal) || n.StartsWith("encoder.", StringComparison.Ordinal)
             || n.StartsWith("pooler.", StringComparison.Ordinal))
             return "bert." + n;
-        if (n.StartsWith("classifier.", StringComparison.Ordinal) || n.StartsWith("cls.predictions.", StringComparison.Ordinal))
+        if (n.StartsWith("classifier.", StringComparison.Ordinal)
+            || n.StartsWith("cls.predictions.", StringComparison.Ordinal))
             return n;
         return null;
     }
@@ -202,7 +217,8 @@ public sealed partial class BertCheckpoint
     public void Save(string directory, TensorStorage storage = TensorStorage.F32)
     {
         Directory.CreateDirectory(directory);
-        SafeTensors.Write(Path.Combine(directory, WeightsFile), Weights.Named().SelectMany(t => Stored(t.Name, t.Param, storage)));
+        SafeTensors.Write(Path.Combine(directory, WeightsFile),
+            Weights.Named().SelectMany(t => Stored(t.Name, t.Param, storage)));
         var config = Config.ToJson();
         if (storage == TensorStorage.Int8) config["precision"] = "int8";
         else config.Remove("precision");

@@ -32,21 +32,26 @@ public sealed class BertConfig
     /// <summary>A gate at or above this value keeps its rank position (METHOD.md point 4); stored with the
     /// gates, so a model is served at the threshold it was trained and reported at.</summary>
     public float GateThreshold { get; set; } = TokenGateEvaluator.DefaultThreshold;
-    /// <summary>The precision the checkpoint was stored for (key "precision"), which the engine runs by default.</summary>
+    /// <summary>The precision the checkpoint was stored for (key "precision"), which the
+    /// engine runs by default.</summary>
     public Precision Precision { get; set; } = Precision.Fp32;
-    /// <summary>Every key of the loaded file, written back on save (known keys overwritten by the properties).</summary>
+    /// <summary>Every key of the loaded file, written back on save (known keys
+    /// overwritten by the properties).</summary>
     public JsonObject Extra { get; private set; } = new();
 
     public int NumLabels => Labels.Count;
     public bool IsRegression => ProblemType == "regression" || NumLabels == 1;
     public int HeadDim => HiddenSize / NumAttentionHeads;
 
-    /// <summary>Standard shapes with random weights for benchmarks and tests: base, mini (Turc et al. 4/256), tiny (2/128).</summary>
+    /// <summary>Standard shapes with random weights for benchmarks and tests: base, mini (Turc et al.
+    /// 4/256), tiny (2/128).</summary>
     public static BertConfig ForShape(string shape) => shape switch
     {
         "base" => new BertConfig(),
-        "mini" => new BertConfig { HiddenSize = 256, NumHiddenLayers = 4, NumAttentionHeads = 4, IntermediateSize = 1024 },
-        "tiny" => new BertConfig { HiddenSize = 128, NumHiddenLayers = 2, NumAttentionHeads = 2, IntermediateSize = 512 },
+        "mini" => new BertConfig { HiddenSize = 256, NumHiddenLayers = 4, NumAttentionHeads = 4,
+            IntermediateSize = 1024 },
+        "tiny" => new BertConfig { HiddenSize = 128, NumHiddenLayers = 2, NumAttentionHeads = 2,
+            IntermediateSize = 512 },
         _ => throw new ArgumentException($"unknown model shape '{shape}' (base, mini or tiny)"),
     };
 
@@ -79,7 +84,8 @@ public sealed class BertConfig
         if (obj["layer_norm_eps"] is JsonNode epsNode)
         {
             if (!TryDouble(epsNode, out double eps) || !(eps > 0) || double.IsInfinity(eps))
-                throw new InvalidDataException($"{source}: key 'layer_norm_eps' must be a positive number, got {epsNode.ToJsonString()}");
+                throw new InvalidDataException($"{source}: key 'layer_norm_eps' must be a positive number, "
+                    + $"got {epsNode.ToJsonString()}");
             c.LayerNormEps = eps;
         }
         if (obj["gate_threshold"] is JsonNode thresholdNode)
@@ -93,11 +99,14 @@ public sealed class BertConfig
         {
             null or "fp32" => Precision.Fp32,
             "int8" => Precision.Int8,
-            var other => throw new InvalidDataException($"{source}: key 'precision' must be \"fp32\" or \"int8\", got '{other}'"),
+            var other => throw new InvalidDataException(
+                $"{source}: key 'precision' must be \"fp32\" or \"int8\", got '{other}'"),
         };
         if (c.HiddenSize % c.NumAttentionHeads != 0)
-            throw new InvalidDataException($"{source}: key 'hidden_size' ({c.HiddenSize}) is not a multiple of 'num_attention_heads' ({c.NumAttentionHeads})");
-        if (c.ProblemType is not (null or "regression" or "single_label_classification" or "multi_label_classification"))
+            throw new InvalidDataException($"{source}: key 'hidden_size' ({c.HiddenSize}) "
+                + $"is not a multiple of 'num_attention_heads' ({c.NumAttentionHeads})");
+        if (c.ProblemType is not (null or "regression" or "single_label_classification"
+                                  or "multi_label_classification"))
             throw new InvalidDataException($"{source}: key 'problem_type' has unknown value '{c.ProblemType}'");
         c.Labels = ParseLabels(obj, source);
         return c;
@@ -107,15 +116,19 @@ public sealed class BertConfig
     {
         if (obj["id2label"] is JsonNode node)
         {
-            if (node is not JsonObject map) throw new InvalidDataException($"{source}: key 'id2label' is not an object");
+            if (node is not JsonObject map)
+                throw new InvalidDataException($"{source}: key 'id2label' is not an object");
             var labels = new string?[map.Count];
             foreach (var (key, value) in map)
             {
-                if (!int.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out int id) || id >= labels.Length)
-                    throw new InvalidDataException($"{source}: key 'id2label' has key '{key}'; expected the ids 0..{labels.Length - 1}");
+                if (!int.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out int id)
+                    || id >= labels.Length)
+                    throw new InvalidDataException($"{source}: key 'id2label' has key '{key}'; "
+                        + $"expected the ids 0..{labels.Length - 1}");
                 if (value is not JsonValue v || !v.TryGetValue(out string? name))
                     throw new InvalidDataException($"{source}: key 'id2label' entry '{key}' is not a string");
-                if (labels[id] is not null) throw new InvalidDataException($"{source}: key 'id2label' has id {id} twice");
+                if (labels[id] is not null)
+                    throw new InvalidDataException($"{source}: key 'id2label' has id {id} twice");
                 labels[id] = name;
             }
             if (labels.Length == 0) throw new InvalidDataException($"{source}: key 'id2label' is empty");
@@ -147,7 +160,8 @@ public sealed class BertConfig
         var node = obj[key];
         if (node is null) return fallback;
         if (!TryDouble(node, out double d) || d != Math.Floor(d) || d < 0 || d > int.MaxValue)
-            throw new InvalidDataException($"{source}: key '{key}' must be a non-negative integer, got {node.ToJsonString()}");
+            throw new InvalidDataException($"{source}: key '{key}' must be a non-negative integer, "
+                + $"got {node.ToJsonString()}");
         return (int)d;
     }
 

@@ -66,11 +66,13 @@ public sealed class BertTrainingGraph
         Tensor T(Param p) => byParam[p];
         Tensor? TOrNull(Param? p) => p is null ? null : byParam[p];
 
-        _word = T(weights.WordEmbeddings); _position = T(weights.PositionEmbeddings); _tokenType = T(weights.TokenTypeEmbeddings);
+        _word = T(weights.WordEmbeddings); _position = T(weights.PositionEmbeddings);
+        _tokenType = T(weights.TokenTypeEmbeddings);
         _embeddingGamma = T(weights.EmbeddingLayerNormWeight); _embeddingBeta = T(weights.EmbeddingLayerNormBias);
         _layers = weights.Layers.Select(l => new LayerTensors(
             T(l.QueryWeight), T(l.QueryBias), T(l.KeyWeight), T(l.KeyBias), T(l.ValueWeight), T(l.ValueBias),
-            T(l.AttentionOutputWeight), T(l.AttentionOutputBias), T(l.AttentionLayerNormWeight), T(l.AttentionLayerNormBias),
+            T(l.AttentionOutputWeight), T(l.AttentionOutputBias), T(l.AttentionLayerNormWeight),
+            T(l.AttentionLayerNormBias),
             T(l.IntermediateWeight), T(l.IntermediateBias), T(l.OutputWeight), T(l.OutputBias),
             T(l.OutputLayerNormWeight), T(l.OutputLayerNormBias), TOrNull(l.Gate))).ToArray();
         _pooler = TOrNull(weights.PoolerWeight); _poolerBias = TOrNull(weights.PoolerBias);
@@ -114,7 +116,8 @@ public sealed class BertTrainingGraph
             var k = tape.Linear(x, l.Key, l.KeyBias);
             var v = tape.Linear(x, l.Value, l.ValueBias);
             var attention = tape.MultiHeadAttention(q, k, v, batch, _heads, keyMask);
-            var a = tape.Dropout(tape.Linear(attention.Context, l.AttentionOutput, l.AttentionOutputBias), dropout, rng, options.Training);
+            var a = tape.Dropout(tape.Linear(attention.Context, l.AttentionOutput, l.AttentionOutputBias), dropout, rng,
+                options.Training);
             a = tape.LayerNorm(tape.Add(a, x), l.Ln1Gamma, l.Ln1Beta, _eps);
             if (gated && l.Gate is { } gate)
             {
@@ -125,13 +128,16 @@ public sealed class BertTrainingGraph
                 GateOps.MaskGatedOutKeys(keyMask, gate.Data, ranks);
             }
             var f = tape.Linear(tape.Gelu(tape.Linear(a, l.Intermediate, l.IntermediateBias)), l.Output, l.OutputBias);
-            x = tape.LayerNorm(tape.Add(tape.Dropout(f, dropout, rng, options.Training), a), l.Ln2Gamma, l.Ln2Beta, _eps);
+            x = tape.LayerNorm(tape.Add(tape.Dropout(f, dropout, rng, options.Training), a), l.Ln2Gamma, l.Ln2Beta,
+                _eps);
         }
 
-        if (_classifier is null || _pooler is null) return new TrainingForwardResult { Output = x, Batch = batch, Ranks = allRanks };
+        if (_classifier is null || _pooler is null)
+            return new TrainingForwardResult { Output = x, Batch = batch, Ranks = allRanks };
         var cls = tape.SelectRows(x, batch.FirstTokenRows());
         var pooled = tape.Dropout(tape.Tanh(tape.Linear(cls, _pooler, _poolerBias)), dropout, rng, options.Training);
-        return new TrainingForwardResult { Output = tape.Linear(pooled, _classifier, _classifierBias), Batch = batch, Ranks = allRanks };
+        return new TrainingForwardResult { Output = tape.Linear(pooled, _classifier, _classifierBias), Batch = batch,
+            Ranks = allRanks };
     }
 
     /// <summary>Rank of every token within its sequence by significance (METHOD.md point 2), counting only
@@ -164,10 +170,12 @@ public sealed class BertTrainingGraph
     /// cls.predictions.bias. Also returns how many masked tokens were predicted right.</summary>
     public (Tensor Loss, int Correct) MaskedLmLoss(Tape tape, Tensor hidden, int[] maskedRows, int[] targetIds)
     {
-        var head = Weights.MlmHead ?? throw new InvalidOperationException("the model has no masked-LM head (cls.predictions)");
+        var head = Weights.MlmHead
+            ?? throw new InvalidOperationException("the model has no masked-LM head (cls.predictions)");
         Tensor Find(Param p) => Parameters.First(t => ReferenceEquals(t.Tensor.Data, p.Values)).Tensor;
         var selected = tape.SelectRows(hidden, maskedRows);
-        var transformed = tape.LayerNorm(tape.Gelu(tape.Linear(selected, Find(head.TransformWeight), Find(head.TransformBias))),
+        var transformed = tape.LayerNorm(
+            tape.Gelu(tape.Linear(selected, Find(head.TransformWeight), Find(head.TransformBias))),
             Find(head.TransformLayerNormWeight), Find(head.TransformLayerNormBias), _eps);
         var logits = tape.Linear(transformed, _word, Find(head.DecoderBias));
         int vocab = _word.Rows;
@@ -188,7 +196,8 @@ public sealed class BertTrainingGraph
     /// <summary>Task loss (cross-entropy, or MSE for regression) plus lambda R_l1 + mu R_bimodal when
     /// the gates train (METHOD.md point 5). <paramref name="targetDistributions"/> ([B, labels], rows summing
     /// to 1) replaces the labels of a classification, e.g. to distil a teacher's probabilities.</summary>
-    public Tensor Loss(Tape tape, Tensor logits, int[]? labels, float[]? scores, float lambda = 0, float mu = 0, float[]? targetDistributions = null)
+    public Tensor Loss(Tape tape, Tensor logits, int[]? labels, float[]? scores, float lambda = 0, float mu = 0,
+        float[]? targetDistributions = null)
     {
         var loss = Config.IsRegression
             ? tape.MeanSquaredError(logits, scores ?? throw new ArgumentException("regression needs scores"))

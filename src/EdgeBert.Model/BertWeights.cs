@@ -7,7 +7,8 @@ public sealed class Param(int[] shape, float[]? data = null)
     public int[] Shape { get; } = shape;
     public float[] Values { get; } = data ?? new float[SafeTensors.Product(shape)];
     public long Length => SafeTensors.Product(Shape);
-    /// <summary>The int8 form the checkpoint stored this matrix in (Values are its dequantized floats), or null.</summary>
+    /// <summary>The int8 form the checkpoint stored this matrix in (Values are its
+    /// dequantized floats), or null.</summary>
     public Int8Matrix? Int8 { get; internal set; }
 }
 
@@ -16,7 +17,8 @@ public sealed class BertLayerWeights
 {
     public required Param QueryWeight, QueryBias, KeyWeight, KeyBias, ValueWeight, ValueBias;
     public required Param AttentionOutputWeight, AttentionOutputBias, AttentionLayerNormWeight, AttentionLayerNormBias;
-    public required Param IntermediateWeight, IntermediateBias, OutputWeight, OutputBias, OutputLayerNormWeight, OutputLayerNormBias;
+    public required Param IntermediateWeight, IntermediateBias, OutputWeight, OutputBias, OutputLayerNormWeight,
+        OutputLayerNormBias;
     /// <summary>Token gate vector g_j of METHOD.md, [gate_positions], or null for a dense model.</summary>
     public Param? Gate;
 }
@@ -30,7 +32,8 @@ public sealed class BertMlmHeadWeights
 /// <summary>All parameters of BertModel / BertForSequenceClassification.</summary>
 public sealed class BertWeights
 {
-    public required Param WordEmbeddings, PositionEmbeddings, TokenTypeEmbeddings, EmbeddingLayerNormWeight, EmbeddingLayerNormBias;
+    public required Param WordEmbeddings, PositionEmbeddings, TokenTypeEmbeddings, EmbeddingLayerNormWeight,
+        EmbeddingLayerNormBias;
     public required BertLayerWeights[] Layers;
     /// <summary>Pooler (tanh(dense(h[CLS]))); absent in a bare MLM checkpoint.</summary>
     public Param? PoolerWeight, PoolerBias;
@@ -45,11 +48,13 @@ public sealed class BertWeights
     /// the other embeddings stay in float: they are small, and the head decides the answer.</summary>
     public static bool IsInt8(string name) => name == "bert.embeddings.word_embeddings.weight"
         || (name.StartsWith("bert.encoder.layer.", StringComparison.Ordinal)
-            && name.EndsWith(".weight", StringComparison.Ordinal) && !name.Contains("LayerNorm", StringComparison.Ordinal));
+            && name.EndsWith(".weight", StringComparison.Ordinal)
+            && !name.Contains("LayerNorm", StringComparison.Ordinal));
 
     /// <summary>Zero-filled weights with the shapes <paramref name="c"/> asks for (LayerNorm weights 1).
     /// Callers fill them (random init, training); <paramref name="gates"/> adds gate vectors of ones.</summary>
-    public static BertWeights Create(BertConfig c, bool pooler = true, bool classifier = true, bool mlmHead = false, bool gates = false)
+    public static BertWeights Create(BertConfig c, bool pooler = true, bool classifier = true, bool mlmHead = false,
+        bool gates = false)
     {
         var w = new BertWeights
         {

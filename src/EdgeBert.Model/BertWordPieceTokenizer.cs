@@ -74,13 +74,15 @@ public sealed class BertWordPieceTokenizer
         int lineCount = lines.Count;
         VocabSize = lineCount;
         if (!_vocab.TryGetValue(options.UnknownToken, out int unk))
-            throw new InvalidDataException($"{vocabPath}: the unknown token '{options.UnknownToken}' is not in the vocabulary");
+            throw new InvalidDataException($"{vocabPath}: the unknown token '{options.UnknownToken}' is "
+                + "not in the vocabulary");
         UnknownId = unk;
         ClsId = _vocab.GetValueOrDefault(options.ClassificationToken, unk);
         SepId = _vocab.GetValueOrDefault(options.SeparatorToken, unk);
         PadId = _vocab.GetValueOrDefault(options.PaddingToken, unk);
         MaskId = _vocab.GetValueOrDefault(options.MaskToken, unk);
-        _specialTokens = new[] { options.UnknownToken, options.SeparatorToken, options.PaddingToken, options.ClassificationToken, options.MaskToken }
+        _specialTokens = new[] { options.UnknownToken, options.SeparatorToken, options.PaddingToken,
+            options.ClassificationToken, options.MaskToken }
             .Distinct().OrderByDescending(t => t.Length).ToArray();
         try
         {
@@ -109,7 +111,8 @@ public sealed class BertWordPieceTokenizer
         return new BertWordPieceTokenizer(vocabPath, File.ReadAllBytes(vocabPath), options);
     }
 
-    /// <summary>Reads do_lower_case, strip_accents, tokenize_chinese_chars, model_max_length and the special tokens.</summary>
+    /// <summary>Reads do_lower_case, strip_accents, tokenize_chinese_chars, model_max_length
+    /// and the special tokens.</summary>
     public static BertTokenizerOptions ReadOptions(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
@@ -137,7 +140,8 @@ public sealed class BertWordPieceTokenizer
         null => null,
         JsonValue v when v.GetValueKind() == JsonValueKind.True => true,
         JsonValue v when v.GetValueKind() == JsonValueKind.False => false,
-        var n => throw new InvalidDataException($"{path}: key '{key}' must be true, false or null, got {n.ToJsonString()}"),
+        var n =>
+            throw new InvalidDataException($"{path}: key '{key}' must be true, false or null, got {n.ToJsonString()}"),
     };
 
     static int MaxLength(JsonObject o, string path)
@@ -145,7 +149,8 @@ public sealed class BertWordPieceTokenizer
         var n = o["model_max_length"];
         if (n is null) return int.MaxValue;
         if (n is not JsonValue v || v.GetValueKind() != JsonValueKind.Number || !v.TryGetValue(out double d) || d < 1)
-            throw new InvalidDataException($"{path}: key 'model_max_length' must be a positive number, got {n.ToJsonString()}");
+            throw new InvalidDataException($"{path}: key 'model_max_length' must be a positive number, "
+                + $"got {n.ToJsonString()}");
         // HF writes 1e30 for "no limit".
         return d >= int.MaxValue ? int.MaxValue : (int)d;
     }
@@ -245,7 +250,11 @@ public sealed class BertWordPieceTokenizer
             if (cp == 0 || cp == 0xFFFD) continue;
             if (IsWhitespace(cp)) { cleaned.Add(' '); continue; }
             if (IsControl(cp)) continue;
-            if (options.TokenizeChineseChars && IsCjk(cp)) { cleaned.Add(' '); cleaned.Add(cp); cleaned.Add(' '); continue; }
+            if (options.TokenizeChineseChars && IsCjk(cp))
+            {
+                cleaned.Add(' '); cleaned.Add(cp); cleaned.Add(' ');
+                continue;
+            }
             cleaned.Add(cp);
         }
         var normalized = UnicodeText.Nfc(cleaned);
@@ -282,7 +291,8 @@ public sealed class BertWordPieceTokenizer
     {
         if (word.Count > MaxCharsPerWord) { pieces.Add((Options.UnknownToken, UnknownId)); return; }
         string text = UnicodeText.ToUtf16(word);
-        foreach (var t in _wordPiece.EncodeToTokens(text, out _, considerPreTokenization: false, considerNormalization: false))
+        foreach (var t in _wordPiece.EncodeToTokens(text, out _, considerPreTokenization: false,
+            considerNormalization: false))
             pieces.Add((t.Value, t.Id));
     }
 
@@ -303,11 +313,13 @@ public sealed class BertWordPieceTokenizer
         if (current.Count > 0) yield return current;
     }
 
-    /// <summary>Python's str.split() separators (str.isspace) that can survive cleaning: Zs, line and paragraph separators.</summary>
+    /// <summary>Python's str.split() separators (str.isspace) that can survive cleaning: Zs, line and
+    /// paragraph separators.</summary>
     static bool IsSplitSpace(int cp) => cp < 0x10000 && char.IsWhiteSpace((char)cp);
 
     /// <summary>HF _is_whitespace: space, \t, \n, \r and category Zs.</summary>
-    static bool IsWhitespace(int cp) => cp is ' ' or '\t' or '\n' or '\r' || UnicodeText.Category(cp) == UnicodeCategory.SpaceSeparator;
+    static bool IsWhitespace(int cp) => cp is ' ' or '\t' or '\n' or '\r'
+        || UnicodeText.Category(cp) == UnicodeCategory.SpaceSeparator;
 
     /// <summary>HF _is_control: any category C* except \t \n \r (handled as whitespace before).</summary>
     static bool IsControl(int cp) => UnicodeText.Category(cp) is UnicodeCategory.Control or UnicodeCategory.Format
@@ -318,8 +330,9 @@ public sealed class BertWordPieceTokenizer
     {
         if (cp is >= 33 and <= 47 or >= 58 and <= 64 or >= 91 and <= 96 or >= 123 and <= 126) return true;
         return UnicodeText.Category(cp) is UnicodeCategory.ConnectorPunctuation or UnicodeCategory.DashPunctuation
-            or UnicodeCategory.OpenPunctuation or UnicodeCategory.ClosePunctuation or UnicodeCategory.InitialQuotePunctuation
-            or UnicodeCategory.FinalQuotePunctuation or UnicodeCategory.OtherPunctuation;
+            or UnicodeCategory.OpenPunctuation or UnicodeCategory.ClosePunctuation
+            or UnicodeCategory.InitialQuotePunctuation or UnicodeCategory.FinalQuotePunctuation
+            or UnicodeCategory.OtherPunctuation;
     }
 
     /// <summary>The CJK Unified Ideograph blocks HF spaces out (not Hangul, Hiragana or Katakana).</summary>

@@ -19,7 +19,8 @@ public static class GateOps
         int rows = x.Rows, width = x.Cols;
         if (ranks.Length != rows) throw new ArgumentException($"{ranks.Length} ranks for {rows} tokens");
         foreach (int r in ranks)
-            if ((uint)r >= (uint)gate.Length) throw new ArgumentOutOfRangeException(nameof(ranks), $"rank {r} is outside the {gate.Length} gates");
+            if ((uint)r >= (uint)gate.Length)
+                throw new ArgumentOutOfRangeException(nameof(ranks), $"rank {r} is outside the {gate.Length} gates");
         var y = tape.NewTensor(false, x.Shape);
         for (int t = 0; t < rows; t++)
             Elementwise.Scale(x.Data.AsSpan(t * width, width), gate.Data[ranks[t]], y.Data.AsSpan(t * width, width));
@@ -31,8 +32,10 @@ public static class GateOps
             for (int t = 0; t < rows; t++)
             {
                 var dyRow = dy.AsSpan(t * width, width);
-                if (x.RequiresGrad) Elementwise.Axpy(gate.Data[ranks[t]], dyRow, x.EnsureGrad().AsSpan(t * width, width));
-                if (gate.RequiresGrad) gate.EnsureGrad()[ranks[t]] += Elementwise.Dot(dyRow, x.Data.AsSpan(t * width, width));
+                if (x.RequiresGrad)
+                    Elementwise.Axpy(gate.Data[ranks[t]], dyRow, x.EnsureGrad().AsSpan(t * width, width));
+                if (gate.RequiresGrad)
+                    gate.EnsureGrad()[ranks[t]] += Elementwise.Dot(dyRow, x.Data.AsSpan(t * width, width));
             }
         });
         return y;
@@ -43,7 +46,8 @@ public static class GateOps
     /// mask array can be carried through the layers.</summary>
     public static void MaskGatedOutKeys(Span<float> keyMask, ReadOnlySpan<float> gate, ReadOnlySpan<int> ranks)
     {
-        if (keyMask.Length != ranks.Length) throw new ArgumentException($"key mask has {keyMask.Length} values for {ranks.Length} ranks");
+        if (keyMask.Length != ranks.Length)
+            throw new ArgumentException($"key mask has {keyMask.Length} values for {ranks.Length} ranks");
         for (int t = 0; t < ranks.Length; t++)
             if (gate[ranks[t]] == 0f) keyMask[t] = float.NegativeInfinity;
     }

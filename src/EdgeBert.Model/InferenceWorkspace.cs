@@ -10,7 +10,8 @@ public sealed class InferenceWorkspace
     // Activations on cache-line boundaries, so the kernels' full-width row accesses never split a line.
     internal readonly AlignedBuffer X = new(), Qkv = new(), Context = new(), Inner = new();
     internal readonly PackedTokens Tokens = new();
-    /// <summary>Per sequence at row offset o and length n: its heads' received attention [heads, n] at o * heads.</summary>
+    /// <summary>Per sequence at row offset o and length n: its heads' received attention
+    /// [heads, n] at o * heads.</summary>
     internal float[] ReceivedPerHead = [];
     internal float[] Cls = [], Pooled = [], Logits = [];
     internal int[] KeptLengths = [], KeptRows = [];

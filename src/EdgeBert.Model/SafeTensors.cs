@@ -5,7 +5,8 @@ using System.Text.Json;
 
 namespace EdgeBert.Model;
 
-/// <summary>One tensor entry of a safetensors header. Begin/End count bytes from the start of the data section.</summary>
+/// <summary>One tensor entry of a safetensors header. Begin/End count bytes from the start
+/// of the data section.</summary>
 public sealed record SafeTensorInfo(string Name, string DType, int[] Shape, long Begin, long End)
 {
     public long ElementCount => SafeTensors.Product(Shape);
@@ -70,7 +71,8 @@ public sealed class SafeTensorsFile : IDisposable
         }
     }
 
-    static (Dictionary<string, SafeTensorInfo>, Dictionary<string, string>) ParseHeader(string path, byte[] header, long dataLength)
+    static (Dictionary<string, SafeTensorInfo>, Dictionary<string, string>) ParseHeader(string path, byte[] header,
+        long dataLength)
     {
         JsonDocument doc;
         try { doc = JsonDocument.Parse(header); }
@@ -102,7 +104,9 @@ public sealed class SafeTensorsFile : IDisposable
         foreach (var t in tensors.Values.Where(t => t.End > t.Begin).OrderBy(t => t.Begin))
         {
             if (previous is not null && t.Begin < previous.End)
-                throw Bad(path, $"tensor '{t.Name}' [{t.Begin}, {t.End}) overlaps tensor '{previous.Name}' [{previous.Begin}, {previous.End})");
+                throw Bad(path,
+                    $"tensor '{t.Name}' [{t.Begin}, {t.End}) "
+                    + $"overlaps tensor '{previous.Name}' [{previous.Begin}, {previous.End})");
             previous = t;
         }
         return (tensors, metadata);
@@ -128,18 +132,25 @@ public sealed class SafeTensorsFile : IDisposable
             shape[i++] = dim;
         }
 
-        if (!e.TryGetProperty("data_offsets", out var offEl) || offEl.ValueKind != JsonValueKind.Array || offEl.GetArrayLength() != 2)
+        if (!e.TryGetProperty("data_offsets", out var offEl) || offEl.ValueKind != JsonValueKind.Array
+            || offEl.GetArrayLength() != 2)
             throw Bad(path, $"tensor '{name}': 'data_offsets' must be an array [begin, end]");
         if (!offEl[0].TryGetInt64(out long begin) || !offEl[1].TryGetInt64(out long end))
             throw Bad(path, $"tensor '{name}': data_offsets are not integers");
         if (begin < 0 || end < begin || end > dataLength)
-            throw Bad(path, $"tensor '{name}': data_offsets [{begin}, {end}) out of range (data section is {dataLength} bytes)");
+            throw Bad(path,
+                $"tensor '{name}': data_offsets [{begin}, {end}) out of range (data section is {dataLength} bytes)");
 
         long count;
         try { count = checked(SafeTensors.Product(shape) * elementSize); }
-        catch (OverflowException) { throw Bad(path, $"tensor '{name}': shape [{string.Join(", ", shape)}] is too large"); }
+        catch (OverflowException)
+        {
+            throw Bad(path, $"tensor '{name}': shape [{string.Join(", ", shape)}] is too large");
+        }
         if (end - begin != count)
-            throw Bad(path, $"tensor '{name}': data_offsets span {end - begin} bytes but {dtype} [{string.Join(", ", shape)}] needs {count}");
+            throw Bad(path,
+                $"tensor '{name}': data_offsets span {end - begin} bytes but {dtype} "
+                + $"[{string.Join(", ", shape)}] needs {count}");
         return new SafeTensorInfo(name, dtype, shape, begin, end);
     }
 
@@ -156,14 +167,17 @@ public sealed class SafeTensorsFile : IDisposable
         return result;
     }
 
-    /// <summary>Reads one tensor into <paramref name="destination"/>, whose length must equal the element count.</summary>
+    /// <summary>Reads one tensor into <paramref name="destination"/>, whose length must
+    /// equal the element count.</summary>
     public void ReadFloats(string name, Span<float> destination) => ReadFloats(Info(name), destination);
 
-    /// <summary>Reads an I8 tensor into <paramref name="destination"/>, whose length must equal the element count.</summary>
+    /// <summary>Reads an I8 tensor into <paramref name="destination"/>, whose length must
+    /// equal the element count.</summary>
     public void ReadInt8(string name, Span<sbyte> destination)
     {
         var info = Info(name);
-        if (info.DType != "I8") throw new InvalidDataException($"{Path}: tensor '{name}' has dtype {info.DType}, not I8");
+        if (info.DType != "I8")
+            throw new InvalidDataException($"{Path}: tensor '{name}' has dtype {info.DType}, not I8");
         if (destination.Length != info.ElementCount)
             throw new ArgumentException(
                 $"{Path}: tensor '{name}' has {info.ElementCount} elements, destination {destination.Length}");
@@ -171,12 +185,14 @@ public sealed class SafeTensorsFile : IDisposable
     }
 
     SafeTensorInfo Info(string name) =>
-        _tensors.TryGetValue(name, out var info) ? info : throw new InvalidDataException($"{Path}: no tensor named '{name}'");
+        _tensors.TryGetValue(name, out var info) ? info
+            : throw new InvalidDataException($"{Path}: no tensor named '{name}'");
 
     void ReadFloats(SafeTensorInfo info, Span<float> destination)
     {
         if (destination.Length != info.ElementCount)
-            throw new ArgumentException($"{Path}: tensor '{info.Name}' has {info.ElementCount} elements, destination {destination.Length}");
+            throw new ArgumentException($"{Path}: tensor '{info.Name}' has {info.ElementCount} elements, "
+                + $"destination {destination.Length}");
         long offset = _dataStart + info.Begin;
         if (info.DType == "F32" && BitConverter.IsLittleEndian)
         {
@@ -186,7 +202,8 @@ public sealed class SafeTensorsFile : IDisposable
         }
         int size = SafeTensors.ElementSize(info.DType);
         if (info.DType is not ("F32" or "F16" or "BF16" or "F64"))
-            throw new InvalidDataException($"{Path}: tensor '{info.Name}' has dtype {info.DType}; only F32, F16, BF16 and F64 can be read as floats");
+            throw new InvalidDataException($"{Path}: tensor '{info.Name}' has dtype {info.DType}; only F32, F16, "
+                + "BF16 and F64 can be read as floats");
         const int ChunkElements = 1 << 16;
         var chunk = new byte[ChunkElements * size];
         for (int done = 0; done < destination.Length;)
@@ -238,18 +255,22 @@ public static class SafeTensors
         switch (dtype)
         {
             case "F32":
-                for (int i = 0; i < destination.Length; i++) destination[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes[(4 * i)..]);
+                for (int i = 0; i < destination.Length; i++)
+                    destination[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes[(4 * i)..]);
                 break;
             case "F16":
-                for (int i = 0; i < destination.Length; i++) destination[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(bytes[(2 * i)..]);
+                for (int i = 0; i < destination.Length; i++)
+                    destination[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(bytes[(2 * i)..]);
                 break;
             case "BF16":
                 // bfloat16 is the upper half of a float32.
                 for (int i = 0; i < destination.Length; i++)
-                    destination[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(bytes[(2 * i)..]) << 16);
+                    destination[i] = BitConverter.Int32BitsToSingle(
+                        BinaryPrimitives.ReadUInt16LittleEndian(bytes[(2 * i)..]) << 16);
                 break;
             case "F64":
-                for (int i = 0; i < destination.Length; i++) destination[i] = (float)BinaryPrimitives.ReadDoubleLittleEndian(bytes[(8 * i)..]);
+                for (int i = 0; i < destination.Length; i++)
+                    destination[i] = (float)BinaryPrimitives.ReadDoubleLittleEndian(bytes[(8 * i)..]);
                 break;
             default:
                 throw new InvalidDataException($"dtype {dtype} cannot be converted to float");
@@ -267,7 +288,8 @@ public static class SafeTensors
         }));
 
     /// <summary>Writes tensors (names sorted, `__metadata__` {"format": "pt"}) to a temporary file beside
-    /// <paramref name="path"/>, then renames it, so a failure never leaves a half-written file under the real name.</summary>
+    /// <paramref name="path"/>, then renames it, so a failure never leaves a half-written file
+    /// under the real name.</summary>
     public static void Write(string path, IEnumerable<StoredTensor> tensors)
     {
         var list = tensors.OrderBy(t => t.Name, StringComparer.Ordinal).ToList();

@@ -77,7 +77,8 @@ static partial class UnicodeText
             }
             int i = DecompositionKeys.BinarySearch(cp);
             if (i < 0) { result.Add(cp); continue; }
-            for (int k = DecompositionStarts[i]; k < DecompositionStarts[i + 1]; k++) result.Add(DecompositionValues[k]);
+            for (int k = DecompositionStarts[i]; k < DecompositionStarts[i + 1]; k++)
+                result.Add(DecompositionValues[k]);
         }
         // Canonical ordering: a stable sort by combining class inside each run of non-starters.
         for (int i = 1; i < result.Count; i++)

@@ -6,7 +6,8 @@ namespace EdgeBert.Model;
 public static class WeightAverage
 {
     /// <summary>Loads the model directories one at a time and returns a checkpoint whose every tensor is
-    /// their mean; the first gives the config and tokenizer. Throws when the models differ in config or tensors.</summary>
+    /// their mean; the first gives the config and tokenizer. Throws when the models differ
+    /// in config or tensors.</summary>
     public static BertCheckpoint Mean(IReadOnlyList<string> directories)
     {
         if (directories.Count == 0) throw new ArgumentException("no models to average");
@@ -18,11 +19,14 @@ public static class WeightAverage
         {
             var model = BertCheckpoint.Load(directory);
             if (model.Config.ToJson().ToJsonString() != config)
-                throw new InvalidDataException($"{directory}: config.json differs from {directories[0]}'s; only models of one shape, labels and gate setting can be averaged");
+                throw new InvalidDataException($"{directory}: config.json differs from {directories[0]}'s; "
+                    + "only models of one shape, labels and gate setting can be averaged");
             var other = model.Weights.Named().ToArray();
-            var missing = tensors.Select(t => t.Name).Except(other.Select(t => t.Name)).Concat(other.Select(t => t.Name).Except(tensors.Select(t => t.Name))).ToArray();
+            var missing = tensors.Select(t => t.Name).Except(other.Select(t => t.Name))
+                .Concat(other.Select(t => t.Name).Except(tensors.Select(t => t.Name))).ToArray();
             if (missing.Length > 0)
-                throw new InvalidDataException($"{directory}: tensors differ from {directories[0]}'s (e.g. {string.Join(", ", missing.Take(3))})");
+                throw new InvalidDataException($"{directory}: "
+                    + $"tensors differ from {directories[0]}'s (e.g. {string.Join(", ", missing.Take(3))})");
             for (int t = 0; t < tensors.Length; t++)
             {
                 var values = other[t].Param.Values;

@@ -69,7 +69,8 @@ public static class Evaluator
         return Score(task, examples, logits);
     }
 
-    static IReadOnlyDictionary<string, double> Score(GlueTask task, IReadOnlyList<EncodedExample> examples, float[][] logits)
+    static IReadOnlyDictionary<string, double> Score(GlueTask task, IReadOnlyList<EncodedExample> examples,
+        float[][] logits)
     {
         if (task.IsRegression)
         {

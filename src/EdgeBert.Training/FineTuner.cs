@@ -27,7 +27,8 @@ public sealed record FineTuneOptions
     public double WarmupFraction { get; init; } = 0.1;
     public int Seed { get; init; } = 42;
     /// <summary>Seeds the weights this run creates (a new classifier, a random model); null: <see cref="Seed"/>.
-    /// Fixing it while varying Seed gives runs that differ only in data order and dropout, which can be averaged.</summary>
+    /// Fixing it while varying Seed gives runs that differ only in data order and dropout,
+    /// which can be averaged.</summary>
     public int? InitSeed { get; init; }
     public int Threads { get; init; } = 1;
     public bool Resume { get; init; }
@@ -48,7 +49,8 @@ public sealed record FineTuneOptions
     /// (0.5 for a model that has none).</summary>
     public float? GateThreshold { get; init; }
     /// <summary>Knowledge distillation in the gate stage: the targets become (1 - Distill) x labels + Distill x the
-    /// probabilities of the --init model run densely (the teacher, which must be fine-tuned on the task). 0: labels only.</summary>
+    /// probabilities of the --init model run densely (the teacher, which must be fine-tuned on the
+    /// task). 0: labels only.</summary>
     public float Distill { get; init; }
     /// <summary>Set the --init model's gates to its hard kept counts (1 for ranks below m_j, else 0) and keep
     /// them fixed while the model trains, so training sees exactly the tokens inference keeps (PoWER-BERT's
@@ -60,7 +62,8 @@ public sealed record FineTuneOptions
 public sealed record EpochReport(int Stage, bool Gated, int Epoch, double TrainLoss, EvalResult Hard,
     IReadOnlyDictionary<string, double>? Soft, double MeanGate, double UndecidedShare, int[]? KeptCounts, bool Saved);
 
-public sealed record TrainingProgress(int Stage, int Epoch, int Epochs, int Batch, int Batches, double Loss, double ExamplesPerSecond);
+public sealed record TrainingProgress(int Stage, int Epoch, int Epochs, int Batch, int Batches, double Loss,
+    double ExamplesPerSecond);
 
 /// <summary>Fine-tunes BERT on a GLUE task, optionally learning token gates (METHOD.md): dense, one-stage
 /// (task head, model and gates together) or two-stage (dense fine-tune, then gates). Saves the best
@@ -95,7 +98,8 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         if (_o.FreezeGates && !resuming) BinarizeGates(config, weights);
         int maxLength = Math.Min(_o.MaxLength, checkpoint.MaxSequenceLength);
 
-        var train = Encode(_o.TrainExamples ?? GlueReader.Read(task, DataDir(), GlueSplit.Train), tokenizer, maxLength, _o.MaxTrainExamples);
+        var train = Encode(_o.TrainExamples ?? GlueReader.Read(task, DataDir(), GlueSplit.Train), tokenizer, maxLength,
+            _o.MaxTrainExamples);
         var dev = Encode(_o.DevExamples ?? GlueReader.Read(task, DataDir(), GlueSplit.Dev), tokenizer, maxLength, null);
         log.WriteLine($"{task.Name}: {train.Length} training and {dev.Length} dev examples, max length {maxLength}");
 
@@ -120,8 +124,10 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         if (_o.MaxLength < 2) throw new ArgumentException("--max-len must be at least 2");
         if (_o.Gates != GateTraining.None && _o.Lambda < 0) throw new ArgumentException("--lambda must be >= 0");
         if (_o.Distill is < 0 or > 1) throw new ArgumentException("--distill must be in [0, 1]");
-        if (_o.Distill > 0 && _o.Gates == GateTraining.None) throw new ArgumentException("--distill applies to gate training: give --gates");
-        if (_o.FreezeGates && _o.Gates != GateTraining.TwoStage) throw new ArgumentException("--freeze-gates trains a gated --init model further: give --gates two-stage");
+        if (_o.Distill > 0 && _o.Gates == GateTraining.None)
+            throw new ArgumentException("--distill applies to gate training: give --gates");
+        if (_o.FreezeGates && _o.Gates != GateTraining.TwoStage)
+            throw new ArgumentException("--freeze-gates trains a gated --init model further: give --gates two-stage");
     }
 
     string DataDir() => _o.DataDirectory ?? throw new ArgumentException("no --data directory given");
@@ -129,7 +135,8 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
     /// <summary>Gates become the hard model's: 1 for the first m_j ranks of layer j, 0 after.</summary>
     void BinarizeGates(BertConfig config, BertWeights weights)
     {
-        if (!weights.HasGates) throw new ArgumentException($"--freeze-gates needs a gated --init model; {_o.Init} has no gates");
+        if (!weights.HasGates)
+            throw new ArgumentException($"--freeze-gates needs a gated --init model; {_o.Init} has no gates");
         var kept = TokenGateEvaluator.ComputeKeptCounts(weights.Layers.Select(l => l.Gate!.Values).ToArray(),
             config.GateThreshold);
         for (int j = 0; j < weights.Layers.Length; j++)
@@ -172,7 +179,8 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
 
     static IReadOnlyList<string> TaskLabels(GlueTask task) => task.IsRegression ? ["score"] : task.Labels;
 
-    /// <summary>True when the checkpoint already has a classifier for the task's labels (it is fine-tuned on it).</summary>
+    /// <summary>True when the checkpoint already has a classifier for the task's labels (it
+    /// is fine-tuned on it).</summary>
     internal static bool Classifies(BertCheckpoint checkpoint, GlueTask task) =>
         checkpoint.Weights.ClassifierWeight is not null && checkpoint.Config.Labels.SequenceEqual(TaskLabels(task));
 
@@ -193,7 +201,8 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         return new BertCheckpoint(config, weights, tokenizer, Path.GetDirectoryName(Path.GetFullPath(vocabPath)));
     }
 
-    /// <summary>A classifier for the task's labels, freshly initialised unless the checkpoint already has one.</summary>
+    /// <summary>A classifier for the task's labels, freshly initialised unless the
+    /// checkpoint already has one.</summary>
     void PrepareHead(BertCheckpoint checkpoint)
     {
         if (Classifies(checkpoint, _o.Task)) return;
@@ -211,7 +220,8 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
     {
         config.GatePositions = _o.GatePositions ?? config.GatePositions;
         if (_o.MaxLength > config.GatePositions)
-            throw new ArgumentException($"--max-len {_o.MaxLength} exceeds --gate-positions {config.GatePositions}: every rank needs a gate");
+            throw new ArgumentException($"--max-len {_o.MaxLength} exceeds --gate-positions {config.GatePositions}: "
+                + "every rank needs a gate");
         foreach (var layer in weights.Layers)
             layer.Gate = new Param([config.GatePositions], Enumerable.Repeat(1f, config.GatePositions).ToArray());
     }
@@ -224,7 +234,8 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         _ => [new Stage(false, _o.Epochs), new Stage(true, _o.Epochs)],
     };
 
-    static EncodedExample[] Encode(IReadOnlyList<GlueExample> examples, BertWordPieceTokenizer tokenizer, int maxLength, int? limit)
+    static EncodedExample[] Encode(IReadOnlyList<GlueExample> examples, BertWordPieceTokenizer tokenizer, int maxLength,
+        int? limit)
     {
         var list = limit is { } n && n < examples.Count ? examples.Take(n).ToList() : examples;
         return TaskData.Encode(list, tokenizer, maxLength);
@@ -243,16 +254,21 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         var schedule = LinearWarmupDecay.FromFraction(_o.WarmupFraction, (long)batches * stage.Epochs);
         var rng = new Rng(state.RngState ?? (ulong)(_o.Seed * 7919L + stageIndex + 1));
         float lambda = learnGates ? _o.Lambda : 0, mu = learnGates ? _o.Mu ?? _o.Lambda : 0;
-        log.WriteLine(stage.Gated && !learnGates ? $"stage {stageIndex + 1}: training under frozen gates, {stage.Epochs} epochs"
+        log.WriteLine(stage.Gated && !learnGates
+            ? $"stage {stageIndex + 1}: training under frozen gates, {stage.Epochs} epochs"
             : stage.Gated
-            ? string.Create(CultureInfo.InvariantCulture, $"stage {stageIndex + 1}: gate training, lambda {lambda}, mu {mu}, gate lr {_o.GateLearningRate}, {stage.Epochs} epochs")
-              + (teacher is null ? "" : string.Create(CultureInfo.InvariantCulture, $", distilling the dense --init model with weight {_o.Distill}"))
+            ? string.Create(CultureInfo.InvariantCulture,
+                $"stage {stageIndex + 1}: gate training, lambda {lambda}, mu {mu}, gate lr {_o.GateLearningRate}, "
+                + $"{stage.Epochs} epochs")
+              + (teacher is null ? "" : string.Create(CultureInfo.InvariantCulture,
+                  $", distilling the dense --init model with weight {_o.Distill}"))
             : $"stage {stageIndex + 1}: dense fine-tuning, {stage.Epochs} epochs");
 
         var arena = new TensorArena();
         for (int epoch = state.Epoch; epoch < stage.Epochs; epoch++)
         {
-            var order = RunFiles.Permutation(train.Length, (ulong)_o.Seed * 1_000_003UL + (ulong)stageIndex * 10_007UL + (ulong)epoch + 1);
+            var order = RunFiles.Permutation(train.Length,
+                (ulong)_o.Seed * 1_000_003UL + (ulong)stageIndex * 10_007UL + (ulong)epoch + 1);
             var clock = Stopwatch.StartNew();
             int examplesSeen = 0;
             for (int b = state.Batch; b < batches; b++)
@@ -270,7 +286,8 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
                 var forward = graph.Forward(tape, inputs, new TrainingForwardOptions
                     { Training = true, DropoutProbability = _o.Dropout, Rng = rng, UseGates = stage.Gated });
                 var targets = stage.Gated && teacher is not null ? DistillTargets(teacher, inputs, labels, pool) : null;
-                var loss = graph.Loss(tape, forward.Output, labels, scores, lambda, mu * StageProgress(optimizer.Step, batches * stage.Epochs), targets);
+                var loss = graph.Loss(tape, forward.Output, labels, scores, lambda,
+                    mu * StageProgress(optimizer.Step, batches * stage.Epochs), targets);
                 tape.Backward(loss);
                 optimizer.ClipGradientNorm(_o.MaxGradientNorm);
                 optimizer.Update(schedule.Factor(optimizer.Step), pool);
@@ -289,7 +306,8 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
                     SaveResume(checkpoint, state, optimizer, rng);
                     if (stop)
                     {
-                        log.WriteLine($"interrupted: resume state saved in {Path.Combine(_o.OutputDirectory, ResumeFolder)} (continue with --resume)");
+                        log.WriteLine("interrupted: resume state saved in "
+                            + $"{Path.Combine(_o.OutputDirectory, ResumeFolder)} (continue with --resume)");
                         return false;
                     }
                 }
@@ -312,20 +330,26 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
     /// whenever mu >= lambda (j+1)/L (METHOD.md's default mu = lambda included), so applied in full from
     /// the first step it would pin every gate at 1; ramped, the L1 term first finds the tokens to drop,
     /// and the full bi-modal term then has half the stage to settle the gates at 0 or 1.</summary>
-    static float StageProgress(long step, long totalSteps) => totalSteps <= 0 ? 1f : Math.Min(1f, 2f * step / totalSteps);
+    static float StageProgress(long step, long totalSteps) => totalSteps <= 0 ? 1f
+        : Math.Min(1f, 2f * step / totalSteps);
 
     IEnumerable<ParameterGroup> ParameterGroups(BertTrainingGraph graph, bool gated)
     {
         // No weight decay on biases and LayerNorm parameters (BERT practice) nor on gates (METHOD.md).
-        static bool NoDecay(string name) => name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm", StringComparison.Ordinal);
+        static bool NoDecay(string name) => name.EndsWith(".bias", StringComparison.Ordinal)
+            || name.Contains("LayerNorm", StringComparison.Ordinal);
         var model = graph.Parameters.Where(p => !p.Name.EndsWith(".gate", StringComparison.Ordinal)).ToList();
-        yield return new ParameterGroup("decay", model.Where(p => !NoDecay(p.Name)).Select(p => p.Tensor), _o.LearningRate, _o.WeightDecay);
-        yield return new ParameterGroup("no-decay", model.Where(p => NoDecay(p.Name)).Select(p => p.Tensor), _o.LearningRate);
+        yield return new ParameterGroup("decay", model.Where(p => !NoDecay(p.Name)).Select(p => p.Tensor),
+            _o.LearningRate, _o.WeightDecay);
+        yield return new ParameterGroup("no-decay", model.Where(p => NoDecay(p.Name)).Select(p => p.Tensor),
+            _o.LearningRate);
         if (gated)
-            yield return new ParameterGroup("gates", graph.Gates, _o.GateLearningRate, projection: ParameterGroup.ClipToUnitInterval);
+            yield return new ParameterGroup("gates", graph.Gates, _o.GateLearningRate,
+                projection: ParameterGroup.ClipToUnitInterval);
     }
 
-    EpochReport EndOfEpoch(Stage stage, int stageIndex, int epoch, BertTrainingGraph graph, BertConfig config, BertWeights weights,
+    EpochReport EndOfEpoch(Stage stage, int stageIndex, int epoch, BertTrainingGraph graph, BertConfig config,
+        BertWeights weights,
         BertCheckpoint checkpoint, EncodedExample[] dev, TrainerState state, WorkerPool pool)
     {
         var engine = new BertEngine(config, weights);
@@ -357,11 +381,14 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
     {
         var inv = CultureInfo.InvariantCulture;
         string metrics = string.Join(", ", r.Hard.Metrics.Select(m => string.Create(inv, $"{m.Key} {m.Value:F4}")));
-        string line = string.Create(inv, $"stage {r.Stage + 1} epoch {r.Epoch + 1}: train loss {r.TrainLoss:F4}, dev {metrics}");
+        string line = string.Create(inv,
+            $"stage {r.Stage + 1} epoch {r.Epoch + 1}: train loss {r.TrainLoss:F4}, dev {metrics}");
         if (r.Gated)
         {
             string soft = string.Join(", ", r.Soft!.Select(m => string.Create(inv, $"{m.Key} {m.Value:F4}")));
-            line += string.Create(inv, $" (hard), {soft} (soft); mean gate {r.MeanGate:F3}, undecided {100 * r.UndecidedShare:F1}%, m_j [{string.Join(", ", r.KeptCounts!)}], FLOPs ratio {r.Hard.FlopsRatio:F2}x");
+            line += string.Create(inv,
+                $" (hard), {soft} (soft); mean gate {r.MeanGate:F3}, undecided {100 * r.UndecidedShare:F1}%, "
+                + $"m_j [{string.Join(", ", r.KeptCounts!)}], FLOPs ratio {r.Hard.FlopsRatio:F2}x");
         }
         log.WriteLine(line + (r.Saved ? " -> saved" : ""));
     }

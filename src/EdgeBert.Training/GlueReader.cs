@@ -19,7 +19,8 @@ public sealed record GlueExample(string TextA, string? TextB, int Label, float S
 /// </summary>
 public static class GlueReader
 {
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false,
+        throwOnInvalidBytes: true);
 
     public static IReadOnlyList<GlueExample> Read(GlueTask task, string taskDirectory, GlueSplit split) =>
         Read(task, task.FilePath(taskDirectory, split));
@@ -102,7 +103,8 @@ public static class GlueReader
             if (label < 0)
                 throw Error(path, 1,
                     $"no '{task.LabelColumn}' column in the header '{string.Join("\\t", names)}': "
-                    + $"an unlabelled (test) file or not a {task.Name} file; only labelled train/dev files can be read");
+                    + $"an unlabelled (test) file or not a {task.Name} file; "
+                    + "only labelled train/dev files can be read");
             int textA = Require(names, task.TextAColumn, task, path);
             int textB = task.TextBColumn is null ? -1 : Require(names, task.TextBColumn, task, path);
             return new Columns(task, names.Count, textA, textB, label);
@@ -135,7 +137,8 @@ public static class GlueReader
             int index = IndexOf(names, name);
             return index >= 0
                 ? index
-                : throw Error(path, 1, $"no '{name}' column in the header '{string.Join("\\t", names)}' (not a {task.Name} file?)");
+                : throw Error(path, 1,
+                    $"no '{name}' column in the header '{string.Join("\\t", names)}' (not a {task.Name} file?)");
         }
 
         private static int IndexOf(IReadOnlyList<string> items, string value)

@@ -154,7 +154,8 @@ public static class Metrics
             sxx += dx * dx;
             syy += dy * dy;
         }
-        if (double.IsNaN(sxy) || double.IsNaN(sxx) || double.IsNaN(syy) || double.IsInfinity(sxx) || double.IsInfinity(syy))
+        if (double.IsNaN(sxy) || double.IsNaN(sxx) || double.IsNaN(syy) || double.IsInfinity(sxx)
+            || double.IsInfinity(syy))
             return double.NaN;
         if (sxx == 0 || syy == 0)
             return 0.0;
@@ -188,7 +189,8 @@ public static class TaskMetrics
     /// Metrics of a classification task from predicted and gold class indices (into
     /// <see cref="GlueTask.Labels"/>). Keys are <see cref="GlueTask.Metrics"/>, inserted in that order.
     /// </summary>
-    public static IReadOnlyDictionary<string, double> Compute(GlueTask task, ReadOnlySpan<int> predicted, ReadOnlySpan<int> gold)
+    public static IReadOnlyDictionary<string, double> Compute(GlueTask task, ReadOnlySpan<int> predicted,
+        ReadOnlySpan<int> gold)
     {
         if (task.IsRegression)
             throw new ArgumentException($"{task.Name} is a regression task: score it with float predictions");
@@ -209,7 +211,8 @@ public static class TaskMetrics
     }
 
     /// <summary>Metrics of a regression task (STS-B) from predicted and gold scores.</summary>
-    public static IReadOnlyDictionary<string, double> Compute(GlueTask task, ReadOnlySpan<float> predicted, ReadOnlySpan<float> gold)
+    public static IReadOnlyDictionary<string, double> Compute(GlueTask task, ReadOnlySpan<float> predicted,
+        ReadOnlySpan<float> gold)
     {
         if (!task.IsRegression)
             throw new ArgumentException($"{task.Name} is a classification task: score it with class indices");

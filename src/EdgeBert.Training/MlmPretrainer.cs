@@ -31,7 +31,8 @@ public sealed record PretrainOptions
     /// <summary>Every this-many-th sequence is held out for the MLM accuracy/perplexity report.</summary>
     public int HoldOutEvery { get; init; } = 100;
     public double CheckpointMinutes { get; init; } = 10;
-    /// <summary>Start from this masked-LM model's weights (fresh optimizer and schedule) instead of a random init.</summary>
+    /// <summary>Start from this masked-LM model's weights (fresh optimizer and schedule)
+    /// instead of a random init.</summary>
     public string? Init { get; init; }
     public float Dropout { get; init; } = 0.1f;
     /// <summary>Unlabeled sentences of a GLUE task file added to the corpus (task-adaptive pretraining).</summary>
@@ -41,7 +42,8 @@ public sealed record PretrainOptions
 /// <summary>A held-out report. ShuffledPerplexity is the perplexity with each sequence's tokens (between [CLS] and
 /// [SEP]) shuffled and the same positions masked: a model that ignores word order scores the same on both,
 /// which is what a masked LM stuck on its early bag-of-words plateau does.</summary>
-public sealed record MlmReport(long Step, double HeldOutAccuracy, double HeldOutPerplexity, int HeldOutMasked, double ShuffledPerplexity);
+public sealed record MlmReport(long Step, double HeldOutAccuracy, double HeldOutPerplexity, int HeldOutMasked,
+    double ShuffledPerplexity);
 
 /// <summary>Masked-language-model pretraining (BERT's recipe without next-sentence prediction): 15% of
 /// the tokens are chosen, of those 80% become [MASK], 10% a random token, 10% stay. Writes periodic
@@ -57,20 +59,24 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
     public void Run(CancellationToken cancel = default)
     {
         if (_o.Steps is null && _o.Hours is null) throw new ArgumentException("give --steps or --hours");
-        if (!Directory.Exists(_o.CorpusDirectory)) throw new DirectoryNotFoundException($"{_o.CorpusDirectory}: corpus directory not found");
+        if (!Directory.Exists(_o.CorpusDirectory))
+            throw new DirectoryNotFoundException($"{_o.CorpusDirectory}: corpus directory not found");
         string resumeDir = Path.Combine(_o.OutputDirectory, FineTuner.ResumeFolder);
         bool resuming = _o.Resume && File.Exists(Path.Combine(resumeDir, StateFile));
         var checkpoint = resuming ? BertCheckpoint.Load(resumeDir) : _o.Init is { } init ? LoadInit(init) : Create();
         var tokenizer = checkpoint.RequireTokenizer();
         var (train, heldOut) = ReadCorpus(tokenizer, checkpoint.Config.MaxPositionEmbeddings);
-        log.WriteLine($"corpus: {train.Count} training and {heldOut.Count} held-out sequences of up to {_o.MaxLength} tokens " +
-                      $"({train.Sum(s => (long)s.Length)} tokens)");
+        log.WriteLine($"corpus: {train.Count} training and {heldOut.Count} held-out sequences of up to " +
+                      $"{_o.MaxLength} tokens ({train.Sum(s => (long)s.Length)} tokens)");
 
         var graph = new BertTrainingGraph(checkpoint.Config, checkpoint.Weights);
-        static bool NoDecay(string name) => name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm", StringComparison.Ordinal);
+        static bool NoDecay(string name) => name.EndsWith(".bias", StringComparison.Ordinal)
+            || name.Contains("LayerNorm", StringComparison.Ordinal);
         var optimizer = new AdamW([
-            new ParameterGroup("decay", graph.Parameters.Where(p => !NoDecay(p.Name)).Select(p => p.Tensor), _o.LearningRate, _o.WeightDecay),
-            new ParameterGroup("no-decay", graph.Parameters.Where(p => NoDecay(p.Name)).Select(p => p.Tensor), _o.LearningRate),
+            new ParameterGroup("decay", graph.Parameters.Where(p => !NoDecay(p.Name)).Select(p => p.Tensor),
+                _o.LearningRate, _o.WeightDecay),
+            new ParameterGroup("no-decay", graph.Parameters.Where(p => NoDecay(p.Name)).Select(p => p.Tensor),
+                _o.LearningRate),
         ]);
         var state = resuming ? TrainerState.Read(Path.Combine(resumeDir, StateFile)) : new TrainerState();
         if (state.Moments is not null) optimizer.ImportState(state.Moments);
@@ -96,7 +102,8 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
 
             var (inputs, maskedRows, targets) = Mask(batch, tokenizer, checkpoint.Config.VocabSize, rng);
             var tape = new Tape(pool, arena);
-            var hidden = graph.Forward(tape, inputs, new TrainingForwardOptions { Training = true, Rng = rng, DropoutProbability = _o.Dropout }).Output;
+            var hidden = graph.Forward(tape, inputs,
+                new TrainingForwardOptions { Training = true, Rng = rng, DropoutProbability = _o.Dropout }).Output;
             var (loss, correct) = graph.MaskedLmLoss(tape, hidden, maskedRows, targets);
             tape.Backward(loss);
             optimizer.ClipGradientNorm(1f);
@@ -114,7 +121,8 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
                 // A wall-clock budget becomes a fixed step count, so the schedule and --resume agree.
                 double perStep = clock.Elapsed.TotalSeconds / 20;
                 totalSteps = Math.Max(21, (long)(_o.Hours!.Value * 3600 / perStep));
-                log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{perStep * 1e3:F0} ms per step: {totalSteps} steps fit in {_o.Hours} h"));
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{perStep * 1e3:F0} ms per step: {totalSteps} steps fit in {_o.Hours} h"));
             }
             state.TotalSteps = totalSteps;
             progress?.Invoke(new TrainingProgress(0, state.Epoch, 0, (int)optimizer.Step, (int)totalSteps,
@@ -124,10 +132,14 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
             bool stop = cancel.IsCancellationRequested;
             if (last || stop || sinceCheckpoint.Elapsed.TotalMinutes >= _o.CheckpointMinutes)
             {
-                var report = EvaluateHeldOut(graph, heldOut, tokenizer, checkpoint.Config.VocabSize, pool, optimizer.Step);
+                var report = EvaluateHeldOut(graph, heldOut, tokenizer, checkpoint.Config.VocabSize, pool,
+                    optimizer.Step);
                 Reports.Add(report);
                 log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"step {optimizer.Step}/{totalSteps}: train loss {state.LossSum / state.LossCount:F4}, held-out MLM accuracy {report.HeldOutAccuracy:F4}, perplexity {report.HeldOutPerplexity:F2} ({report.ShuffledPerplexity:F2} with words shuffled), {tokens / clock.Elapsed.TotalSeconds:F0} tokens/s"));
+                    $"step {optimizer.Step}/{totalSteps}: train loss {state.LossSum / state.LossCount:F4}, "
+                        + $"held-out MLM accuracy {report.HeldOutAccuracy:F4}, "
+                        + $"perplexity {report.HeldOutPerplexity:F2} ({report.ShuffledPerplexity:F2} with words "
+                        + $"shuffled), {tokens / clock.Elapsed.TotalSeconds:F0} tokens/s"));
                 state.LossSum = 0; state.LossCount = 0;
                 state.Moments = optimizer.ExportState();
                 state.RngState = rng.State;
@@ -153,10 +165,12 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
         if (_o.Vocab is null) throw new ArgumentException("give --vocab FILE (or --init DIR)");
         if (!File.Exists(_o.Vocab)) throw new FileNotFoundException($"{_o.Vocab}: file not found");
         var tokenizer = BertWordPieceTokenizer.Load(_o.Vocab);
-        if (_o.Hidden % _o.Heads != 0) throw new ArgumentException($"--hidden {_o.Hidden} is not a multiple of --heads {_o.Heads}");
+        if (_o.Hidden % _o.Heads != 0)
+            throw new ArgumentException($"--hidden {_o.Hidden} is not a multiple of --heads {_o.Heads}");
         var config = new BertConfig
         {
-            VocabSize = tokenizer.VocabSize, HiddenSize = _o.Hidden, NumHiddenLayers = _o.Layers, NumAttentionHeads = _o.Heads,
+            VocabSize = tokenizer.VocabSize, HiddenSize = _o.Hidden, NumHiddenLayers = _o.Layers,
+            NumAttentionHeads = _o.Heads,
             IntermediateSize = _o.Intermediate, MaxPositionEmbeddings = Math.Max(_o.MaxLength, 128),
         };
         var weights = WeightInit.Random(config, _o.Seed, classifier: false, mlmHead: true);
@@ -166,11 +180,13 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
     static BertCheckpoint LoadInit(string directory)
     {
         var checkpoint = BertCheckpoint.Load(directory);
-        if (checkpoint.Weights.MlmHead is null) throw new InvalidDataException($"{directory}: --init needs a masked-LM model (cls.predictions.* tensors)");
+        if (checkpoint.Weights.MlmHead is null)
+            throw new InvalidDataException($"{directory}: --init needs a masked-LM model (cls.predictions.* tensors)");
         return checkpoint;
     }
 
-    /// <summary>Every .txt file (and the task text, if given), tokenized whole and cut into [CLS] piece [SEP] sequences; every
+    /// <summary>Every .txt file (and the task text, if given), tokenized whole and cut into
+    /// [CLS] piece [SEP] sequences; every
     /// HoldOutEvery-th sequence is held out.</summary>
     (List<int[]> Train, List<int[]> HeldOut) ReadCorpus(BertWordPieceTokenizer tokenizer, int maxPositions)
     {
@@ -180,7 +196,8 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
         var documents = files.Select(f => (Func<string>)(() => File.ReadAllText(f).Replace("<unk>", "[UNK]"))).ToList();
         if (_o.TaskText is var (task, file))
             documents.Add(() => string.Join('\n', GlueReader.Read(task, file)
-                .SelectMany(e => e.TextB is null ? [e.TextA] : new[] { e.TextA, e.TextB }).Distinct(StringComparer.Ordinal)));
+                .SelectMany(e => e.TextB is null ? [e.TextA] : new[] { e.TextA, e.TextB })
+                    .Distinct(StringComparer.Ordinal)));
         var perFile = new int[documents.Count][];
         int done = 0;
         Parallel.For(0, documents.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, _o.Threads) }, i =>
@@ -208,7 +225,8 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
 
     /// <summary>BERT's masking: 15% of the non-special tokens are predicted; 80% of those are replaced by
     /// [MASK], 10% by a random non-special token, 10% left as they are.</summary>
-    static (SequenceInput[] Inputs, int[] MaskedRows, int[] Targets) Mask(int[][] batch, BertWordPieceTokenizer tokenizer, int vocab, Rng rng)
+    static (SequenceInput[] Inputs, int[] MaskedRows, int[] Targets) Mask(int[][] batch,
+        BertWordPieceTokenizer tokenizer, int vocab, Rng rng)
     {
         var inputs = new SequenceInput[batch.Length];
         var rows = new List<int>();
@@ -238,11 +256,13 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
         return (inputs, rows.ToArray(), targets.ToArray());
     }
 
-    MlmReport EvaluateHeldOut(BertTrainingGraph graph, List<int[]> heldOut, BertWordPieceTokenizer tokenizer, int vocab, WorkerPool pool, long step)
+    MlmReport EvaluateHeldOut(BertTrainingGraph graph, List<int[]> heldOut, BertWordPieceTokenizer tokenizer, int vocab,
+        WorkerPool pool, long step)
     {
         var (accuracy, perplexity, masked) = MaskedLmScore(graph, heldOut, tokenizer, vocab, pool);
         var shuffle = new Rng(777); // the same order at every report
-        var (_, shuffledPerplexity, _) = MaskedLmScore(graph, heldOut.Select(s => ShuffleInterior(s, shuffle)).ToList(), tokenizer, vocab, pool);
+        var (_, shuffledPerplexity, _) = MaskedLmScore(graph, heldOut.Select(s => ShuffleInterior(s, shuffle)).ToList(),
+            tokenizer, vocab, pool);
         return new MlmReport(step, accuracy, perplexity, masked, shuffledPerplexity);
     }
 
@@ -258,9 +278,11 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
         return copy;
     }
 
-    (double Accuracy, double Perplexity, int Masked) MaskedLmScore(BertTrainingGraph graph, List<int[]> sequences, BertWordPieceTokenizer tokenizer, int vocab, WorkerPool pool)
+    (double Accuracy, double Perplexity, int Masked) MaskedLmScore(BertTrainingGraph graph, List<int[]> sequences,
+        BertWordPieceTokenizer tokenizer, int vocab, WorkerPool pool)
     {
-        var rng = new Rng(12345); // the same masks at every report (and for equal lengths, the same positions), so reports compare
+        // the same masks at every report (and for equal lengths, the same positions), so reports compare
+        var rng = new Rng(12345);
         double lossSum = 0;
         int correct = 0, masked = 0;
         for (int start = 0; start < sequences.Count; start += _o.BatchSize)

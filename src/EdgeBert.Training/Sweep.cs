@@ -33,7 +33,8 @@ public sealed record SweepRow(double? Lambda, string MetricName, double MetricSo
 /// and an interrupted model continues from its resume state, so a long sweep can be resumed.</summary>
 public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, TrainingProgress>? progress = null)
 {
-    /// <summary>Written into a model's folder once its training is complete; holds the settings it was trained with.</summary>
+    /// <summary>Written into a model's folder once its training is complete; holds the settings
+    /// it was trained with.</summary>
     public const string FinishedMarker = "sweep-finished.txt";
     public const string DenseFolder = "dense";
 
@@ -59,24 +60,30 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
                 Lambda = (float)lambda,
                 Distill = _o.Training.Distill,
             };
-            if (!TrainUnlessFinished($"[{i + 2}/{models}] lambda {SweepFiles.FormatLambda(lambda)}", gateOptions, cancel)) return null;
+            if (!TrainUnlessFinished($"[{i + 2}/{models}] lambda {SweepFiles.FormatLambda(lambda)}", gateOptions,
+                cancel))
+                return null;
             gatedDirs.Add(dir);
         }
 
         var rows = Evaluate(denseDir, gatedDirs);
         SweepFiles.WriteAll(_o.Training.OutputDirectory, _o.Training.Task, rows);
-        log.WriteLine($"wrote {SweepFiles.ResultsFile}, {SweepFiles.PlotFile} and {SweepFiles.SummaryFile} to {_o.Training.OutputDirectory}");
+        log.WriteLine($"wrote {SweepFiles.ResultsFile}, {SweepFiles.PlotFile} and {SweepFiles.SummaryFile} to "
+            + $"{_o.Training.OutputDirectory}");
         return rows;
     }
 
     void Validate()
     {
         if (_o.Lambdas.Count == 0) throw new ArgumentException("--lambdas needs at least one value");
-        if (_o.Lambdas.Any(l => !(l >= 0) || double.IsInfinity(l))) throw new ArgumentException("every lambda must be a finite number >= 0");
+        if (_o.Lambdas.Any(l => !(l >= 0) || double.IsInfinity(l)))
+            throw new ArgumentException("every lambda must be a finite number >= 0");
         var folders = _o.Lambdas.Select(SweepFiles.LambdaFolder).ToList();
         if (folders.Distinct().Count() != folders.Count) throw new ArgumentException("--lambdas lists a value twice");
         if (_o.TimingRounds < 1) throw new ArgumentException("timing needs at least one round");
-        if (_o.Training.FreezeGates) throw new ArgumentException("--freeze-gates is an option of train (with a gated --init); a sweep learns its gates");
+        if (_o.Training.FreezeGates)
+            throw new ArgumentException("--freeze-gates is an option of train (with a gated --init); "
+                + "a sweep learns its gates");
     }
 
     /// <summary>The dense baseline's folder: --init itself when it is already fine-tuned on the task,
@@ -87,10 +94,12 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
         {
             var init = BertCheckpoint.Load(_o.Training.Init);
             if (init.Weights.HasGates)
-                throw new ArgumentException($"{_o.Training.Init} already has gates: the sweep needs a dense model as --init");
+                throw new ArgumentException($"{_o.Training.Init} already has gates: "
+                    + "the sweep needs a dense model as --init");
             if (FineTuner.Classifies(init, _o.Training.Task))
             {
-                log.WriteLine($"[1/{models}] dense: {_o.Training.Init} is fine-tuned on {_o.Training.Task.Name}, evaluated as is");
+                log.WriteLine($"[1/{models}] dense: {_o.Training.Init} is fine-tuned on "
+                    + $"{_o.Training.Task.Name}, evaluated as is");
                 return _o.Training.Init;
             }
         }
@@ -101,7 +110,8 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
 
     // An interrupted sweep continues each model where it stopped (FineTuner starts afresh when there is no state).
     FineTuneOptions TrainingOptions(string init, string outputDirectory) =>
-        _o.Training with { Init = init, OutputDirectory = outputDirectory, Gates = GateTraining.None, Distill = 0, Resume = true };
+        _o.Training with { Init = init, OutputDirectory = outputDirectory, Gates = GateTraining.None, Distill = 0,
+            Resume = true };
 
     /// <summary>Returns false when cancelled.</summary>
     bool TrainUnlessFinished(string name, FineTuneOptions options, CancellationToken cancel)
@@ -115,7 +125,8 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
             // Reusing a model trained with other settings would silently mix two experiments in one table.
             var differing = SettingsDiff(File.ReadAllText(marker), settings);
             if (differing.Count > 0)
-                throw new InvalidOperationException($"{dir} was trained with other settings ({string.Join(", ", differing)}): delete it or choose another --out");
+                throw new InvalidOperationException($"{dir} was trained with other settings "
+                    + $"({string.Join(", ", differing)}): delete it or choose another --out");
             log.WriteLine($"{name}: finished model in {dir}, not retrained");
             return true;
         }
@@ -137,7 +148,8 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
         var lines = new List<string>
         {
             $"task={o.Task.Name}", $"init={o.Init}", $"epochs={o.Epochs}", string.Create(inv, $"lr={o.LearningRate}"),
-            $"batch-size={o.BatchSize}", $"max-len={o.MaxLength}", $"seed={o.Seed}", $"max-train={o.MaxTrainExamples?.ToString(inv) ?? "all"}",
+            $"batch-size={o.BatchSize}", $"max-len={o.MaxLength}", $"seed={o.Seed}",
+            $"max-train={o.MaxTrainExamples?.ToString(inv) ?? "all"}",
             $"gates={o.Gates}",
         };
         if (o.Gates != GateTraining.None)
@@ -170,7 +182,8 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
             _o.Training.DataDirectory ?? throw new ArgumentException("no --data directory given"), GlueSplit.Dev);
         var dev = TaskData.Encode(devExamples, denseCheckpoint.RequireTokenizer(), maxLength);
         var timed = _o.TimingExamples is { } n && n < dev.Length ? dev[..n] : dev;
-        log.WriteLine($"evaluating on {dev.Length} dev examples, timing on {timed.Length} at 1 thread, batch size 1, best of {_o.TimingRounds}");
+        log.WriteLine($"evaluating on {dev.Length} dev examples, timing on {timed.Length} at 1 thread, batch size 1, "
+            + $"best of {_o.TimingRounds}");
 
         using var pool = new WorkerPool(_o.Training.Threads);
         var denseEngine = BertEngine.Load(denseCheckpoint);
@@ -180,18 +193,24 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
         for (int i = 0; i < gatedDirs.Count; i++)
         {
             var checkpoint = BertCheckpoint.Load(gatedDirs[i]);
-            double soft = TaskMetrics.Main(task, Evaluator.EvaluateSoft(new BertTrainingGraph(checkpoint.Config, checkpoint.Weights), task, dev, pool));
+            double soft = TaskMetrics.Main(task,
+                Evaluator.EvaluateSoft(new BertTrainingGraph(checkpoint.Config, checkpoint.Weights), task, dev, pool));
             var engine = BertEngine.Load(checkpoint);
             var hard = Evaluator.Evaluate(engine, task, dev, useGates: true, pool);
             var (denseMs, gatedMs) = TimePair(denseEngine, engine, timed);
             denseMsOverall = Math.Min(denseMsOverall, denseMs);
-            var row = new SweepRow(_o.Lambdas[i], task.MainMetric, soft, hard.MainMetric, hard.FlopsRatio, gatedMs, denseMs / gatedMs, hard.MeanKeptPerLayer);
+            var row = new SweepRow(_o.Lambdas[i], task.MainMetric, soft, hard.MainMetric, hard.FlopsRatio, gatedMs,
+                denseMs / gatedMs, hard.MeanKeptPerLayer);
             gatedRows.Add(row);
             log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{row.Name}: {task.MainMetric} {row.MetricHard:F4} hard, {row.MetricSoft:F4} soft; FLOPs ratio {row.FlopsRatio:F2}x; {gatedMs:F3} ms vs dense {denseMs:F3} ms per example: {row.Speedup:F2}x"));
+                $"{row.Name}: {task.MainMetric} {row.MetricHard:F4} hard, {row.MetricSoft:F4} soft; "
+                    + $"FLOPs ratio {row.FlopsRatio:F2}x; {gatedMs:F3} ms vs dense {denseMs:F3} ms per "
+                    + $"example: {row.Speedup:F2}x"));
         }
-        var denseRow = new SweepRow(null, task.MainMetric, dense.MainMetric, dense.MainMetric, dense.FlopsRatio, denseMsOverall, 1, dense.MeanKeptPerLayer);
-        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"dense: {task.MainMetric} {dense.MainMetric:F4}, {denseMsOverall:F3} ms per example"));
+        var denseRow = new SweepRow(null, task.MainMetric, dense.MainMetric, dense.MainMetric, dense.FlopsRatio,
+            denseMsOverall, 1, dense.MeanKeptPerLayer);
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"dense: {task.MainMetric} {dense.MainMetric:F4}, {denseMsOverall:F3} ms per example"));
         return [denseRow, .. gatedRows];
     }
 
@@ -203,8 +222,10 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
         double denseMs = double.MaxValue, gatedMs = double.MaxValue;
         for (int round = 0; round < _o.TimingRounds; round++)
         {
-            denseMs = Math.Min(denseMs, Evaluator.Evaluate(dense, _o.Training.Task, examples, false, WorkerPool.Single, batchSize: 1).MillisecondsPerExample);
-            gatedMs = Math.Min(gatedMs, Evaluator.Evaluate(gated, _o.Training.Task, examples, true, WorkerPool.Single, batchSize: 1).MillisecondsPerExample);
+            denseMs = Math.Min(denseMs, Evaluator.Evaluate(dense, _o.Training.Task, examples, false, WorkerPool.Single,
+                batchSize: 1).MillisecondsPerExample);
+            gatedMs = Math.Min(gatedMs, Evaluator.Evaluate(gated, _o.Training.Task, examples, true, WorkerPool.Single,
+                batchSize: 1).MillisecondsPerExample);
         }
         return (denseMs, gatedMs);
     }
@@ -214,7 +235,8 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
 public static class SweepFiles
 {
     public const string ResultsFile = "results.csv", PlotFile = "tradeoff.svg", SummaryFile = "summary.md";
-    public const string CsvHeader = "lambda,metric_name,metric_soft,metric_hard,flops_ratio,ms_per_example,speedup,kept_per_layer";
+    public const string CsvHeader =
+        "lambda,metric_name,metric_soft,metric_hard,flops_ratio,ms_per_example,speedup,kept_per_layer";
     /// <summary>"1.0 point" of a GLUE metric, whose values here are fractions (accuracy 0.91 = 91 points).</summary>
     public const double OnePoint = 0.01;
 
@@ -230,7 +252,8 @@ public static class SweepFiles
         File.WriteAllText(Path.Combine(directory, SummaryFile), Markdown(task, rows));
     }
 
-    /// <summary>One line per model, the dense one first with lambda "dense"; kept tokens per layer space-separated.</summary>
+    /// <summary>One line per model, the dense one first with lambda "dense"; kept tokens per
+    /// layer space-separated.</summary>
     public static string Csv(IReadOnlyList<SweepRow> rows)
     {
         var inv = CultureInfo.InvariantCulture;
@@ -239,7 +262,8 @@ public static class SweepFiles
         {
             string kept = string.Join(' ', r.KeptPerLayer.Select(k => k.ToString("F2", inv)));
             sb.Append(string.Create(inv,
-                $"{(r.Lambda is { } l ? FormatLambda(l) : "dense")},{r.MetricName},{r.MetricSoft:F4},{r.MetricHard:F4},{r.FlopsRatio:F4},{r.MillisecondsPerExample:F4},{r.Speedup:F3},{kept}"));
+                $"{(r.Lambda is { } l ? FormatLambda(l) : "dense")},{r.MetricName},{r.MetricSoft:F4},"
+                + $"{r.MetricHard:F4},{r.FlopsRatio:F4},{r.MillisecondsPerExample:F4},{r.Speedup:F3},{kept}"));
             sb.Append('\n');
         }
         return sb.ToString();
@@ -262,21 +286,31 @@ public static class SweepFiles
         var sb = new StringBuilder();
         sb.Append($"# Token-gate sweep on {task.Name}\n\n");
         sb.Append($"Dev {metric}, soft (training pass, gates scale tokens) and hard (inference, tokens removed); ");
-        sb.Append("FLOPs ratio = dense / gated multiply-adds (exact counts); time = best of the timing runs at 1 thread, ");
+        sb.Append("FLOPs ratio = dense / gated multiply-adds (exact counts); "
+            + "time = best of the timing runs at 1 thread, ");
         sb.Append("one sequence per batch; speed-up = dense time / gated time, measured side by side.\n\n");
-        sb.Append($"| model | {metric} soft | {metric} hard | vs dense (points) | FLOPs ratio | ms / example | speed-up | kept tokens per layer |\n");
+        sb.Append($"| model | {metric} soft | {metric} hard | vs dense (points) "
+            + "| FLOPs ratio | ms / example | speed-up | kept tokens per layer |\n");
         sb.Append("|---|---:|---:|---:|---:|---:|---:|---|\n");
         foreach (var r in rows.OrderBy(r => r.IsDense ? 0 : 1))
         {
-            string delta = r.IsDense ? "" : ((r.MetricHard - dense.MetricHard) / OnePoint).ToString("+0.00;-0.00;0.00", inv);
+            string delta = r.IsDense ? ""
+                : ((r.MetricHard - dense.MetricHard) / OnePoint).ToString("+0.00;-0.00;0.00", inv);
             sb.Append(string.Create(inv,
-                $"| {r.Name} | {r.MetricSoft:F4} | {r.MetricHard:F4} | {delta} | {r.FlopsRatio:F2}x | {r.MillisecondsPerExample:F3} | {r.Speedup:F2}x | {string.Join(' ', r.KeptPerLayer.Select(k => k.ToString("F1", inv)))} |\n"));
+                $"| {r.Name} | {r.MetricSoft:F4} | {r.MetricHard:F4} | {delta} | {r.FlopsRatio:F2}x | "
+                    + $"{r.MillisecondsPerExample:F3} | {r.Speedup:F2}x | "
+                    + $"{string.Join(' ', r.KeptPerLayer.Select(k => k.ToString("F1", inv)))} |\n"));
         }
         sb.Append('\n');
         var best = BestWithinOnePoint(rows);
         sb.Append(best is null
-            ? string.Create(inv, $"No lambda reduces FLOPs while keeping the hard {metric} within 1.0 point of dense ({dense.MetricHard:F4}).\n")
-            : string.Create(inv, $"Largest FLOPs reduction within 1.0 point of dense: lambda {FormatLambda(best.Lambda!.Value)}, {best.FlopsRatio:F2}x fewer FLOPs and {best.Speedup:F2}x measured speed-up at {metric} {best.MetricHard:F4} (dense {dense.MetricHard:F4}).\n"));
+            ? string.Create(inv,
+                $"No lambda reduces FLOPs while keeping the hard {metric} within 1.0 point of dense "
+                + $"({dense.MetricHard:F4}).\n")
+            : string.Create(inv,
+                $"Largest FLOPs reduction within 1.0 point of dense: lambda {FormatLambda(best.Lambda!.Value)}, "
+                + $"{best.FlopsRatio:F2}x fewer FLOPs and {best.Speedup:F2}x measured speed-up at {metric} "
+                + $"{best.MetricHard:F4} (dense {dense.MetricHard:F4}).\n"));
         return sb.ToString();
     }
 }

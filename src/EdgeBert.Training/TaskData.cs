@@ -8,13 +8,15 @@ public sealed record EncodedExample(SequenceInput Input, int Label, float Score)
 public static class TaskData
 {
     /// <summary>Tokenizes every example once (truncated to <paramref name="maxLength"/> tokens).</summary>
-    public static EncodedExample[] Encode(IReadOnlyList<GlueExample> examples, BertWordPieceTokenizer tokenizer, int maxLength)
+    public static EncodedExample[] Encode(IReadOnlyList<GlueExample> examples, BertWordPieceTokenizer tokenizer,
+        int maxLength)
     {
         var encoded = new EncodedExample[examples.Count];
         Parallel.For(0, examples.Count, i =>
         {
             var e = examples[i];
-            encoded[i] = new EncodedExample(SequenceInput.From(tokenizer.Encode(e.TextA, e.TextB, maxLength)), e.Label, e.Score);
+            encoded[i] = new EncodedExample(SequenceInput.From(tokenizer.Encode(e.TextA, e.TextB, maxLength)), e.Label,
+                e.Score);
         });
         return encoded;
     }

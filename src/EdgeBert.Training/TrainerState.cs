@@ -74,7 +74,8 @@ public sealed class TrainerState
     static float[] ReadArray(BinaryReader reader)
     {
         int length = reader.ReadInt32();
-        if (length < 0 || length > reader.BaseStream.Length / 4) throw new InvalidDataException("corrupt trainer state");
+        if (length < 0 || length > reader.BaseStream.Length / 4)
+            throw new InvalidDataException("corrupt trainer state");
         var values = new float[length];
         for (int i = 0; i < length; i++) values[i] = reader.ReadSingle();
         return values;

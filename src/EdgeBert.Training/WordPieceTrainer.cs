@@ -23,8 +23,9 @@ public sealed record WordPieceTrainerOptions
 public readonly record struct WordPieceProgress(string Phase, long Done, long Total);
 
 /// <summary>A trained vocabulary: Tokens in id order (the lines of vocab.txt).</summary>
-public sealed record WordPieceVocabulary(IReadOnlyList<string> Tokens, int SpecialCount, int AlphabetSize, int MergeCount,
-                                         IReadOnlyList<string> DroppedCharacters, long WordOccurrences, long UntrainableWordOccurrences);
+public sealed record WordPieceVocabulary(IReadOnlyList<string> Tokens, int SpecialCount, int AlphabetSize,
+                                         int MergeCount, IReadOnlyList<string> DroppedCharacters,
+                                         long WordOccurrences, long UntrainableWordOccurrences);
 
 /// <summary>WordPiece vocabulary training in the form of the HuggingFace tokenizers' WordPiece trainer:
 /// byte-pair-encoding merges over word-internal symbols, where a word starts as its first character
@@ -70,7 +71,8 @@ public sealed class WordPieceTrainer(WordPieceTrainerOptions options)
     /// basic tokenizer, so this gives the words of the whole text).</summary>
     public void AddFile(string path)
     {
-        using var reader = new StreamReader(path, new UTF8Encoding(false, true), detectEncodingFromByteOrderMarks: true);
+        using var reader = new StreamReader(path, new UTF8Encoding(false, true),
+            detectEncodingFromByteOrderMarks: true);
         try
         {
             for (string? line; (line = reader.ReadLine()) is not null;) AddText(line);
@@ -81,7 +83,8 @@ public sealed class WordPieceTrainer(WordPieceTrainerOptions options)
     /// <summary>The *.txt files directly in <paramref name="directory"/>, in ordinal order.</summary>
     public static string[] CorpusFiles(string directory)
     {
-        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: corpus directory not found");
+        if (!Directory.Exists(directory))
+            throw new DirectoryNotFoundException($"{directory}: corpus directory not found");
         var files = Directory.GetFiles(directory, "*.txt", SearchOption.TopDirectoryOnly);
         if (files.Length == 0) throw new InvalidDataException($"{directory}: no .txt files in the corpus directory");
         Array.Sort(files, StringComparer.Ordinal);
@@ -102,11 +105,14 @@ public sealed class WordPieceTrainer(WordPieceTrainerOptions options)
                 string c = rune.ToString();
                 charCounts[c] = charCounts.GetValueOrDefault(c) + count;
             }
-        var alphabet = charCounts.Where(kv => kv.Value >= minFrequency).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
-        var dropped = charCounts.Where(kv => kv.Value < minFrequency).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
+        var alphabet = charCounts.Where(kv => kv.Value >= minFrequency).Select(kv => kv.Key)
+            .Order(StringComparer.Ordinal).ToList();
+        var dropped = charCounts.Where(kv => kv.Value < minFrequency).Select(kv => kv.Key)
+            .Order(StringComparer.Ordinal).ToList();
         int required = specials.Count + 2 * alphabet.Count;
         if (Options.VocabSize < required)
-            throw new ArgumentException($"vocabulary size {Options.VocabSize} is too small: the {specials.Count} special tokens and " +
+            throw new ArgumentException($"vocabulary size {Options.VocabSize} is too small: " +
+                                        $"the {specials.Count} special tokens and " +
                                         $"{alphabet.Count} characters (bare and ##) need {required}");
 
         var symbols = new SymbolTable();
@@ -123,7 +129,11 @@ public sealed class WordPieceTrainer(WordPieceTrainerOptions options)
         foreach (var (word, count) in words)
         {
             var chars = word.EnumerateRunes().Select(r => r.ToString()).ToList();
-            if (chars.Count > BertWordPieceTokenizer.MaxCharsPerWord || !chars.All(kept.Contains)) { untrainable += count; continue; }
+            if (chars.Count > BertWordPieceTokenizer.MaxCharsPerWord || !chars.All(kept.Contains))
+            {
+                untrainable += count;
+                continue;
+            }
             var seq = new int[chars.Count];
             for (int i = 0; i < seq.Length; i++) seq[i] = symbols.Id(i == 0 ? chars[i] : ContinuationPrefix + chars[i]);
             sequences.Add(seq);
@@ -138,12 +148,15 @@ public sealed class WordPieceTrainer(WordPieceTrainerOptions options)
         {
             // A piece reached by two merge paths (t + ##he, th + ##e) is one entry.
             if (isNew) tokens.Add(merged);
-            progress?.Invoke(new WordPieceProgress("merges", tokens.Count - specials.Count - 2 * alphabet.Count, mergesPlanned));
+            progress?.Invoke(new WordPieceProgress("merges", tokens.Count - specials.Count - 2 * alphabet.Count,
+                mergesPlanned));
         }
-        return new WordPieceVocabulary(tokens, specials.Count, alphabet.Count, tokens.Count - required, dropped, WordOccurrences, untrainable);
+        return new WordPieceVocabulary(tokens, specials.Count, alphabet.Count, tokens.Count - required, dropped,
+            WordOccurrences, untrainable);
     }
 
-    /// <summary>Writes one token per line (ids = line numbers) to a temporary file, then renames it over <paramref name="path"/>.</summary>
+    /// <summary>Writes one token per line (ids = line numbers) to a temporary file, then renames it over
+    /// <paramref name="path"/>.</summary>
     public static void WriteVocab(string path, IEnumerable<string> tokens)
     {
         string full = Path.GetFullPath(path);
@@ -206,7 +219,8 @@ public sealed class WordPieceTrainer(WordPieceTrainerOptions options)
             _lengths = lengths;
             _counts = counts;
             _lastVisit = new int[words.Count];
-            _heap = new PriorityQueue<long, (long Count, long Pair)>(Comparer<(long Count, long Pair)>.Create(ComparePriority));
+            _heap = new PriorityQueue<long, (long Count, long Pair)>(
+                Comparer<(long Count, long Pair)>.Create(ComparePriority));
             for (int w = 0; w < words.Count; w++)
                 for (int i = 0; i + 1 < lengths[w]; i++)
                 {
@@ -296,6 +310,7 @@ public sealed class WordPieceTrainer(WordPieceTrainerOptions options)
             }
         }
 
-        static void Add(Dictionary<long, long> delta, long key, long value) => delta[key] = delta.GetValueOrDefault(key) + value;
+        static void Add(Dictionary<long, long> delta, long key, long value) =>
+            delta[key] = delta.GetValueOrDefault(key) + value;
     }
 }

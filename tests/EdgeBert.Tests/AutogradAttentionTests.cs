@@ -25,7 +25,8 @@ public class AutogradAttentionTests
                     {
                         double dot = 0;
                         for (int d = 0; d < headDim; d++)
-                            dot += q[(offset + i) * ld + qColumn + h * headDim + d] * k[(offset + j) * ld + kColumn + h * headDim + d];
+                            dot += q[(offset + i) * ld + qColumn + h * headDim + d]
+                                * k[(offset + j) * ld + kColumn + h * headDim + d];
                         scores[j] = dot / Math.Sqrt(headDim) + (keyMask?[offset + j] ?? 0);
                     }
                     double max = scores.Max();
@@ -35,7 +36,8 @@ public class AutogradAttentionTests
                     for (int d = 0; d < headDim; d++)
                     {
                         double c = 0;
-                        for (int j = 0; j < n; j++) c += weights[j] / sum * v[(offset + j) * ld + vColumn + h * headDim + d];
+                        for (int j = 0; j < n; j++)
+                            c += weights[j] / sum * v[(offset + j) * ld + vColumn + h * headDim + d];
                         context[(offset + i) * hidden + h * headDim + d] = c;
                     }
                 }
@@ -95,8 +97,10 @@ public class AutogradAttentionTests
         var upstream = RandomArray(random, result.Context.Length);
         tape.Backward(result.Context, upstream);
 
-        Func<double[][], double[]> reference = x => ReferenceContext(x[0], x[1], x[2], 0, 0, 0, hidden, lengths, heads, hidden, null);
-        AssertForward(reference([.. new[] { q, k, v }.Select(t => t.Data.Select(e => (double)e).ToArray())]), result.Context.Data);
+        Func<double[][], double[]> reference = x =>
+            ReferenceContext(x[0], x[1], x[2], 0, 0, 0, hidden, lengths, heads, hidden, null);
+        AssertForward(reference([.. new[] { q, k, v }.Select(t => t.Data.Select(e => (double)e).ToArray())]),
+            result.Context.Data);
         AssertGradients(reference, [q.Data, k.Data, v.Data], [q.Grad, k.Grad, v.Grad], upstream);
     }
 
@@ -153,6 +157,7 @@ public class AutogradAttentionTests
         var tape = new Tape();
         Assert.Throws<ArgumentException>(() => tape.MultiHeadAttention(qkv, new SequenceBatch([2, 2]), 2));
         Assert.Throws<ArgumentException>(() => tape.MultiHeadAttention(qkv, new SequenceBatch([2, 3]), 3));
-        Assert.Throws<ArgumentException>(() => tape.MultiHeadAttention(qkv, new SequenceBatch([2, 3]), 2, new float[4]));
+        Assert.Throws<ArgumentException>(() =>
+            tape.MultiHeadAttention(qkv, new SequenceBatch([2, 3]), 2, new float[4]));
     }
 }

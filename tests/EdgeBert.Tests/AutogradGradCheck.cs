@@ -40,7 +40,8 @@ static class AutogradGradCheck
                 worst = Math.Max(worst, Math.Abs(grad[e] - numeric[i][e]));
                 scale = Math.Max(scale, Math.Abs(numeric[i][e]));
             }
-            Assert.True(worst / scale <= tolerance, $"input {i}: max gradient error {worst:G4} vs max |gradient| {scale:G4}");
+            Assert.True(worst / scale <= tolerance,
+                $"input {i}: max gradient error {worst:G4} vs max |gradient| {scale:G4}");
         }
     }
 

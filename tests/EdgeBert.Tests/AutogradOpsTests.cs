@@ -160,7 +160,8 @@ public class AutogradOpsTests
         int rows = random.Next(1, 9), width = random.Next(1, 20), gates = random.Next(1, 10);
         var ranks = Enumerable.Range(0, rows).Select(_ => random.Next(gates)).ToArray();
         var x = Param(random, rows, width);
-        var gate = Tensor.Parameter("gate", Enumerable.Range(0, gates).Select(_ => (float)random.NextDouble()).ToArray(), gates);
+        var gate = Tensor.Parameter("gate",
+            Enumerable.Range(0, gates).Select(_ => (float)random.NextDouble()).ToArray(), gates);
         Check(random, [x, gate], tape => tape.GateScale(x, gate, ranks), v =>
         {
             var y = new double[rows * width];
@@ -199,7 +200,8 @@ public class AutogradOpsTests
         var random = new Random(seed);
         int layers = random.Next(1, 5), n = random.Next(1, 12);
         var gates = Enumerable.Range(0, layers)
-            .Select(_ => Tensor.Parameter("gate", Enumerable.Range(0, n).Select(_ => (float)random.NextDouble()).ToArray(), n))
+            .Select(_ => Tensor.Parameter("gate",
+                Enumerable.Range(0, n).Select(_ => (float)random.NextDouble()).ToArray(), n))
             .ToArray();
         // METHOD.md point 5, written out term by term.
         Check(random, gates, tape => tape.GateL1(gates), v =>
@@ -369,8 +371,10 @@ public class AutogradOpsTests
                     h[o] = v[0][row * width + o] + 0.5 * s * (1 + Erf(s / Math.Sqrt(2)));
                 }
                 double mean = h.Average(), variance = h.Select(e => (e - mean) * (e - mean)).Average();
-                var pooled = h.Select((e, c) => Math.Tanh((e - mean) / Math.Sqrt(variance + 1e-5) * v[3][c] + v[4][c])).ToArray();
-                var logits = Enumerable.Range(0, classes).Select(k => Enumerable.Range(0, width).Sum(c => v[5][k * width + c] * pooled[c])).ToArray();
+                var pooled = h.Select((e, c) => Math.Tanh((e - mean) / Math.Sqrt(variance + 1e-5) * v[3][c] + v[4][c]))
+                    .ToArray();
+                var logits = Enumerable.Range(0, classes)
+                    .Select(k => Enumerable.Range(0, width).Sum(c => v[5][k * width + c] * pooled[c])).ToArray();
                 loss += Math.Log(logits.Sum(Math.Exp)) - logits[label];
             }
             return [loss / picked.Length];

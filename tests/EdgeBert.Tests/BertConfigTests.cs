@@ -9,7 +9,9 @@ public class BertConfigTests
     public void FixtureConfigFieldsAndLabels()
     {
         var c = BertConfig.Load(Path.Combine(ModelTestFiles.TinyBert, "config.json"));
-        Assert.Equal((106, 32, 2, 4, 64, 64, 2), (c.VocabSize, c.HiddenSize, c.NumHiddenLayers, c.NumAttentionHeads, c.IntermediateSize, c.MaxPositionEmbeddings, c.TypeVocabSize));
+        Assert.Equal((106, 32, 2, 4, 64, 64, 2),
+            (c.VocabSize, c.HiddenSize, c.NumHiddenLayers, c.NumAttentionHeads, c.IntermediateSize,
+            c.MaxPositionEmbeddings, c.TypeVocabSize));
         Assert.Equal(1e-12, c.LayerNormEps);
         Assert.Equal("gelu", c.HiddenAct);
         Assert.Equal(8, c.HeadDim);
@@ -23,7 +25,9 @@ public class BertConfigTests
     public void UnknownKeysAndChangesSurviveSave()
     {
         using var tmp = new ModelTestFiles.TempDir();
-        var c = BertConfig.Parse("{\"hidden_size\": 64, \"num_attention_heads\": 4, \"my_key\": {\"a\": [1, \"x\"]}, \"id2label\": {\"1\": \"yes\", \"0\": \"no\"}}", "in.json");
+        var c =
+            BertConfig.Parse("{\"hidden_size\": 64, \"num_attention_heads\": 4, \"my_key\": {\"a\": [1, \"x\"]}, "
+            + "\"id2label\": {\"1\": \"yes\", \"0\": \"no\"}}", "in.json");
         Assert.Equal(["no", "yes"], c.Labels);
         c.GatePositions = 32;
         c.Labels = ["score"];
@@ -42,10 +46,13 @@ public class BertConfigTests
     public void DefaultsFollowHuggingFace()
     {
         var c = BertConfig.Parse("{}", "x");
-        Assert.Equal((30522, 768, 12, 12, 3072, 512, 2), (c.VocabSize, c.HiddenSize, c.NumHiddenLayers, c.NumAttentionHeads, c.IntermediateSize, c.MaxPositionEmbeddings, c.TypeVocabSize));
+        Assert.Equal((30522, 768, 12, 12, 3072, 512, 2),
+            (c.VocabSize, c.HiddenSize, c.NumHiddenLayers, c.NumAttentionHeads, c.IntermediateSize,
+            c.MaxPositionEmbeddings, c.TypeVocabSize));
         Assert.Equal(["LABEL_0", "LABEL_1"], c.Labels);
         Assert.Equal(5, BertConfig.Parse("{\"num_labels\": 5}", "x").NumLabels);
-        Assert.True(BertConfig.Parse("{\"problem_type\": \"regression\", \"id2label\": {\"0\": \"a\", \"1\": \"b\"}}", "x").IsRegression);
+        Assert.True(BertConfig.Parse("{\"problem_type\": \"regression\", \"id2label\": {\"0\": \"a\", \"1\": \"b\"}}",
+            "x").IsRegression);
     }
 
     [Theory]

@@ -34,7 +34,8 @@ public class CheckpointTests
     [Fact]
     public void F16FixtureWithUnalignedDataLoadsWithinHalfRounding()
     {
-        var f32 = BertCheckpoint.Load(ModelTestFiles.TinyBert).Weights.Named().ToDictionary(t => t.Name, t => t.Param.Values);
+        var f32 = BertCheckpoint.Load(ModelTestFiles.TinyBert).Weights.Named()
+            .ToDictionary(t => t.Name, t => t.Param.Values);
         var f16 = BertCheckpoint.Load(ModelTestFiles.TinyBertF16);
         var tensors = ModelTestFiles.Expected()["tensors"]!.AsObject();
         foreach (var (name, p) in f16.Weights.Named())
@@ -76,7 +77,8 @@ public class CheckpointTests
         using var tmp = new ModelTestFiles.TempDir();
         var tensors = ModelTestFiles.TinyTensors()
             .Where(t => !t.Name.StartsWith("classifier."))
-            .Select(t => (Name: t.Name[5..].Replace("LayerNorm.weight", "LayerNorm.gamma").Replace("LayerNorm.bias", "LayerNorm.beta"), t.Shape, t.Data))
+            .Select(t => (Name: t.Name[5..].Replace("LayerNorm.weight", "LayerNorm.gamma")
+                .Replace("LayerNorm.bias", "LayerNorm.beta"), t.Shape, t.Data))
             .ToList();
         var gate = Enumerable.Range(0, 128).Select(i => i / 128f).ToArray();
         tensors.Add(("encoder.layer.0.gate", [128], gate));
@@ -99,7 +101,8 @@ public class CheckpointTests
         Assert.Equal(105f, ckpt.Weights.MlmHead!.DecoderBias.Values[105]);
     }
 
-    static (string Dir, ModelTestFiles.TempDir Tmp) DirWith(Func<List<(string Name, int[] Shape, float[] Data)>, List<(string, int[], float[])>> edit, string? config = null)
+    static (string Dir, ModelTestFiles.TempDir Tmp) DirWith(Func<List<(string Name, int[] Shape, float[] Data)>,
+        List<(string, int[], float[])>> edit, string? config = null)
     {
         var tmp = new ModelTestFiles.TempDir();
         ModelTestFiles.WriteModelDir(tmp.Path, edit(ModelTestFiles.TinyTensors()), config);
@@ -109,7 +112,8 @@ public class CheckpointTests
     [Fact]
     public void MissingTensorIsNamed()
     {
-        var (dir, tmp) = DirWith(t => t.Where(x => x.Name != "bert.encoder.layer.1.output.dense.weight").Select(x => (x.Name, x.Shape, x.Data)).ToList());
+        var (dir, tmp) = DirWith(t => t.Where(x => x.Name != "bert.encoder.layer.1.output.dense.weight")
+            .Select(x => (x.Name, x.Shape, x.Data)).ToList());
         using var _ = tmp;
         var e = Assert.Throws<InvalidDataException>(() => BertCheckpoint.Load(dir));
         Assert.Contains("bert.encoder.layer.1.output.dense.weight", e.Message);
@@ -119,7 +123,8 @@ public class CheckpointTests
     [Fact]
     public void ShapeDisagreeingWithConfigNamesTensorAndBothShapes()
     {
-        string config = File.ReadAllText(Path.Combine(ModelTestFiles.TinyBert, "config.json")).Replace("\"intermediate_size\": 64", "\"intermediate_size\": 48");
+        string config = File.ReadAllText(Path.Combine(ModelTestFiles.TinyBert, "config.json"))
+            .Replace("\"intermediate_size\": 64", "\"intermediate_size\": 48");
         var (dir, tmp) = DirWith(t => t.Select(x => (x.Name, x.Shape, x.Data)).ToList(), config);
         using var _ = tmp;
         var e = Assert.Throws<InvalidDataException>(() => BertCheckpoint.Load(dir));
@@ -145,22 +150,27 @@ public class CheckpointTests
     {
         var (dir, tmp) = DirWith(t => t.Select(x => (x.Name, x.Shape, x.Data))
             .Append(("bert.encoder.layer.2.output.dense.bias", [32], new float[32])).ToList());
-        using (tmp) Assert.Contains("layer 2", Assert.Throws<InvalidDataException>(() => BertCheckpoint.Load(dir)).Message);
+        using (tmp)
+            Assert.Contains("layer 2", Assert.Throws<InvalidDataException>(() => BertCheckpoint.Load(dir)).Message);
 
         var (dir2, tmp2) = DirWith(t => t.Select(x => (x.Name, x.Shape, x.Data))
             .Append(("bert.encoder.layer.0.gate", [128], new float[128])).ToList());
-        using (tmp2) Assert.Contains("bert.encoder.layer.1.gate", Assert.Throws<InvalidDataException>(() => BertCheckpoint.Load(dir2)).Message);
+        using (tmp2)
+            Assert.Contains("bert.encoder.layer.1.gate",
+                Assert.Throws<InvalidDataException>(() => BertCheckpoint.Load(dir2)).Message);
 
         // gate_positions given: gates of another length are rejected.
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(ModelTestFiles.TinyBert, "config.json")))!.AsObject();
         config["gate_positions"] = 128;
         var (dir3, tmp3) = DirWith(WithGates(64), config.ToJsonString());
-        using (tmp3) Assert.Contains("[128]", Assert.Throws<InvalidDataException>(() => BertCheckpoint.Load(dir3)).Message);
+        using (tmp3)
+            Assert.Contains("[128]", Assert.Throws<InvalidDataException>(() => BertCheckpoint.Load(dir3)).Message);
     }
 
     static Func<List<(string Name, int[] Shape, float[] Data)>, List<(string, int[], float[])>> WithGates(int n) =>
         t => t.Select(x => (x.Name, x.Shape, x.Data))
-            .Append(("bert.encoder.layer.0.gate", [n], new float[n])).Append(("bert.encoder.layer.1.gate", [n], new float[n]))
+            .Append(("bert.encoder.layer.0.gate", [n], new float[n]))
+                .Append(("bert.encoder.layer.1.gate", [n], new float[n]))
             .ToList();
 
     [Fact]
@@ -180,9 +190,11 @@ public class CheckpointTests
         using var tmp = new ModelTestFiles.TempDir();
         string missing = tmp.File("nope");
         Assert.Contains(missing, Assert.Throws<DirectoryNotFoundException>(() => BertCheckpoint.Load(missing)).Message);
-        Assert.Contains("config.json", Assert.Throws<FileNotFoundException>(() => BertCheckpoint.Load(tmp.Path)).Message);
+        Assert.Contains("config.json", Assert.Throws<FileNotFoundException>(() => BertCheckpoint.Load(tmp.Path))
+            .Message);
         File.Copy(Path.Combine(ModelTestFiles.TinyBert, "config.json"), tmp.File("config.json"));
-        Assert.Contains("model.safetensors", Assert.Throws<FileNotFoundException>(() => BertCheckpoint.Load(tmp.Path)).Message);
+        Assert.Contains("model.safetensors",
+            Assert.Throws<FileNotFoundException>(() => BertCheckpoint.Load(tmp.Path)).Message);
         File.WriteAllText(tmp.File("config.json"), "{\"hidden_size\": 32,");
         var e = Assert.Throws<InvalidDataException>(() => BertCheckpoint.Load(tmp.Path));
         Assert.Contains("config.json", e.Message);
@@ -195,7 +207,8 @@ public class CheckpointTests
         var expected = ModelTestFiles.Expected()["cases"]!.AsArray().First(c => c!["pair"] is not null)!;
         var stdout = new StringWriter();
         var stderr = new StringWriter();
-        int code = CliApp.Run(["tokenize", "--model", ModelTestFiles.TinyBert, "--pair", (string)expected["pair"]!, (string)expected["text"]!], stdout, stderr);
+        int code = CliApp.Run(["tokenize", "--model", ModelTestFiles.TinyBert, "--pair", (string)expected["pair"]!,
+            (string)expected["text"]!], stdout, stderr);
         Assert.Equal(0, code);
         var got = JsonNode.Parse(stdout.ToString())!;
         Assert.Equal(expected["tokens"]!.ToJsonString(), got["tokens"]!.ToJsonString());
@@ -210,6 +223,7 @@ public class CheckpointTests
         Assert.Equal(1, CliApp.Run(["tokenize", "--model", "/nonexistent/model", "hi"], new StringWriter(), stderr));
         Assert.StartsWith("error: /nonexistent/model", stderr.ToString());
         Assert.Single(stderr.ToString().Trim().Split('\n'));
-        Assert.Equal(2, CliApp.Run(["tokenize", "--model", ModelTestFiles.TinyBert], new StringWriter(), new StringWriter()));
+        Assert.Equal(2, CliApp.Run(["tokenize", "--model", ModelTestFiles.TinyBert], new StringWriter(),
+            new StringWriter()));
     }
 }

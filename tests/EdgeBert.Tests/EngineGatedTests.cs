@@ -54,12 +54,15 @@ public sealed class EngineGatedTests(ITestOutputHelper output)
             // Multiply-adds: the count the reference performed, which is FlopCounter's count for these kept numbers.
             var config = engine.Config;
             Assert.Equal(expected.MultiplyAdds, r.Flops);
-            Assert.Equal(FlopCounter.MultiplyAdds(config.HiddenSize, config.IntermediateSize, engine.NumLabels, c.Length, expected.Kept), r.Flops);
+            Assert.Equal(FlopCounter.MultiplyAdds(config.HiddenSize, config.IntermediateSize, engine.NumLabels,
+                c.Length, expected.Kept), r.Flops);
             Assert.Equal(c.Dense.MultiplyAdds, r.DenseFlops);
-            if (expected.Kept!.Any(k => k < c.Length)) Assert.True(r.Flops < r.DenseFlops, $"{c}: {r.Flops} >= {r.DenseFlops}");
+            if (expected.Kept!.Any(k => k < c.Length))
+                Assert.True(r.Flops < r.DenseFlops, $"{c}: {r.Flops} >= {r.DenseFlops}");
             else Assert.Equal(r.DenseFlops, r.Flops);
         }
-        output.WriteLine($"gated: worst relative error logits {worstLogits:E2}, hidden {worstHidden:E2} over {cases.Count} cases");
+        output.WriteLine($"gated: worst relative error logits {worstLogits:E2}, "
+            + $"hidden {worstHidden:E2} over {cases.Count} cases");
     }
 
     [Fact]

@@ -12,7 +12,8 @@ public class ExportVerbTests
         using var dir = new ModelTestFiles.TempDir();
         string output = Path.Combine(dir.Path, "f16");
         var stdout = new StringWriter();
-        Assert.Equal(0, CliApp.Run(["export", "--model", ModelTestFiles.TinyBert, "--out", output, "--f16", "--labels", "neg,mid,pos"], stdout, new StringWriter()));
+        Assert.Equal(0, CliApp.Run(["export", "--model", ModelTestFiles.TinyBert, "--out", output, "--f16", "--labels",
+            "neg,mid,pos"], stdout, new StringWriter()));
 
         var exported = BertCheckpoint.Load(output);
         Assert.Equal(["neg", "mid", "pos"], exported.Config.Labels);
@@ -36,7 +37,8 @@ public class ExportVerbTests
     {
         using var dir = new ModelTestFiles.TempDir();
         var stderr = new StringWriter();
-        Assert.Equal(2, CliApp.Run(["export", "--model", ModelTestFiles.TinyBert, "--out", dir.Path, "--labels", "a,b"], new StringWriter(), stderr));
+        Assert.Equal(2, CliApp.Run(["export", "--model", ModelTestFiles.TinyBert, "--out", dir.Path, "--labels", "a,b"],
+            new StringWriter(), stderr));
         Assert.Contains("3 distinct names", stderr.ToString());
     }
 
@@ -44,7 +46,8 @@ public class ExportVerbTests
     public void RefusesToOverwriteItsInput()
     {
         var stderr = new StringWriter();
-        Assert.Equal(2, CliApp.Run(["export", "--model", ModelTestFiles.TinyBert, "--out", ModelTestFiles.TinyBert], new StringWriter(), stderr));
+        Assert.Equal(2, CliApp.Run(["export", "--model", ModelTestFiles.TinyBert, "--out", ModelTestFiles.TinyBert],
+            new StringWriter(), stderr));
         Assert.StartsWith("error:", stderr.ToString());
     }
 }
@@ -66,9 +69,11 @@ public class AverageVerbTests
             copy.Save(models[m]);
         }
         string output = Path.Combine(dir.Path, "mean");
-        Assert.Equal(0, CliApp.Run(["average", "--models", string.Join(',', models), "--out", output], new StringWriter(), new StringWriter()));
+        Assert.Equal(0, CliApp.Run(["average", "--models", string.Join(',', models), "--out", output],
+            new StringWriter(), new StringWriter()));
 
-        var inputs = models.Select(BertCheckpoint.Load).Select(c => c.Weights.Named().ToDictionary(t => t.Name, t => t.Param.Values)).ToArray();
+        var inputs = models.Select(BertCheckpoint.Load)
+            .Select(c => c.Weights.Named().ToDictionary(t => t.Name, t => t.Param.Values)).ToArray();
         var mean = BertCheckpoint.Load(output);
         int tensors = 0;
         foreach (var (name, p) in mean.Weights.Named())
@@ -76,7 +81,8 @@ public class AverageVerbTests
             for (int i = 0; i < p.Values.Length; i++)
             {
                 double expected = inputs.Average(t => (double)t[name][i]);
-                Assert.True(Math.Abs(p.Values[i] - expected) <= 1e-6 * (1 + Math.Abs(expected)), $"{name}[{i}]: {p.Values[i]} vs {expected}");
+                Assert.True(Math.Abs(p.Values[i] - expected) <= 1e-6 * (1 + Math.Abs(expected)),
+                    $"{name}[{i}]: {p.Values[i]} vs {expected}");
             }
             tensors++;
         }
@@ -93,7 +99,8 @@ public class AverageVerbTests
         string other = Path.Combine(dir.Path, "other");
         relabelled.Save(other);
         var stderr = new StringWriter();
-        Assert.NotEqual(0, CliApp.Run(["average", "--models", $"{ModelTestFiles.TinyBert},{other}", "--out", Path.Combine(dir.Path, "mean")], new StringWriter(), stderr));
+        Assert.NotEqual(0, CliApp.Run(["average", "--models", $"{ModelTestFiles.TinyBert},{other}", "--out",
+            Path.Combine(dir.Path, "mean")], new StringWriter(), stderr));
         Assert.Contains("config.json differs", stderr.ToString());
     }
 
@@ -101,7 +108,8 @@ public class AverageVerbTests
     public void NeedsAtLeastTwoModels()
     {
         var stderr = new StringWriter();
-        Assert.Equal(2, CliApp.Run(["average", "--models", ModelTestFiles.TinyBert, "--out", "x"], new StringWriter(), stderr));
+        Assert.Equal(2, CliApp.Run(["average", "--models", ModelTestFiles.TinyBert, "--out", "x"], new StringWriter(),
+            stderr));
         Assert.Contains("at least two", stderr.ToString());
     }
 }

@@ -39,8 +39,10 @@ public class FineTunerTests
 
         var saved = BertCheckpoint.Load(dir.Path);
         Assert.Equal(["0", "1"], saved.Config.Labels);
-        var dev = TaskData.Encode(GlueReader.Read(GlueTask.Sst2, SharedData.Glue("SST-2"), GlueSplit.Dev), saved.RequireTokenizer(), 48);
-        var result = Evaluator.Evaluate(BertEngine.Load(saved), GlueTask.Sst2, dev, useGates: true, Kernels.WorkerPool.Single);
+        var dev = TaskData.Encode(GlueReader.Read(GlueTask.Sst2, SharedData.Glue("SST-2"), GlueSplit.Dev),
+            saved.RequireTokenizer(), 48);
+        var result = Evaluator.Evaluate(BertEngine.Load(saved), GlueTask.Sst2, dev, useGates: true,
+            Kernels.WorkerPool.Single);
         // The saved model is the best epoch's, so its dev accuracy is the best one reported.
         Assert.Equal(tuner.Reports.Max(r => r.Hard.MainMetric), result.MainMetric, 6);
     }
@@ -62,15 +64,18 @@ public class FineTunerTests
         const int examples = 64;
         var student = new FineTuner(Sst2Options(studentDir.Path, 1) with
         {
-            Init = teacherDir.Path, Gates = GateTraining.TwoStage, Lambda = 0, Mu = 0, LearningRate = 0, GateLearningRate = 0,
+            Init = teacherDir.Path, Gates = GateTraining.TwoStage, Lambda = 0, Mu = 0, LearningRate = 0,
+            GateLearningRate = 0,
             Dropout = 0, MaxTrainExamples = examples, Distill = 1,
         }, TextWriter.Null);
         student.Run();
 
         var teacher = BertCheckpoint.Load(teacherDir.Path);
-        var train = TaskData.Encode(GlueReader.Read(GlueTask.Sst2, SharedData.Glue("SST-2"), GlueSplit.Train).Take(examples).ToList(),
+        var train = TaskData.Encode(GlueReader.Read(GlueTask.Sst2, SharedData.Glue("SST-2"), GlueSplit.Train)
+            .Take(examples).ToList(),
             teacher.RequireTokenizer(), 48);
-        var results = BertEngine.Load(teacher).Run(train.Select(e => e.Input).ToArray(), new RunOptions(UseGates: false));
+        var results = BertEngine.Load(teacher)
+            .Run(train.Select(e => e.Input).ToArray(), new RunOptions(UseGates: false));
         double entropy = results.Average(r =>
         {
             double max = r.Logits.Max(), logSum = Math.Log(r.Logits.Sum(z => Math.Exp(z - max)));
@@ -83,7 +88,8 @@ public class FineTunerTests
         });
         double loss = student.Reports.Single().TrainLoss;
         Assert.True(Math.Abs(loss - entropy) <= 1e-4 * entropy, $"train loss {loss}, teacher entropy {entropy}");
-        Assert.True(Math.Abs(crossEntropy - entropy) > 1e-2, $"labels and teacher agree too closely for this test to tell them apart: {crossEntropy} vs {entropy}");
+        Assert.True(Math.Abs(crossEntropy - entropy) > 1e-2,
+            $"labels and teacher agree too closely for this test to tell them apart: {crossEntropy} vs {entropy}");
     }
 
     [Fact]
@@ -102,19 +108,22 @@ public class FineTunerTests
         {
             var ranks = Enumerable.Range(0, 48).OrderBy(_ => rng.Next()).ToArray();
             var gate = new float[48];
-            for (int i = 0; i < 48; i++) gate[ranks[i]] = i < above[j] ? 0.5f + 0.5f * (float)rng.NextDouble() : 0.49f * (float)rng.NextDouble();
+            for (int i = 0; i < 48; i++)
+                gate[ranks[i]] = i < above[j] ? 0.5f + 0.5f * (float)rng.NextDouble() : 0.49f * (float)rng.NextDouble();
             gated.Weights.Layers[j].Gate = new Param([48], gate);
         }
         gated.Save(initDir.Path);
         var before = gated.Weights.Layers[0].IntermediateWeight.Values.ToArray();
 
-        var tuner = new FineTuner(Sst2Options(outDir.Path, 1) with { Init = initDir.Path, Gates = GateTraining.TwoStage, Lambda = 0.5f, FreezeGates = true }, TextWriter.Null);
+        var tuner = new FineTuner(Sst2Options(outDir.Path, 1) with { Init = initDir.Path, Gates = GateTraining.TwoStage,
+            Lambda = 0.5f, FreezeGates = true }, TextWriter.Null);
         tuner.Run();
 
         var trained = BertCheckpoint.Load(outDir.Path);
         int[] kept = [20, 20];
         for (int j = 0; j < kept.Length; j++)
-            Assert.Equal(Enumerable.Range(0, 48).Select(k => k < kept[j] ? 1f : 0f), trained.Weights.Layers[j].Gate!.Values);
+            Assert.Equal(Enumerable.Range(0, 48).Select(k => k < kept[j] ? 1f : 0f),
+                trained.Weights.Layers[j].Gate!.Values);
         Assert.NotEqual(before, trained.Weights.Layers[0].IntermediateWeight.Values);
         // 0/1 gates: the soft training forward is the hard compacted one (METHOD.md point 8), so dev agrees.
         var report = tuner.Reports.Single();
@@ -135,7 +144,8 @@ public class FineTunerTests
     public void DistillationNeedsGatesAndAFineTunedTeacher()
     {
         using var dir = new ModelTestFiles.TempDir();
-        var noGates = Assert.Throws<ArgumentException>(() => new FineTuner(Sst2Options(dir.Path, 1) with { Distill = 0.5f }, TextWriter.Null).Run());
+        var noGates = Assert.Throws<ArgumentException>(() =>
+            new FineTuner(Sst2Options(dir.Path, 1) with { Distill = 0.5f }, TextWriter.Null).Run());
         Assert.Contains("--gates", noGates.Message);
         var randomTeacher = Assert.Throws<ArgumentException>(() => new FineTuner(Sst2Options(dir.Path, 1) with
             { Distill = 0.5f, Gates = GateTraining.OneStage, Lambda = 0.1f }, TextWriter.Null).Run());
@@ -187,7 +197,8 @@ public class GateLearningTests(Xunit.Abstractions.ITestOutputHelper output)
         {
             int n = rng.Next(12, 24), marker = rng.Next(n);
             int label = rng.Next(2);
-            var text = Enumerable.Range(0, n).Select(p => p == marker ? (label == 1 ? "good" : "bad") : $"w{rng.Next(Fillers)}");
+            var text = Enumerable.Range(0, n)
+                .Select(p => p == marker ? (label == 1 ? "good" : "bad") : $"w{rng.Next(Fillers)}");
             return new GlueExample(string.Join(' ', text), null, label, float.NaN, i + 1);
         }).ToList();
         return (vocab, Make(1200), Make(300));
@@ -199,7 +210,8 @@ public class GateLearningTests(Xunit.Abstractions.ITestOutputHelper output)
         return new FineTuneOptions
         {
             Task = GlueTask.Sst2, TrainExamples = train, DevExamples = dev, Init = "random:tiny", Vocab = vocab,
-            OutputDirectory = Path.Combine(dir, "out"), Epochs = 4, LearningRate = 2e-3f, BatchSize = 32, MaxLength = 32,
+            OutputDirectory = Path.Combine(dir, "out"), Epochs = 4, LearningRate = 2e-3f, BatchSize = 32,
+            MaxLength = 32,
             Threads = 2, Seed = 3, Gates = gates, Lambda = lambda, GatePositions = 32, GateLearningRate = 5e-2f,
         };
     }
@@ -219,7 +231,8 @@ public class GateLearningTests(Xunit.Abstractions.ITestOutputHelper output)
         double denseAccuracy = dense.Reports.Max(r => r.Hard.MainMetric);
         var last = gated.Reports[^1];
         Assert.True(denseAccuracy >= 0.95, $"dense accuracy {denseAccuracy}");
-        Assert.True(last.Hard.MainMetric >= denseAccuracy - 0.02, $"gated {last.Hard.MainMetric} vs dense {denseAccuracy}");
+        Assert.True(last.Hard.MainMetric >= denseAccuracy - 0.02,
+            $"gated {last.Hard.MainMetric} vs dense {denseAccuracy}");
         // The last layer must run on at most a quarter of the tokens ([CLS] and [SEP] included).
         double meanLength = MakeTask(gatedDir.Path).Dev.Average(e => e.TextA.Split(' ').Length + 2);
         Assert.True(last.Hard.MeanKeptPerLayer[^1] <= 0.25 * meanLength,

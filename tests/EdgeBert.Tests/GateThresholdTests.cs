@@ -34,14 +34,16 @@ public class GateThresholdTests
         Assert.Equal([12, 12], saved["gate_kept_counts"]!.AsArray().Select(n => n!.GetValue<int>()));
 
         string dev = Path.Combine(SharedData.Glue("SST-2"), "dev.tsv");
-        var (code, stdout, stderr) = CliRun.Run("eval", "--model", dir.Path, "--task", "SST-2", "--data", dev, "--json");
+        var (code, stdout, stderr) = CliRun.Run("eval", "--model", dir.Path, "--task", "SST-2", "--data", dev,
+            "--json");
         Assert.True(code == 0, stderr);
         var report = JsonNode.Parse(stdout)!;
         Assert.Equal(0.3, report["gate_threshold"]!.GetValue<double>(), 6);
 
         var reloaded = BertCheckpoint.Load(dir.Path);
         var examples = TaskData.Encode(GlueReader.Read(GlueTask.Sst2, dev), reloaded.RequireTokenizer(), 512);
-        double Ratio(float threshold) => Math.Round(Evaluator.Evaluate(BertEngine.Load(reloaded, new EngineOptions { GateThreshold = threshold }),
+        double Ratio(float threshold) =>
+            Math.Round(Evaluator.Evaluate(BertEngine.Load(reloaded, new EngineOptions { GateThreshold = threshold }),
             GlueTask.Sst2, examples, useGates: true, Kernels.WorkerPool.Single).FlopsRatio, 4);
         Assert.Equal(Ratio(0.3f), report["flops_ratio"]!.GetValue<double>());
         Assert.NotEqual(Ratio(0.5f), report["flops_ratio"]!.GetValue<double>());

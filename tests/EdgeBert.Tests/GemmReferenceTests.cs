@@ -16,7 +16,8 @@ public class GemmReferenceTests
         Assert.Equal(expected, GemmReference.Multiply(2, 2, 2, a, 2, false, bT, 2, true, [], 2));
         Assert.Equal(expected, GemmReference.Multiply(2, 2, 2, aT, 2, true, bT, 2, true, [], 2));
         double[] withBiasAndC = [19 + 1 + 10, 22 + 2 + 20, 43 + 3 + 10, 50 + 4 + 20];
-        Assert.Equal(withBiasAndC, GemmReference.Multiply(2, 2, 2, a, 2, false, b, 2, false, [1, 2, 3, 4], 2, true, [10, 20]));
+        Assert.Equal(withBiasAndC, GemmReference.Multiply(2, 2, 2, a, 2, false, b, 2, false, [1, 2, 3, 4], 2, true,
+            [10, 20]));
     }
 
     [Theory]

@@ -67,7 +67,8 @@ public sealed class GlueReaderTests : IDisposable
     {
         string path = Write("mrpc.tsv",
             "\uFEFFQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n" +
-            "1\t1355540\t1355592\tHe said the pie business doesn't fit.\t\"The pie business does not fit our strategy.\n" +
+            "1\t1355540\t1355592\tHe said the pie business doesn't fit.\t\"The pie business does not " +
+            "fit our strategy.\n" +
             "0\t2029631\t2029565\tFirst \"quoted\" text.\tSecond text.\n");
         var examples = GlueReader.Read(GlueTask.Mrpc, path);
         Assert.Equal(2, examples.Count);
@@ -115,13 +116,18 @@ public sealed class GlueReaderTests : IDisposable
     {
         string parses = "(a)\t(b)\t(A)\t(B)";
         string train = Write("mnli-train.tsv",
-            "index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\tsentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label\n" +
+            "index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\t" +
+            "sentence1_parse\tsentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label\n" +
             $"0\t31193\t31193n\tgovernment\t{parses}\tPremise one.\tHypothesis one.\tneutral\tneutral\n");
         string dev = Write("mnli-dev.tsv",
-            "index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\tsentence2_parse\tsentence1\tsentence2\tlabel1\tlabel2\tlabel3\tlabel4\tlabel5\tgold_label\n" +
-            $"0\t63735\t63735n\tslate\t{parses}\tPremise two.\tHypothesis two.\tneutral\tentailment\tneutral\tneutral\tneutral\tcontradiction\n");
+            "index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\t" +
+            "sentence1_parse\tsentence2_parse\tsentence1\tsentence2\t" +
+            "label1\tlabel2\tlabel3\tlabel4\tlabel5\tgold_label\n" +
+            $"0\t63735\t63735n\tslate\t{parses}\tPremise two.\tHypothesis two.\t" +
+            "neutral\tentailment\tneutral\tneutral\tneutral\tcontradiction\n");
         var trainExample = Assert.Single(GlueReader.Read(GlueTask.Mnli, train));
-        Assert.Equal(("Premise one.", "Hypothesis one.", 2), (trainExample.TextA, trainExample.TextB, trainExample.Label));
+        Assert.Equal(("Premise one.", "Hypothesis one.", 2),
+            (trainExample.TextA, trainExample.TextB, trainExample.Label));
         // gold_label, not label1, is the label.
         var devExample = Assert.Single(GlueReader.Read(GlueTask.Mnli, dev));
         Assert.Equal(("Premise two.", "Hypothesis two.", 0), (devExample.TextA, devExample.TextB, devExample.Label));
@@ -151,7 +157,8 @@ public sealed class GlueReaderTests : IDisposable
     {
         string path = Write("stsb.tsv",
             "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n" +
-            "0\tmain-captions\tMSRvid\t2012test\t0001\tnone\tnone\tA plane is taking off.\tAn air plane is taking off.\t5.000\n" +
+            "0\tmain-captions\tMSRvid\t2012test\t0001\tnone\tnone\tA plane is taking off.\tAn air plane is " +
+            "taking off.\t5.000\n" +
             "1\tmain-captions\tMSRvid\t2012test\t0004\tnone\tnone\tA man plays.\tA man plays a flute.\t3.800\n");
         var examples = GlueReader.Read(GlueTask.StsB, path);
         Assert.Equal(2, examples.Count);
@@ -191,7 +198,8 @@ public sealed class GlueReaderTests : IDisposable
     [Fact]
     public void UnknownLabelNamesFileLineAndLabel()
     {
-        var error = ReadFails(GlueTask.Rte, "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\ta\tb\tneutral\n");
+        var error = ReadFails(GlueTask.Rte,
+            "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\ta\tb\tneutral\n");
         Assert.Contains("line 3", error.Message);
         Assert.Contains("'neutral'", error.Message);
 
@@ -202,7 +210,8 @@ public sealed class GlueReaderTests : IDisposable
     [Fact]
     public void UnparsableScoreNamesFileAndLine()
     {
-        const string header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n";
+        const string header =
+            "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n";
         const string row = "0\tg\tf\ty\to\ts\ts\ta\tb\t";
         var error = ReadFails(GlueTask.StsB, header + row + "4.0\n" + row + "4,5\n");
         Assert.Contains("line 3", error.Message);

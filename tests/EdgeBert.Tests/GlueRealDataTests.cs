@@ -8,7 +8,8 @@ internal static class SharedData
     public static string Directory { get; } = System.IO.Directory.Exists(ModelTestFiles.SharedData)
         ? ModelTestFiles.SharedData
         : throw new DirectoryNotFoundException(
-            $"shared test data not found at {ModelTestFiles.SharedData} (expected ../shared/data next to the repository)");
+            $"shared test data not found at {ModelTestFiles.SharedData} (expected ../shared/data "
+                + "next to the repository)");
 
     public static string Glue(string task) => Path.Combine(Directory, "glue", task);
 }

@@ -69,7 +69,8 @@ public class MetricsTests
         // gold counts t = (2,2,2), predicted counts p = (2,3,1)
         // sum p*t = 4+6+2 = 12; sum p^2 = 4+9+1 = 14; sum t^2 = 12
         // MCC = (c*n - sum p*t) / sqrt((n^2 - sum p^2)(n^2 - sum t^2)) = (24-12)/sqrt(22*24) = 12/sqrt(528)
-        Assert.Equal(12.0 / Math.Sqrt(528.0), Metrics.MatthewsCorrelation([0, 1, 1, 1, 2, 0], [0, 0, 1, 1, 2, 2]), Tolerance);
+        Assert.Equal(12.0 / Math.Sqrt(528.0), Metrics.MatthewsCorrelation([0, 1, 1, 1, 2, 0], [0, 0, 1, 1, 2, 2]),
+            Tolerance);
     }
 
     [Fact]

@@ -45,7 +45,8 @@ public class MlmPretrainerTests
         var saved = BertCheckpoint.Load(Path.Combine(dir.Path, "out"));
         Assert.NotNull(saved.Weights.MlmHead);
         Assert.NotNull(saved.Tokenizer);
-        Assert.Equal(400, TrainerState.Read(Path.Combine(dir.Path, "out", FineTuner.ResumeFolder, "trainer_state.bin")).Moments!.Step);
+        Assert.Equal(400, TrainerState.Read(Path.Combine(dir.Path, "out", FineTuner.ResumeFolder, "trainer_state.bin"))
+            .Moments!.Step);
     }
 
     [Fact]
@@ -67,7 +68,9 @@ public class MlmPretrainerTests
         Assert.Equal(first.Reports[^1].HeldOutAccuracy, continued.Reports[^1].HeldOutAccuracy);
         Assert.Equal(first.Reports[^1].HeldOutPerplexity, continued.Reports[^1].HeldOutPerplexity, 1e-6);
 
-        var fresh = new MlmPretrainer(Options(dir.Path, corpus, vocab) with { OutputDirectory = Path.Combine(dir.Path, "fresh"), Steps = 1, LearningRate = 0f }, TextWriter.Null);
+        var fresh = new MlmPretrainer(Options(dir.Path, corpus,
+            vocab) with { OutputDirectory = Path.Combine(dir.Path, "fresh"), Steps = 1, LearningRate = 0f },
+            TextWriter.Null);
         fresh.Run();
         Assert.True(fresh.Reports[^1].HeldOutPerplexity > 2 * continued.Reports[^1].HeldOutPerplexity);
     }

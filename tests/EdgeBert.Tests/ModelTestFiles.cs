@@ -3,7 +3,8 @@ using EdgeBert.Model;
 
 namespace EdgeBert.Tests;
 
-/// <summary>Where the fixtures (tests/fixtures) and the shared data (../shared/data) are, found from the test binary.</summary>
+/// <summary>Where the fixtures (tests/fixtures) and the shared data (../shared/data) are, found
+/// from the test binary.</summary>
 static class ModelTestFiles
 {
     public static readonly string RepoRoot = FindRoot();
@@ -35,8 +36,10 @@ static class ModelTestFiles
     /// <paramref name="tensors"/> as its model.safetensors.</summary>
     public static void WriteModelDir(string dir, IEnumerable<(string, int[], float[])> tensors, string? config = null)
     {
-        System.IO.File.WriteAllText(System.IO.Path.Combine(dir, "config.json"), config ?? System.IO.File.ReadAllText(System.IO.Path.Combine(TinyBert, "config.json")));
-        System.IO.File.Copy(System.IO.Path.Combine(TinyBert, "vocab.txt"), System.IO.Path.Combine(dir, "vocab.txt"), true);
+        System.IO.File.WriteAllText(System.IO.Path.Combine(dir, "config.json"),
+            config ?? System.IO.File.ReadAllText(System.IO.Path.Combine(TinyBert, "config.json")));
+        System.IO.File.Copy(System.IO.Path.Combine(TinyBert, "vocab.txt"), System.IO.Path.Combine(dir, "vocab.txt"),
+            true);
         SafeTensors.Write(System.IO.Path.Combine(dir, "model.safetensors"), tensors);
     }
 
@@ -44,6 +47,7 @@ static class ModelTestFiles
     public static List<(string Name, int[] Shape, float[] Data)> TinyTensors()
     {
         using var f = SafeTensorsFile.Open(System.IO.Path.Combine(TinyBert, "model.safetensors"));
-        return f.Tensors.Values.Where(t => t.DType == "F32").Select(t => (t.Name, t.Shape, f.ReadFloats(t.Name))).ToList();
+        return f.Tensors.Values.Where(t => t.DType == "F32").Select(t => (t.Name, t.Shape, f.ReadFloats(t.Name)))
+            .ToList();
     }
 }

@@ -4,7 +4,8 @@ namespace EdgeBert.Tests;
 
 public class OptimizerTests
 {
-    static ParameterGroup Group(string name, float lr, float decay, params Tensor[] parameters) => new(name, parameters, lr, decay);
+    static ParameterGroup Group(string name, float lr, float decay, params Tensor[] parameters) =>
+        new(name, parameters, lr, decay);
 
     static void SetGrad(Tensor t, params float[] grad)
     {
@@ -168,7 +169,8 @@ public class OptimizerTests
         var rng = new Rng(7);
         rng.NextUInt64();
         var copy = new Rng(0) { State = rng.State };
-        Assert.Equal(Enumerable.Range(0, 5).Select(_ => rng.NextUInt64()), Enumerable.Range(0, 5).Select(_ => copy.NextUInt64()));
+        Assert.Equal(Enumerable.Range(0, 5).Select(_ => rng.NextUInt64()),
+            Enumerable.Range(0, 5).Select(_ => copy.NextUInt64()));
         var counts = new int[3];
         for (int i = 0; i < 3000; i++) counts[rng.NextInt(3)]++;
         Assert.All(counts, c => Assert.InRange(c, 850, 1150)); // 1000 +- 5.8 sigma

@@ -28,7 +28,8 @@ public class SafeTensorsTests
         ushort[] bf16 = [0x3F80, 0xC020, 0x3E20, 0x4049];
         var data = f16.Concat(bf16).SelectMany(v => new[] { (byte)v, (byte)(v >> 8) }).ToArray();
         // An odd header length puts the data at odd file offsets.
-        string path = Craft(tmp, "{\"h\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[8,16]}} ", data);
+        string path = Craft(tmp, "{\"h\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,8]},"
+            + "\"b\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[8,16]}} ", data);
         using var f = SafeTensorsFile.Open(path);
         Assert.Equal([1f, -2f, 65504f, MathF.Pow(2, -24)], f.ReadFloats("h"));
         Assert.Equal([1f, -2.5f, 0.15625f, 3.140625f], f.ReadFloats("b"));
@@ -50,7 +51,8 @@ public class SafeTensorsTests
         Assert.Equal(b, f.ReadFloats("alpha"));
         Assert.Empty(f.ReadFloats("empty"));
         Assert.Equal("pt", f.Metadata["format"]);
-        Assert.Equal(["alpha", "empty", "zeta"], f.Tensors.Values.OrderBy(t => t.Begin).ThenBy(t => t.Name).Select(t => t.Name));
+        Assert.Equal(["alpha", "empty", "zeta"],
+            f.Tensors.Values.OrderBy(t => t.Begin).ThenBy(t => t.Name).Select(t => t.Name));
         long headerLength = BinaryPrimitives.ReadInt64LittleEndian(File.ReadAllBytes(path));
         Assert.Equal(0, headerLength % 8);
         Assert.Single(Directory.GetFiles(tmp.Path));
@@ -92,7 +94,8 @@ public class SafeTensorsTests
     [InlineData("{\"w\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,8]}}", "unknown dtype 'Q4'", "w")]
     [InlineData("{\"w\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,8]}}", "shape entry", "w")]
     [InlineData("{\"w\":{\"dtype\":\"F32\",\"shape\":[2]}}", "data_offsets", "w")]
-    [InlineData("{\"v\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[2,6]}}", "overlaps", "w")]
+    [InlineData("{\"v\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+        + "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[2,6]}}", "overlaps", "w")]
     public void BadHeadersNameTheFileAndTensor(string header, string what, string? tensor)
     {
         using var tmp = new ModelTestFiles.TempDir();
@@ -116,6 +119,7 @@ public class SafeTensorsTests
     [Fact]
     public void MissingFileIsNamed()
     {
-        Assert.Contains("/no/such.safetensors", Assert.Throws<FileNotFoundException>(() => SafeTensorsFile.Open("/no/such.safetensors")).Message);
+        Assert.Contains("/no/such.safetensors",
+            Assert.Throws<FileNotFoundException>(() => SafeTensorsFile.Open("/no/such.safetensors")).Message);
     }
 }

@@ -45,23 +45,27 @@ public class SweepPlotTests
         var xs = new Func<SweepRow, double>[] { r => r.FlopsRatio, r => r.Speedup };
         for (int p = 0; p < 2; p++)
         {
-            var points = panels[p].Elements().Where(e => ((string?)e.Attribute("class"))?.Split(' ').Contains("point") == true).ToList();
+            var points = panels[p].Elements()
+                .Where(e => ((string?)e.Attribute("class"))?.Split(' ').Contains("point") == true).ToList();
             Assert.Equal(rows.Length, points.Count);
             Assert.Single(points, e => ((string)e.Attribute("class")!).Split(' ').Contains("dense"));
             Assert.Contains(panels[p].Elements(Svg + "text"), t => t.Value == "dense");
 
             // Circles sit where their values say: larger x to the right, larger metric higher up, all inside the frame.
             var frame = panels[p].Element(Svg + "rect")!;
-            double left = Attr(frame, "x"), top = Attr(frame, "y"), right = left + Attr(frame, "width"), bottom = top + Attr(frame, "height");
+            double left = Attr(frame, "x"), top = Attr(frame, "y"), right = left + Attr(frame, "width"),
+                bottom = top + Attr(frame, "height");
             var circles = points.Where(e => e.Name == Svg + "circle")
-                .Select(c => (Row: rows.Single(r => r.Lambda is { } l && SweepFiles.FormatLambda(l) == (string)c.Attribute("data-lambda")!),
+                .Select(c => (Row: rows.Single(r => r.Lambda is { } l
+                    && SweepFiles.FormatLambda(l) == (string)c.Attribute("data-lambda")!),
                               Cx: Attr(c, "cx"), Cy: Attr(c, "cy"))).ToList();
             Assert.Equal(3, circles.Count);
             foreach (var c in circles)
             {
                 Assert.InRange(c.Cx, left, right);
                 Assert.InRange(c.Cy, top, bottom);
-                Assert.Contains(panels[p].Elements(Svg + "text"), t => t.Value == $"λ={SweepFiles.FormatLambda(c.Row.Lambda!.Value)}");
+                Assert.Contains(panels[p].Elements(Svg + "text"),
+                    t => t.Value == $"λ={SweepFiles.FormatLambda(c.Row.Lambda!.Value)}");
             }
             var byX = circles.OrderBy(c => xs[p](c.Row)).Select(c => c.Cx).ToList();
             Assert.Equal(byX.Order(), byX);
@@ -81,8 +85,12 @@ public class SweepPlotTests
     {
         SweepRow[] rows = [SweepTestRows.Dense(0.9), SweepTestRows.Gated(1, 0.88, 2, double.NaN)];
         var panels = XDocument.Parse(TradeoffPlot.Svg(rows, "t")).Descendants(Svg + "g").ToList();
-        Assert.Equal(2, panels[0].Elements().Count(e => ((string?)e.Attribute("class"))?.StartsWith("point", StringComparison.Ordinal) == true && e.Name != Svg + "text"));
-        Assert.Equal(1, panels[1].Elements().Count(e => ((string?)e.Attribute("class"))?.StartsWith("point", StringComparison.Ordinal) == true && e.Name != Svg + "text"));
+        Assert.Equal(2, panels[0].Elements()
+            .Count(e => ((string?)e.Attribute("class"))?.StartsWith("point", StringComparison.Ordinal) == true
+            && e.Name != Svg + "text"));
+        Assert.Equal(1, panels[1].Elements()
+            .Count(e => ((string?)e.Attribute("class"))?.StartsWith("point", StringComparison.Ordinal) == true
+            && e.Name != Svg + "text"));
     }
 }
 
@@ -91,11 +99,13 @@ public class SweepFilesTests
     [Fact]
     public void CsvHasTheHeaderTheDenseRowFirstAndInvariantNumbers()
     {
-        SweepRow[] rows = [SweepTestRows.Gated(0.5, 0.9, 1.75, 1.5), SweepTestRows.Dense(0.9125), SweepTestRows.Gated(1e-5, 0.91, 1.01, 1.0)];
+        SweepRow[] rows = [SweepTestRows.Gated(0.5, 0.9, 1.75, 1.5), SweepTestRows.Dense(0.9125),
+            SweepTestRows.Gated(1e-5, 0.91, 1.01, 1.0)];
         string csv = "";
         SweepTestRows.WithCommaCulture(() => csv = SweepFiles.Csv(rows));
         var lines = csv.TrimEnd('\n').Split('\n');
-        Assert.Equal("lambda,metric_name,metric_soft,metric_hard,flops_ratio,ms_per_example,speedup,kept_per_layer", lines[0]);
+        Assert.Equal("lambda,metric_name,metric_soft,metric_hard,flops_ratio,ms_per_example,speedup,kept_per_layer",
+            lines[0]);
         Assert.Equal(1 + rows.Length, lines.Length);
 
         var fields = lines.Skip(1).Select(l => l.Split(',')).ToList();
@@ -108,7 +118,8 @@ public class SweepFilesTests
             if (r.Lambda is { } lambda) Assert.Equal(lambda, double.Parse(f[0], CultureInfo.InvariantCulture));
             Assert.Equal("accuracy", f[1]);
             double[] values = [r.MetricSoft, r.MetricHard, r.FlopsRatio, r.MillisecondsPerExample, r.Speedup];
-            for (int k = 0; k < values.Length; k++) Assert.Equal(values[k], double.Parse(f[2 + k], CultureInfo.InvariantCulture), 3);
+            for (int k = 0; k < values.Length; k++)
+                Assert.Equal(values[k], double.Parse(f[2 + k], CultureInfo.InvariantCulture), 3);
             var kept = f[7].Split(' ').Select(k => double.Parse(k, CultureInfo.InvariantCulture)).ToArray();
             Assert.Equal(r.KeptPerLayer, kept);
         }
@@ -149,7 +160,8 @@ public class SweepFilesTests
     }
 }
 
-/// <summary>The whole verb on the synthetic marker task of <see cref="GateLearningTests"/>, written as SST-2 files.</summary>
+/// <summary>The whole verb on the synthetic marker task of <see cref="GateLearningTests"/>,
+/// written as SST-2 files.</summary>
 public class SweepEndToEndTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     static string WriteTask(string dir)
@@ -158,15 +170,18 @@ public class SweepEndToEndTests(Xunit.Abstractions.ITestOutputHelper output)
         string data = Path.Combine(dir, "data");
         Directory.CreateDirectory(data);
         foreach (var (file, examples) in new[] { ("train.tsv", train), ("dev.tsv", dev) })
-            File.WriteAllLines(Path.Combine(data, file), examples.Select(e => $"{e.TextA}\t{e.Label}").Prepend("sentence\tlabel"));
+            File.WriteAllLines(Path.Combine(data, file),
+                examples.Select(e => $"{e.TextA}\t{e.Label}").Prepend("sentence\tlabel"));
         return vocab;
     }
 
     static string[] Args(string dir, string vocab, int epochs = 2) =>
     [
         "sweep", "--task", "SST-2", "--data", Path.Combine(dir, "data"), "--init", "random:tiny", "--vocab", vocab,
-        "--lambdas", "0.002,4", "--out", Path.Combine(dir, "out"), "--epochs", epochs.ToString(CultureInfo.InvariantCulture),
-        "--lr", "2e-3", "--max-len", "32", "--gate-positions", "32", "--gate-lr", "5e-2", "--threads", "2", "--seed", "3",
+        "--lambdas", "0.002,4", "--out", Path.Combine(dir, "out"), "--epochs",
+        epochs.ToString(CultureInfo.InvariantCulture),
+        "--lr", "2e-3", "--max-len", "32", "--gate-positions", "32", "--gate-lr", "5e-2", "--threads", "2", "--seed",
+        "3",
         "--max-train", "400", "--timing-examples", "20",
     ];
 
@@ -180,11 +195,13 @@ public class SweepEndToEndTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(0, CliApp.Run(Args(dir.Path, vocab), stdout, stderr));
         output.WriteLine(stdout.ToString());
 
-        foreach (var file in new[] { "results.csv", "tradeoff.svg", "summary.md" }) Assert.True(File.Exists(Path.Combine(outDir, file)), file);
+        foreach (var file in new[] { "results.csv", "tradeoff.svg", "summary.md" })
+            Assert.True(File.Exists(Path.Combine(outDir, file)), file);
         foreach (var model in new[] { "dense", "lambda-0.002", "lambda-4" })
         {
             Assert.True(File.Exists(Path.Combine(outDir, model, Sweep.FinishedMarker)), model);
-            Assert.False(Directory.Exists(Path.Combine(outDir, model, FineTuner.ResumeFolder)), $"{model} kept its resume state");
+            Assert.False(Directory.Exists(Path.Combine(outDir, model, FineTuner.ResumeFolder)),
+                $"{model} kept its resume state");
         }
 
         var csv = File.ReadAllLines(Path.Combine(outDir, "results.csv"));
@@ -198,7 +215,8 @@ public class SweepEndToEndTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.All(rows, r => Assert.Equal(2, r[7].Split(' ').Length));   // tiny: two layers
 
         var svg = XDocument.Parse(File.ReadAllText(Path.Combine(outDir, "tradeoff.svg")));
-        Assert.Equal(2 * 3, svg.Descendants().Count(e => ((string?)e.Attribute("class"))?.Split(' ').Contains("point") == true));
+        Assert.Equal(2 * 3, svg.Descendants()
+            .Count(e => ((string?)e.Attribute("class"))?.Split(' ').Contains("point") == true));
 
         // The same command again reuses every model (bit for bit) and recomputes the same exact columns.
         var weights = File.ReadAllBytes(Path.Combine(outDir, "lambda-4", "model.safetensors"));
@@ -206,7 +224,8 @@ public class SweepEndToEndTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(0, CliApp.Run(Args(dir.Path, vocab), again, new StringWriter()));
         Assert.Equal(3, again.ToString().Split('\n').Count(l => l.Contains("not retrained")));
         Assert.Equal(weights, File.ReadAllBytes(Path.Combine(outDir, "lambda-4", "model.safetensors")));
-        var csvAgain = File.ReadAllLines(Path.Combine(outDir, "results.csv")).Skip(1).Select(l => l.Split(',')).ToList();
+        var csvAgain = File.ReadAllLines(Path.Combine(outDir, "results.csv")).Skip(1).Select(l => l.Split(','))
+            .ToList();
         for (int r = 0; r < rows.Count; r++)
             foreach (int c in new[] { 0, 1, 2, 3, 4, 7 }) Assert.Equal(rows[r][c], csvAgain[r][c]);
 
@@ -233,14 +252,16 @@ public class SweepEndToEndTests(Xunit.Abstractions.ITestOutputHelper output)
         args[Array.IndexOf(args, "0.002,4")] = "4";
         Assert.Equal(0, CliApp.Run(args, stdout, stderr));
         Assert.Contains("distilling the dense --init model with weight 0.5", stdout.ToString());
-        Assert.True(File.Exists(Path.Combine(dir.Path, "out", "lambda-4", Sweep.FinishedMarker)), stdout.ToString() + stderr);
+        Assert.True(File.Exists(Path.Combine(dir.Path, "out", "lambda-4", Sweep.FinishedMarker)),
+            stdout.ToString() + stderr);
     }
 
     [Fact]
     public void SweepRejectsFreezeGates()
     {
         var stderr = new StringWriter();
-        Assert.NotEqual(0, CliApp.Run(["sweep", "--task", "SST-2", "--data", ".", "--init", "random:tiny", "--lambdas", "0.1", "--out", "x", "--freeze-gates"],
+        Assert.NotEqual(0, CliApp.Run(["sweep", "--task", "SST-2", "--data", ".", "--init", "random:tiny", "--lambdas",
+            "0.1", "--out", "x", "--freeze-gates"],
             new StringWriter(), stderr));
         Assert.Contains("--freeze-gates", stderr.ToString());
     }
@@ -252,7 +273,8 @@ public class SweepEndToEndTests(Xunit.Abstractions.ITestOutputHelper output)
     public void BadLambdasAreUsageErrors(string lambdas)
     {
         var stderr = new StringWriter();
-        int code = CliApp.Run(["sweep", "--task", "SST-2", "--data", ".", "--init", "random:tiny", "--lambdas", lambdas, "--out", "x"],
+        int code = CliApp.Run(["sweep", "--task", "SST-2", "--data", ".", "--init", "random:tiny", "--lambdas", lambdas,
+            "--out", "x"],
             new StringWriter(), stderr);
         Assert.Equal(2, code);
         Assert.Contains("--lambdas", stderr.ToString());

@@ -42,7 +42,8 @@ public class TokenGateEvaluatorTests
     public void KeptCountsAreNonIncreasingAndAtLeastOne()
     {
         float[] G(params float[] g) => g;
-        var m = TokenGateEvaluator.ComputeKeptCounts([G(1, 1, 1, 0), G(1, 1, 1, 1), G(0.5f, 0.49f, 0, 0), G(0, 0, 0, 0)]);
+        var m = TokenGateEvaluator.ComputeKeptCounts([G(1, 1, 1, 0), G(1, 1, 1, 1), G(0.5f, 0.49f, 0, 0),
+            G(0, 0, 0, 0)]);
         // layer 0: 3 gates >= 0.5; layer 1: 4 but capped at 3; layer 2: 0.5 counts (>=), so 1; layer 3: none -> 1.
         Assert.Equal([3, 3, 1, 1], m);
     }

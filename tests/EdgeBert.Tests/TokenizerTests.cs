@@ -5,7 +5,8 @@ using EdgeBert.Model;
 
 namespace EdgeBert.Tests;
 
-/// <summary>A fact that needs ../shared/data/bert-base-uncased/vocab.txt; skipped with that reason when absent.</summary>
+/// <summary>A fact that needs ../shared/data/bert-base-uncased/vocab.txt; skipped with
+/// that reason when absent.</summary>
 public sealed class NeedsBertBaseVocabFactAttribute : FactAttribute
 {
     public NeedsBertBaseVocabFactAttribute()
@@ -18,7 +19,8 @@ public sealed class NeedsBertBaseVocabFactAttribute : FactAttribute
 public class TokenizerTests
 {
     static JsonArray GoldenCases() =>
-        JsonNode.Parse(File.ReadAllText(Path.Combine(ModelTestFiles.Fixtures, "tokenizer_golden.json")))!["cases"]!.AsArray();
+        JsonNode.Parse(File.ReadAllText(Path.Combine(ModelTestFiles.Fixtures,
+            "tokenizer_golden.json")))!["cases"]!.AsArray();
 
     static string Ids(IEnumerable<int> ids) => string.Join(",", ids);
     static string JsonIds(JsonNode n) => string.Join(",", n.AsArray().Select(x => (int)x!));
@@ -32,7 +34,8 @@ public class TokenizerTests
             string text = (string)c!["text"]!;
             var got = tok.Encode(text, (string?)c["pair"], (int)c["max_length"]!);
             string label = $"case {Escape(text)}";
-            Assert.True(string.Join(" ", c["tokens"]!.AsArray().Select(x => (string)x!)) == string.Join(" ", got.Tokens),
+            Assert.True(string.Join(" ", c["tokens"]!.AsArray().Select(x => (string)x!)) == string.Join(" ",
+                got.Tokens),
                         $"{label}: expected {c["tokens"]!.ToJsonString()}, got [{string.Join(" ", got.Tokens)}]");
             Assert.Equal(JsonIds(c["input_ids"]!), Ids(got.InputIds));
             Assert.Equal(JsonIds(c["token_type_ids"]!), Ids(got.TokenTypeIds));
@@ -45,11 +48,14 @@ public class TokenizerTests
     public void InvariantGlobalizationGivesTheSameIds()
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "edgebert.dll");
-        foreach (var c in GoldenCases().Where(c => !((string)c!["text"]!).Contains('\0') && ((string)c!["text"]!).Any(ch => ch > 127)))
+        foreach (var c in GoldenCases().Where(c => !((string)c!["text"]!).Contains('\0')
+            && ((string)c!["text"]!).Any(ch => ch > 127)))
         {
-            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, StandardOutputEncoding = Encoding.UTF8 };
+            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true,
+                StandardOutputEncoding = Encoding.UTF8 };
             psi.Environment["DOTNET_SYSTEM_GLOBALIZATION_INVARIANT"] = "1";
-            foreach (var a in new[] { dll, "tokenize", "--model", Path.GetDirectoryName(ModelTestFiles.BertBaseVocab)!, "--max-length", c!["max_length"]!.ToString() })
+            foreach (var a in new[] { dll, "tokenize", "--model", Path.GetDirectoryName(ModelTestFiles.BertBaseVocab)!,
+                "--max-length", c!["max_length"]!.ToString() })
                 psi.ArgumentList.Add(a);
             if (c["pair"] is JsonNode pair) { psi.ArgumentList.Add("--pair"); psi.ArgumentList.Add((string)pair!); }
             psi.ArgumentList.Add((string)c["text"]!);
@@ -79,16 +85,20 @@ public class TokenizerTests
     {
         using var tmp = new ModelTestFiles.TempDir();
         File.WriteAllText(tmp.File("tokenizer_config.json"),
-            "{\"do_lower_case\": false, \"strip_accents\": null, \"model_max_length\": 1000000000000000019884624838656, \"unk_token\": {\"content\": \"[UNK]\"}}");
-        File.WriteAllLines(tmp.File("vocab.txt"), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "Café", "café", "cafe", "caf", "##é"]);
+            "{\"do_lower_case\": false, \"strip_accents\": null, \"model_max_length\": "
+                + "1000000000000000019884624838656, \"unk_token\": {\"content\": \"[UNK]\"}}");
+        File.WriteAllLines(tmp.File("vocab.txt"),
+            ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "Café", "café", "cafe", "caf", "##é"]);
         var cased = BertWordPieceTokenizer.Load(tmp.File("vocab.txt"), tmp.File("tokenizer_config.json"));
         Assert.Equal(int.MaxValue, cased.ModelMaxLength);
         // Cased, no accent stripping: the decomposed input is composed again (NFC) before lookup.
         Assert.Equal(["[CLS]", "Café", "[SEP]"], cased.Encode("Cafe\u0301").Tokens);
-        var stripped = BertWordPieceTokenizer.Load(tmp.File("vocab.txt"), new BertTokenizerOptions { DoLowerCase = true, StripAccents = false });
+        var stripped = BertWordPieceTokenizer.Load(tmp.File("vocab.txt"),
+            new BertTokenizerOptions { DoLowerCase = true, StripAccents = false });
         Assert.Equal(["[CLS]", "café", "[SEP]"], stripped.Encode("CAFÉ").Tokens);
         File.WriteAllText(tmp.File("tokenizer_config.json"), "{\"do_lower_case\": \"yes\"}");
-        var e = Assert.Throws<InvalidDataException>(() => BertWordPieceTokenizer.ReadOptions(tmp.File("tokenizer_config.json")));
+        var e = Assert.Throws<InvalidDataException>(() =>
+            BertWordPieceTokenizer.ReadOptions(tmp.File("tokenizer_config.json")));
         Assert.Contains("do_lower_case", e.Message);
         Assert.Contains("tokenizer_config.json", e.Message);
     }
@@ -101,7 +111,8 @@ public class TokenizerTests
         Assert.Equal(["[CLS]", "[SEP]"], tok.Encode("the cat", null, 2).Tokens);
     }
 
-    /// <summary>ICU (present in the test process) is an independent NFD/NFC implementation for the generated tables.</summary>
+    /// <summary>ICU (present in the test process) is an independent NFD/NFC implementation for
+    /// the generated tables.</summary>
     [Fact]
     public void NormalizationTablesAgreeWithIcuOnTheBmp()
     {
@@ -119,5 +130,6 @@ public class TokenizerTests
         Assert.True(disagreements.Count == 0, "differs from ICU: " + string.Join(" ", disagreements.Take(30)));
     }
 
-    static string Escape(string s) => string.Concat(s.Take(40).Select(c => c < 32 || c > 126 ? $"\\u{(int)c:X4}" : c.ToString()));
+    static string Escape(string s) => string.Concat(s.Take(40)
+        .Select(c => c < 32 || c > 126 ? $"\\u{(int)c:X4}" : c.ToString()));
 }

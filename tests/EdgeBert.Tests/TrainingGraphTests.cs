@@ -84,7 +84,8 @@ public class TrainingGraphTests
         var weights = RandomWeights(config, 21, gates: true);
         var gateRng = new Random(4);
         foreach (var layer in weights.Layers)
-            for (int k = 0; k < config.GatePositions; k++) layer.Gate!.Values[k] = 0.2f + 0.6f * (float)gateRng.NextDouble();
+            for (int k = 0; k < config.GatePositions; k++)
+                layer.Gate!.Values[k] = 0.2f + 0.6f * (float)gateRng.NextDouble();
         var graph = new BertTrainingGraph(config, weights);
         var batch = RandomBatch(config, 8, 9, 4, 12);
         int[] labels = [2, 0, 1];
@@ -98,7 +99,8 @@ public class TrainingGraphTests
             var result = graph.Forward(tape, batch, new TrainingForwardOptions { UseGates = true });
             return (graph.Loss(tape, result.Output, labels, null, lambda, mu).Data[0], result.Ranks);
         }
-        static bool SameRanks(IReadOnlyList<int[]> a, IReadOnlyList<int[]> b) => a.Zip(b).All(p => p.First.SequenceEqual(p.Second));
+        static bool SameRanks(IReadOnlyList<int[]> a, IReadOnlyList<int[]> b) =>
+            a.Zip(b).All(p => p.First.SequenceEqual(p.Second));
 
         var recording = new Tape();
         var forward = graph.Forward(recording, batch, new TrainingForwardOptions { UseGates = true });
@@ -126,7 +128,8 @@ public class TrainingGraphTests
                 // The forward pass is float32: a loss near 1 carries rounding of about 1e-7, which the
                 // difference quotient turns into up to ~5e-5 of absolute noise; beyond that, 1e-3 relative.
                 double error = Math.Abs(numeric - grad[i]);
-                Assert.True(error <= 1e-3 * Math.Abs(numeric) + 1e-4, $"{name}[{i}]: analytic {grad[i]}, numeric {numeric}, relative error {error}");
+                Assert.True(error <= 1e-3 * Math.Abs(numeric) + 1e-4,
+                    $"{name}[{i}]: analytic {grad[i]}, numeric {numeric}, relative error {error}");
                 checkedCount++;
             }
         }

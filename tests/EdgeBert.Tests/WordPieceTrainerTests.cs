@@ -21,13 +21,15 @@ public class WordPieceTrainerTests
     {
         string corpus = Path.Combine(dir.Path, "corpus");
         Directory.CreateDirectory(corpus);
-        for (int i = 0; i < texts.Length; i++) File.WriteAllText(Path.Combine(corpus, names?[i] ?? $"part{i}.txt"), texts[i]);
+        for (int i = 0; i < texts.Length; i++)
+            File.WriteAllText(Path.Combine(corpus, names?[i] ?? $"part{i}.txt"), texts[i]);
         return corpus;
     }
 
     static WordPieceVocabulary Train(IEnumerable<string> texts, int size, int minFrequency = 1)
     {
-        var trainer = new WordPieceTrainer(new WordPieceTrainerOptions { VocabSize = size, MinFrequency = minFrequency });
+        var trainer = new WordPieceTrainer(new WordPieceTrainerOptions { VocabSize = size,
+            MinFrequency = minFrequency });
         foreach (var t in texts) trainer.AddText(t);
         return trainer.Train();
     }
@@ -46,8 +48,10 @@ public class WordPieceTrainerTests
         string corpus = WriteCorpus(dir, CraftedFiles);
         var stdout = new StringWriter();
         var stderr = new StringWriter();
-        Assert.Equal(0, CliApp.Run(["vocab", "--corpus", corpus, "--size", "100", "--min-frequency", "1", "--out", dir.File("a.txt")], stdout, stderr));
-        Assert.Equal(0, CliApp.Run(["vocab", "--corpus", corpus, "--size", "100", "--min-frequency", "1", "--out", dir.File("b.txt")], stdout, stderr));
+        Assert.Equal(0, CliApp.Run(["vocab", "--corpus", corpus, "--size", "100", "--min-frequency", "1", "--out",
+            dir.File("a.txt")], stdout, stderr));
+        Assert.Equal(0, CliApp.Run(["vocab", "--corpus", corpus, "--size", "100", "--min-frequency", "1", "--out",
+            dir.File("b.txt")], stdout, stderr));
         Assert.Equal(File.ReadAllBytes(dir.File("a.txt")), File.ReadAllBytes(dir.File("b.txt")));
         var lines = File.ReadAllLines(dir.File("a.txt"));
         Assert.Equal(Specials, lines.Take(5));
@@ -86,8 +90,10 @@ public class WordPieceTrainerTests
                 var pieces = tokenizer.Tokenize(text);
                 Assert.DoesNotContain(pieces, p => p.Id == tokenizer.UnknownId);
                 // The pieces of each word spell the word (lowercased, accents stripped).
-                string joined = string.Concat(pieces.Select(p => p.Token.StartsWith("##") ? p.Token[2..] : " " + p.Token));
-                Assert.Equal(string.Join(" ", BertWordPieceTokenizer.BasicWords(text, new BertTokenizerOptions())), joined.TrimStart());
+                string joined = string.Concat(pieces.Select(p => p.Token.StartsWith("##") ? p.Token[2..]
+                    : " " + p.Token));
+                Assert.Equal(string.Join(" ", BertWordPieceTokenizer.BasicWords(text, new BertTokenizerOptions())),
+                    joined.TrimStart());
             }
         }
     }
@@ -129,7 +135,8 @@ public class WordPieceTrainerTests
             string letters = "abcde"[..(2 + random.Next(4))];
             var words = Enumerable.Range(0, 30).Select(_ => new string(Enumerable.Range(0, 1 + random.Next(7))
                 .Select(_ => letters[random.Next(letters.Length)]).ToArray())).ToArray();
-            var text = string.Join(" ", Enumerable.Range(0, 300).Select(_ => words[(int)(words.Length * Math.Pow(random.NextDouble(), 2))]));
+            var text = string.Join(" ", Enumerable.Range(0, 300)
+                .Select(_ => words[(int)(words.Length * Math.Pow(random.NextDouble(), 2))]));
             int size = 20 + random.Next(60);
             int minFrequency = 1 + random.Next(3);
             var fast = Train([text], size, minFrequency);
@@ -141,13 +148,16 @@ public class WordPieceTrainerTests
     {
         var counts = text.Split(' ', StringSplitOptions.RemoveEmptyEntries).GroupBy(w => w)
             .ToDictionary(g => g.Key, g => (long)g.Count());
-        var charCounts = counts.SelectMany(kv => kv.Key.Select(c => (c, kv.Value))).GroupBy(x => x.c).ToDictionary(g => g.Key, g => g.Sum(x => x.Value));
+        var charCounts = counts.SelectMany(kv => kv.Key.Select(c => (c, kv.Value))).GroupBy(x => x.c)
+            .ToDictionary(g => g.Key, g => g.Sum(x => x.Value));
         var kept = charCounts.Where(kv => kv.Value >= minFrequency).Select(kv => kv.Key).ToHashSet();
         var chars = kept.Select(c => c.ToString()).Order(StringComparer.Ordinal).ToList();
         var vocab = new List<string>(Specials);
         vocab.AddRange(chars);
         vocab.AddRange(chars.Select(c => "##" + c));
-        var words = counts.Where(kv => kv.Key.All(kept.Contains)).Select(kv => (Pieces: kv.Key.Select((c, i) => i == 0 ? c.ToString() : "##" + c).ToList(), Count: kv.Value)).ToList();
+        var words = counts.Where(kv => kv.Key.All(kept.Contains))
+            .Select(kv => (Pieces: kv.Key.Select((c, i) => i == 0 ? c.ToString() : "##" + c).ToList(), Count: kv.Value))
+            .ToList();
         while (vocab.Count < size)
         {
             var pairs = new Dictionary<(string, string), long>();

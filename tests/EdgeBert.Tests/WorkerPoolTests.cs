@@ -79,7 +79,8 @@ public class WorkerPoolTests
     public void GemmResultsAreIdenticalForOneTwoAndSevenThreads()
     {
         const int m = 67, n = 301, k = 129;
-        float[] a = GemmTestSupport.Random(m * k, 11), w = GemmTestSupport.Random(n * k, 12), bias = GemmTestSupport.Random(n, 13);
+        float[] a = GemmTestSupport.Random(m * k, 11), w = GemmTestSupport.Random(n * k, 12),
+            bias = GemmTestSupport.Random(n, 13);
         var packed = PackedWeight.FromLinear(w, n, k);
         float[]? first = null;
         foreach (int threads in new[] { 1, 2, 7 })
