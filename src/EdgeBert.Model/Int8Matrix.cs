@@ -13,12 +13,14 @@ public sealed class Int8Matrix
 
     public Int8Matrix(sbyte[] values, float[] scales, int rows, int cols)
     {
-        if (values.Length != (long)rows * cols) throw new ArgumentException($"{values.Length} values for [{rows}, {cols}]");
+        if (values.Length != (long)rows * cols)
+            throw new ArgumentException($"{values.Length} values for [{rows}, {cols}]");
         if (scales.Length != rows) throw new ArgumentException($"{scales.Length} scales for {rows} rows");
         Values = values; Scales = scales; Rows = rows; Cols = cols;
     }
 
-    /// <summary>Quantizes a float matrix with the INT8 kernels' rule (scale = max|row| / 127, round half to even).</summary>
+    /// <summary>Quantizes a float matrix with the INT8 kernels' rule (scale = max|row| / 127, round half to
+    /// even).</summary>
     public static Int8Matrix Quantize(ReadOnlySpan<float> values, int rows, int cols)
     {
         var packed = QuantizedWeight.FromLinear(values, rows, cols);

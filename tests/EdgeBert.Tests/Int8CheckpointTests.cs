@@ -11,12 +11,16 @@ public sealed class Int8CheckpointTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     static readonly SequenceInput[] Inputs =
-        [new([2, 17, 33, 9, 60, 3]), new([2, 5, 3], [0, 0, 1]), new([.. Enumerable.Range(0, 40).Select(i => (i * 7) % 100 + 2)])];
+    [
+        new([2, 17, 33, 9, 60, 3]), new([2, 5, 3], [0, 0, 1]),
+        new([.. Enumerable.Range(0, 40).Select(i => (i * 7) % 100 + 2)]),
+    ];
 
     string Quantized(string model = "tiny_bert_gated")
     {
         string output = _dir.File("int8");
-        var (code, stdout, stderr) = CliRun.Run("quantize", "--model", Path.Combine(ModelTestFiles.Fixtures, model), "--out", output);
+        var (code, stdout, stderr) =
+            CliRun.Run("quantize", "--model", Path.Combine(ModelTestFiles.Fixtures, model), "--out", output);
         Assert.True(code == 0, stderr);
         Assert.Contains("smaller than F32", stdout);
         return output;
@@ -49,7 +53,10 @@ public sealed class Int8CheckpointTests : IDisposable
                 float scale = max / 127f;
                 Assert.Equal(scale, scales[r]);
                 for (int c = 0; c < cols; c++)
-                    Assert.Equal((sbyte)Math.Round(param.Values[r * cols + c] / scale, MidpointRounding.ToEven), q[r * cols + c]);
+                {
+                    var expected = (sbyte)Math.Round(param.Values[r * cols + c] / scale, MidpointRounding.ToEven);
+                    Assert.Equal(expected, q[r * cols + c]);
+                }
             }
         }
         Assert.Equal(1 + 6 * original.Config.NumHiddenLayers, int8Tensors);
@@ -133,7 +140,8 @@ public sealed class Int8CheckpointTests : IDisposable
             var scales = Enumerable.Repeat(0.01f, p.Shape[0]).ToArray();
             if (defect == "scale zero") scales[1] = 0;
             if (defect == "scale dtype") tensors.Add(StoredTensor.F16(name + "_scale", [p.Shape[0]], scales));
-            else if (defect == "scale shape") tensors.Add(StoredTensor.F32(name + "_scale", [p.Shape[0] - 1], scales[1..]));
+            else if (defect == "scale shape")
+                tensors.Add(StoredTensor.F32(name + "_scale", [p.Shape[0] - 1], scales[1..]));
             else if (defect != "missing scale") tensors.Add(StoredTensor.F32(name + "_scale", [p.Shape[0]], scales));
         }
         string expected = weight + "_scale";
