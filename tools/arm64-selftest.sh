@@ -5,7 +5,7 @@
 # dotprod, and scalar) against the exact integer sum, the tokenizer with accents under invariant globalization,
 # and the tiny model's forward against PyTorch. docs/deploy.md.
 #   tools/arm64-selftest.sh [CPU]      CPU: portable (default, armv8.0-a) or e.g. armv8.2-a, armv8.2-a+dotprod
-#                                      (sdot: the INT8 armdot path; `info` then says `int8 active: armdot`)
+#                                      (sdot required; every build runs the INT8 armdot path where the CPU has it)
 # QEMU_CPU picks the emulated CPU (default max, which has dotprod; e.g. cortex-a72 has none, and a dotprod
 # binary refuses to start there).
 # Installs the Debian packages it needs when run as root; exits with the self-test's code.
