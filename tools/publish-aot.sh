@@ -2,7 +2,9 @@
 # Publishes `edgebert` as one NativeAOT executable (docs/deploy.md).
 #   tools/publish-aot.sh [CPU] [RID]
 #   CPU: portable (default; Vector128 only), x86-64-v3 (AVX2 + FMA), x86-64-v4 (AVX-512), native
-#        (the CPU of this machine); for linux-arm64 also e.g. armv8.2-a. RID: linux-x64 (default) or linux-arm64.
+#        (the CPU of this machine); for linux-arm64 also e.g. armv8.2-a or armv8.2-a+dotprod (sdot required:
+#        portable detects it at run time); '+' adds instruction sets (IlcInstructionSet gets them comma-separated).
+#   RID: linux-x64 (default) or linux-arm64.
 # Output: artifacts/aot/RID-CPU/edgebert. Needs clang (and lld for linux-arm64) and zlib1g-dev:
 #   apt-get install -y clang lld zlib1g-dev
 # Cross-publishing linux-arm64 from x64 needs more: tools/arm64-selftest.sh installs and does it all.
