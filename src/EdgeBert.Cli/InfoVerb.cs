@@ -32,9 +32,11 @@ static class InfoVerb
     public static IEnumerable<(string Key, string Value)> Lines()
     {
         yield return ("version", Version());
-        yield return ("runtime", $"{RuntimeInformation.FrameworkDescription} ({RuntimeInformation.RuntimeIdentifier})");
+        yield return ("runtime",
+            $"{RuntimeInformation.FrameworkDescription} ({RuntimeInformation.RuntimeIdentifier})");
         yield return ("os", RuntimeInformation.OSDescription);
-        yield return ("architecture", $"{RuntimeInformation.ProcessArchitecture} process on {RuntimeInformation.OSArchitecture}");
+        yield return ("architecture",
+            $"{RuntimeInformation.ProcessArchitecture} process on {RuntimeInformation.OSArchitecture}");
         yield return ("native aot", IsNativeAot ? "yes (no JIT: SIMD widths fixed at publish time)" : "no (JIT)");
         yield return ("isa best", IsaSelector.Name(IsaSelector.Best));
         string? forced = Environment.GetEnvironmentVariable("EDGEBERT_ISA");
@@ -50,9 +52,14 @@ static class InfoVerb
         yield return ("vector128 accelerated", YesNo(Vector128.IsHardwareAccelerated));
         yield return ("cpu features", CpuFeatures());
         if (IsNativeAot && CpuFeatures().Contains("avx512f") && IsaSelector.Best != Isa.Avx512)
-            yield return ("note", "this CPU has AVX-512 but the binary was published without it: publish with -p:EdgeBertCpu=x86-64-v4 (docs/deploy.md)");
+            yield return ("note", "this CPU has AVX-512 but the binary was published without it: "
+                + "publish with -p:EdgeBertCpu=x86-64-v4 (docs/deploy.md)");
         else if (IsNativeAot && CpuFeatures().Contains("avx2") && IsaSelector.Best < Isa.Avx2)
-            yield return ("note", "this CPU has AVX2 but the binary was published without it: publish with -p:EdgeBertCpu=x86-64-v3 (docs/deploy.md)");
+            yield return ("note", "this CPU has AVX2 but the binary was published without it: "
+                + "publish with -p:EdgeBertCpu=x86-64-v3 (docs/deploy.md)");
+        if (IsNativeAot && Int8Paths.Best == Int8Path.Scalar && CpuFeatures().Contains("avx2"))
+            yield return ("note", "INT8 products run on the scalar path in this binary: "
+                + "publish with -p:EdgeBertCpu=x86-64-v3 or x86-64-v4 (docs/deploy.md)");
         yield return ("cores", Environment.ProcessorCount.ToString(System.Globalization.CultureInfo.InvariantCulture));
         yield return ("invariant globalization", InvariantGlobalization ? "on" : "off");
     }
@@ -79,13 +86,17 @@ static class InfoVerb
         if (X86Base.IsSupported)
         {
             int ecx1 = X86Base.CpuId(1, 0).Ecx;
-            int ebx7 = X86Base.CpuId(7, 0).Ebx;
+            var (_, ebx7, ecx7, _) = X86Base.CpuId(7, 0);
+            int eax7s1 = X86Base.CpuId(7, 1).Eax;
             if ((ecx1 & (1 << 12)) != 0) features.Add("fma");
             if ((ebx7 & (1 << 5)) != 0) features.Add("avx2");
             if ((ebx7 & (1 << 16)) != 0) features.Add("avx512f");
             if ((ebx7 & (1 << 30)) != 0) features.Add("avx512bw");
+            if ((ecx7 & (1 << 11)) != 0) features.Add("avx512_vnni");
+            if ((eax7s1 & (1 << 4)) != 0) features.Add("avx_vnni");
         }
         if (AdvSimd.IsSupported) features.Add("advsimd");
+        if (Dp.IsSupported) features.Add("dotprod");
         return features.Count == 0 ? "none reported" : string.Join(" ", features);
     }
 

@@ -45,13 +45,16 @@ static class SelfTestKernels
         var b = Values(random, (transB ? n : k) * ldb, -1, 1);
         var c = Values(random, m * ldc, -1, 1);
         var biasValues = bias ? Values(random, n, -1, 1) : [];
-        var expected = GemmReference.Multiply(m, n, k, a, lda, transA, b, ldb, transB, (ReadOnlySpan<float>)c, ldc, accumulate, biasValues, epilogue);
+        var expected = GemmReference.Multiply(m, n, k, a, lda, transA, b, ldb, transB, (ReadOnlySpan<float>)c, ldc,
+            accumulate, biasValues, epilogue);
         EdgeBert.Kernels.Gemm.Multiply(m, n, k, a, lda, transA, b, ldb, transB, c, ldc, accumulate, biasValues,
             epilogue, isa: isa);
         string op = $"{(transA ? 't' : 'n')}{(transB ? 't' : 'n')}";
         // The GELU epilogue adds its erf approximation's own 1e-6 (the unit tests' allowance).
         double tolerance = GemmTolerance(k) + (epilogue == GemmEpilogue.Gelu ? 2e-6 : 0);
-        report.Within(Name(p, $"gemm {op} m={m} n={n} k={k}{(bias ? " bias" : "")}{(accumulate ? " accumulate" : "")}{(epilogue == GemmEpilogue.Gelu ? " gelu" : "")}"),
+        string options = (bias ? " bias" : "") + (accumulate ? " accumulate" : "")
+            + (epilogue == GemmEpilogue.Gelu ? " gelu" : "");
+        report.Within(Name(p, $"gemm {op} m={m} n={n} k={k}{options}"),
             ErrorNorm.Relative(c, ldc, expected, m, n), tolerance);
     }
 
@@ -61,7 +64,8 @@ static class SelfTestKernels
         var weight = Values(random, n * k, -1, 1);
         var bias = Values(random, n, -1, 1);
         var c = new float[m * n];
-        var expected = GemmReference.Multiply(m, n, k, a, k, false, weight, k, true, (ReadOnlySpan<float>)c, n, false, bias);
+        var expected = GemmReference.Multiply(m, n, k, a, k, false, weight, k, true, (ReadOnlySpan<float>)c, n,
+            false, bias);
         EdgeBert.Kernels.Gemm.Multiply(m, a, k, PackedWeight.FromLinear(weight, n, k, isa), c, n, bias: bias,
             pool: pool);
         report.Within(Name(p, $"gemm packed m={m} n={n} k={k} bias threads={pool?.Threads ?? 1}"),
@@ -136,7 +140,8 @@ static class SelfTestKernels
 
     static void AttentionCheck(SelfTestReport report, Isa isa, string p, Random random)
     {
-        const int n = 19, heads = 2, headDim = 64, hidden = heads * headDim, ld = 3 * hidden + 3, ldContext = hidden + 5;
+        const int n = 19, heads = 2, headDim = 64, hidden = heads * headDim;
+        const int ld = 3 * hidden + 3, ldContext = hidden + 5;
         var qkv = Values(random, n * ld, -1.5, 1.5);
         var q = qkv.AsSpan(0);
         var k = qkv.AsSpan(hidden);
@@ -151,7 +156,8 @@ static class SelfTestKernels
         var expectedContext = new float[n * ldContext];
         var expectedProbs = new float[heads * n * n];
         for (int h = 0; h < heads; h++)
-            AttentionReference.ForwardHead(q, k, v, ld, n, headDim, h, expectedContext, ldContext, expectedProbs.AsSpan(h * n * n, n * n), mask);
+            AttentionReference.ForwardHead(q, k, v, ld, n, headDim, h, expectedContext, ldContext,
+                expectedProbs.AsSpan(h * n * n, n * n), mask);
         report.Within(Name(p, $"attention probs n={n} heads={heads} head_dim={headDim} masked"),
             ErrorNorm.Relative(probs, expectedProbs), 2e-6);
         report.Within(Name(p, $"attention context n={n} heads={heads} head_dim={headDim} masked"),
@@ -171,7 +177,11 @@ static class SelfTestKernels
         Elementwise.Axpy(0.37f, a, axpy, isa);
         ElementwiseReference.Axpy(0.37f, a, expectedAxpy);
         double dot = Elementwise.Dot(a, b, isa), expectedDot = 0, scale = 0;
-        for (int i = 0; i < a.Length; i++) { expectedDot += (double)a[i] * b[i]; scale += Math.Abs((double)a[i] * b[i]); }
+        for (int i = 0; i < a.Length; i++)
+        {
+            expectedDot += (double)a[i] * b[i];
+            scale += Math.Abs((double)a[i] * b[i]);
+        }
         // Add and axpy are one rounding per element on every path; dot is compared to the double sum,
         // relative to the sum of |a_i b_i| since the dot itself may cancel.
         report.Within(Name(p, $"add, axpy n={a.Length}"),
