@@ -12,10 +12,10 @@ static class SweepVerb
         edgebert sweep --task T --data DIR --init MODEL_DIR|random:tiny|mini|small --lambdas a,b,c,.. --out DIR
                        [--vocab FILE] [--epochs 3] [--lr 5e-5] [--warmup 0.1] [--batch-size 32] [--max-len 128]
                        [--seed 42] [--threads N] [--max-train N] [--mu X] [--gate-lr 1e-2] [--gate-positions N]
-                       [--gate-threshold 0.5] [--distill A] [--timing-examples N]
+                       [--gate-threshold T] [--distill A] [--timing-examples N]
           The dense baseline is --init if it is already fine-tuned on the task, else a dense fine-tune into
           OUT/dense. Each lambda trains gates (two-stage, from the dense baseline) into OUT/lambda-<value>;
-          --mu defaults to each lambda. Every model is evaluated on dev (hard and soft gates, exact FLOPs) and
+          --mu defaults to each lambda; --gate-threshold as for train (stored in each model). Every model is evaluated on dev (hard and soft gates, exact FLOPs) and
           timed against the dense baseline at 1 thread, one sequence per batch, alternating runs, best of 3
           (--timing-examples: time on the first N dev examples only).
           Writes OUT/results.csv, OUT/tradeoff.svg and OUT/summary.md. Models already finished are reused and

@@ -24,7 +24,7 @@ static class TrainVerbs
                            [--epochs 3] [--lr 5e-5] [--batch-size 32] [--max-len 128] [--warmup 0.1] [--seed 42]
                            [--init-seed SEED] [--threads N] [--resume] [--max-train N] [--save-every STEPS]
                            [--gates one-stage|two-stage --lambda X [--mu X] [--gate-lr 1e-2] [--gate-positions N]
-                                   [--gate-threshold 0.5] [--distill A] [--freeze-gates]]
+                                   [--gate-threshold T] [--distill A] [--freeze-gates]]
               Tasks: SST-2, CoLA, MRPC, RTE, STS-B, QNLI, WNLI, MNLI, QQP; DIR holds train.tsv and dev.tsv.
               After each epoch the dev set is evaluated; the best dense epoch (a gated stage: its last epoch) is
               saved to --out in the HuggingFace layout, and --out/resume holds the state --resume continues from
