@@ -15,9 +15,10 @@ static class SweepVerb
                        [--gate-threshold T] [--distill A] [--timing-examples N]
           The dense baseline is --init if it is already fine-tuned on the task, else a dense fine-tune into
           OUT/dense. Each lambda trains gates (two-stage, from the dense baseline) into OUT/lambda-<value>;
-          --mu defaults to each lambda; --gate-threshold as for train (stored in each model). Every model is evaluated on dev (hard and soft gates, exact FLOPs) and
-          timed against the dense baseline at 1 thread, one sequence per batch, alternating runs, best of 3
-          (--timing-examples: time on the first N dev examples only).
+          --mu defaults to each lambda; --gate-threshold as for train (stored in each model). Every model is
+          evaluated on dev (hard and soft gates, exact FLOPs) and timed against the dense baseline at 1 thread,
+          one sequence per batch, alternating runs, best of 3 (--timing-examples: time on the first N dev
+          examples only).
           Writes OUT/results.csv, OUT/tradeoff.svg and OUT/summary.md. Models already finished are reused and
           an interrupted one continues from its resume state, so rerunning the same command resumes a sweep.
         """, Run));
