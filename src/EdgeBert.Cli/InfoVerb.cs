@@ -79,11 +79,12 @@ static class InfoVerb
         if (X86Base.IsSupported)
         {
             int ecx1 = X86Base.CpuId(1, 0).Ecx;
-            int ebx7 = X86Base.CpuId(7, 0).Ebx;
+            var (_, ebx7, ecx7, _) = X86Base.CpuId(7, 0);
             if ((ecx1 & (1 << 12)) != 0) features.Add("fma");
             if ((ebx7 & (1 << 5)) != 0) features.Add("avx2");
             if ((ebx7 & (1 << 16)) != 0) features.Add("avx512f");
             if ((ebx7 & (1 << 30)) != 0) features.Add("avx512bw");
+            if ((ecx7 & (1 << 11)) != 0) features.Add("avx512vnni");
         }
         if (AdvSimd.IsSupported) features.Add("advsimd");
         return features.Count == 0 ? "none reported" : string.Join(" ", features);

@@ -26,7 +26,7 @@ internal static unsafe class Int8KernelAvx512Vnni
     public static void Compute(int steps, byte* a, nint lda, byte* b, int* acc) => s_entry(steps, a, lda, b, acc);
 
     /// <summary>CPUID.(EAX=7, ECX=0):ECX bit 11 is AVX512_VNNI; Avx512BW.IsSupported says the OS saves zmm state
-    /// (and honours DOTNET_EnableAVX512F=0).</summary>
+    /// (and honours DOTNET_EnableAVX512=0).</summary>
     static bool CpuSupports() =>
         OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64
         && Avx512BW.IsSupported && (X86Base.CpuId(7, 0).Ecx & (1 << 11)) != 0;
