@@ -74,6 +74,41 @@ public class Int8KernelAvx512VnniTests
         Assert.Equal(expected, actual);
     }
 
+    /// <summary>The encoder's other operand forms, which the kernel does not use today: disp32, rbp/r13 and
+    /// rsp/r12 bases, r12 as index, scale 8, negative disp8, a byte immediate, high registers, a short jump.</summary>
+    [Fact]
+    public void EncoderOperandFormsDisassembleAsWritten()
+    {
+        var e = new X64Emitter();
+        int top = e.Position;
+        e.Vmovdqu32Load(31, new Mem(Gpr.R13, Disp: 64 * 200));
+        e.Vmovdqu32Store(new Mem(Gpr.Rbp, Gpr.R12, 8, -64), 16);
+        e.VpbroadcastdLoad(17, new Mem(Gpr.Rsp, Disp: 12));
+        e.VpbroadcastdLoad(2, new Mem(Gpr.R12, Disp: 6));
+        e.Vpdpbusd(7, 24, 15);
+        e.Lea(Gpr.R11, new Mem(Gpr.R13, Gpr.R8, 8));
+        e.Add(Gpr.R15, -8);
+        e.Test32(Gpr.R9, Gpr.Rax);
+        e.Dec32(Gpr.R14);
+        e.JnzBack(top);
+        string[] expected =
+        [
+            "vmovdqu32 zmm31,ZMMWORD PTR [r13+0x3200]",
+            "vmovdqu32 ZMMWORD PTR [rbp+r12*8-0x40],zmm16",
+            "vpbroadcastd zmm17,DWORD PTR [rsp+0xc]",
+            "vpbroadcastd zmm2,DWORD PTR [r12+0x6]",
+            "vpdpbusd zmm7,zmm24,zmm15",
+            "lea r11,[r13+r8*8+0x0]",
+            "add r15,0xfffffffffffffff8",
+            "test r9d,eax",
+            "dec r14d",
+            "jne 0x0",
+        ];
+        var actual = Disassemble(e.ToArray());
+        if (actual is null) return;
+        Assert.Equal(expected, actual);
+    }
+
     [Fact]
     public void IsTheBestPathWhereSupported()
     {
