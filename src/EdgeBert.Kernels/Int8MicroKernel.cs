@@ -8,6 +8,8 @@ namespace EdgeBert.Kernels;
 /// caller.</summary>
 internal sealed unsafe class Int8MicroKernel
 {
+    public static readonly Int8MicroKernel Avx512Vnni =
+        new(Int8KernelAvx512Vnni.MR, Int8KernelAvx512Vnni.NR, 1, true, &Int8KernelAvx512Vnni.Compute);
     public static readonly Int8MicroKernel AvxVnni =
         new(Int8KernelAvxVnni.MR, Int8KernelAvxVnni.NR, 1, true, &Int8KernelAvxVnni.Compute);
     public static readonly Int8MicroKernel Avx512Bw =
@@ -20,7 +22,7 @@ internal sealed unsafe class Int8MicroKernel
         new(Int8KernelScalar.MR, Int8KernelScalar.NR, 1, false, &Int8KernelScalar.Compute);
 
     /// <summary>Largest MR * NR of any kernel, for the accumulator tile on the stack.</summary>
-    public const int MaxTile = 8 * 32;
+    public const int MaxTile = 8 * 48;
 
     public int MR { get; }
     public int NR { get; }
@@ -41,6 +43,7 @@ internal sealed unsafe class Int8MicroKernel
 
     public static Int8MicroKernel For(Int8Path path) => path switch
     {
+        Int8Path.Avx512Vnni => Avx512Vnni,
         Int8Path.AvxVnni => AvxVnni,
         Int8Path.Avx512Bw => Avx512Bw,
         Int8Path.Avx2 => Avx2,
