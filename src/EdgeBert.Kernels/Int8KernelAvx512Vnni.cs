@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics.X86;
 namespace EdgeBert.Kernels;
 
 /// <summary>AVX-512 VNNI micro-kernel: an 8 x 48 tile in 24 zmm accumulators, 512-bit vpdpbusd (u8 x s8 -> i32) on
-/// the shifted-activation layout of <see cref="Int8KernelAvxVnni"/>. .NET exposes no 512-bit vpdpbusd on CPUs
+/// the shifted-activation layout of <see cref="VnniDot"/>. .NET exposes no 512-bit vpdpbusd on CPUs
 /// without AVX10, so the kernel is machine code emitted once at start-up into its own page, written, then made
 /// read + execute (never writable and executable at once). Linux x64 only: Windows passes arguments in other
 /// registers and keeps xmm6-15, so there the path reports unsupported. Any failure leaves the path

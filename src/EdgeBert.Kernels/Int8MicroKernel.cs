@@ -11,11 +11,11 @@ internal sealed unsafe class Int8MicroKernel
     public static readonly Int8MicroKernel Avx512Vnni =
         new(Int8KernelAvx512Vnni.MR, Int8KernelAvx512Vnni.NR, 1, true, &Int8KernelAvx512Vnni.Compute);
     public static readonly Int8MicroKernel AvxVnni =
-        new(Int8KernelAvxVnni.MR, Int8KernelAvxVnni.NR, 1, true, &Int8KernelAvxVnni.Compute);
+        new(Int8Kernel256<VnniDot>.MR, Int8Kernel256<VnniDot>.NR, 1, true, &Int8Kernel256<VnniDot>.Compute);
     public static readonly Int8MicroKernel Avx512Bw =
         new(Int8KernelAvx512Bw.MR, Int8KernelAvx512Bw.NR, 2, false, &Int8KernelAvx512Bw.Compute);
     public static readonly Int8MicroKernel Avx2 =
-        new(Int8KernelAvx2.MR, Int8KernelAvx2.NR, 2, false, &Int8KernelAvx2.Compute);
+        new(Int8Kernel256<Int16Dot>.MR, Int8Kernel256<Int16Dot>.NR, 2, false, &Int8Kernel256<Int16Dot>.Compute);
     public static readonly Int8MicroKernel ArmDot =
         new(Int8KernelArmDot.MR, Int8KernelArmDot.NR, 1, false, &Int8KernelArmDot.Compute);
     public static readonly Int8MicroKernel Scalar =
