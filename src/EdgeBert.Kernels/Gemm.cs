@@ -61,7 +61,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>A rows x cols matrix stored row-major with leading dimension ld must fit the span.</summary>
-    static void CheckOperand(string name, int length, int ld, int rows, int cols)
+    internal static void CheckOperand(string name, int length, int ld, int rows, int cols)
     {
         if (rows == 0 || cols == 0) return;
         if (ld < cols)

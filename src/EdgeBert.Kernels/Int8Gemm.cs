@@ -15,9 +15,10 @@ public static unsafe class Int8Gemm
     /// Per element, in float, in this order (what <c>Int8GemmReference</c> repeats bit for bit):
     /// <c>v = (float)acc * (sA[m] * sW[n]); if (accumulate) v = v + C[m,n]; if (bias) v = v + bias[n];</c>
     /// where acc = sum_k qA[m,k] qW[n,k] exactly in int32 (k is at most <see cref="QuantizedWeight.MaxInFeatures"/>);
-    /// no fused multiply-add. Then GELU: <see cref="Activations.Gelu"/> on path <paramref name="isa"/> over each row's columns
-    /// of a thread's part, which starts on a panel boundary (a multiple of 16), so every vector width splits a row
-    /// the same way whatever the thread count: the bits are those of Activations.Gelu over the whole row.</summary>
+    /// no fused multiply-add. Then GELU: <see cref="Activations.Gelu"/> on path <paramref name="isa"/> over each
+    /// row's columns of a thread's part, which starts on a panel boundary (a multiple of 16), so every vector width
+    /// splits a row the same way whatever the thread count: the bits are those of Activations.Gelu over the whole
+    /// row.</summary>
     public static void Multiply(int m, ReadOnlySpan<float> a, int lda, QuantizedWeight w, Span<float> c, int ldc,
         bool accumulate = false, ReadOnlySpan<float> bias = default, GemmEpilogue epilogue = GemmEpilogue.None,
         WorkerPool? pool = null, Isa? isa = null)
@@ -28,8 +29,8 @@ public static unsafe class Int8Gemm
         if (m < 0) throw new ArgumentException($"negative row count m={m}");
         if (bias.Length != 0 && bias.Length < n)
             throw new ArgumentException($"bias has {bias.Length} values, C has {n} columns");
-        CheckOperand(nameof(a), a.Length, lda, m, k);
-        CheckOperand(nameof(c), c.Length, ldc, m, n);
+        Gemm.CheckOperand(nameof(a), a.Length, lda, m, k);
+        Gemm.CheckOperand(nameof(c), c.Length, ldc, m, n);
         if (m == 0) return;
         fixed (float* pa = a, pc = c, pbias = bias, pscales = w.Scales)
         fixed (int* pshift = w.ShiftCorrection)
@@ -39,17 +40,6 @@ public static unsafe class Int8Gemm
             job.Run(pool);
         }
         GC.KeepAlive(w);
-    }
-
-    static void CheckOperand(string name, int length, int ld, int rows, int cols)
-    {
-        if (rows == 0) return;
-        if (ld < cols)
-            throw new ArgumentException($"leading dimension of {name} is {ld}, less than its {cols} columns");
-        long needed = (long)(rows - 1) * ld + cols;
-        if (length < needed)
-            throw new ArgumentException(
-                $"{name} has {length} values, a {rows}x{cols} matrix with leading dimension {ld} needs {needed}");
     }
 }
 
