@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.RegularExpressions;
 
 namespace EdgeBert.Model;
@@ -80,9 +81,10 @@ public sealed partial class BertCheckpoint
                 throw new InvalidDataException($"{path}: tensors '{byCanonical[canonical]}' and '{name}' are the same "
                     + $"parameter '{canonical}'");
             var layer = LayerIndex().Match(canonical);
-            if (layer.Success && int.Parse(layer.Groups[1].ValueSpan) >= config.NumHiddenLayers)
+            if (layer.Success && !IsLayer(layer.Groups[1].Value, config.NumHiddenLayers))
                 throw new InvalidDataException($"{path}: tensor '{name}' belongs to layer {layer.Groups[1].Value}, "
-                    + $"but config.json num_hidden_layers is {config.NumHiddenLayers}");
+                    + $"but config.json num_hidden_layers is {config.NumHiddenLayers} (layers 0 to "
+                    + $"{config.NumHiddenLayers - 1})");
         }
 
         bool classifier = byCanonical.ContainsKey("classifier.weight") || byCanonical.ContainsKey("classifier.bias");
@@ -95,19 +97,26 @@ public sealed partial class BertCheckpoint
         if (firstGate is not null && config.Extra["gate_positions"] is null
             && file.Tensors[byCanonical[firstGate]].Shape is [> 0 and var positions])
             config.GatePositions = positions;
-        var weights = BertWeights.Create(config, pooler, classifier, mlm, gates);
-
-        foreach (var (name, param) in weights.Named())
+        // Every shape config.json implies is compared with the file's before anything is allocated, so what is
+        // allocated is bounded by the file: hidden_size 2^31-1 or a million layers fail on their first tensor.
+        foreach (var (name, shape) in BertWeights.Shapes(config, pooler, classifier, mlm, gates))
         {
             if (!byCanonical.TryGetValue(name, out var stored))
                 throw new InvalidDataException($"{path}: missing tensor '{name}'");
             var info = file.Tensors[stored];
-            if (!info.Shape.AsSpan().SequenceEqual(param.Shape))
+            if (!info.Shape.AsSpan().SequenceEqual(shape))
                 throw new InvalidDataException(
                     $"{path}: tensor '{stored}' has shape [{string.Join(", ", info.Shape)}], "
-                        + $"config.json asks for [{string.Join(", ", param.Shape)}]{ShapeHint(name, config)}");
-            if (info.DType == "I8") ReadInt8(file, name, stored, param, byCanonical);
+                        + $"config.json asks for [{string.Join(", ", shape)}]{ShapeHint(name, config)}");
+        }
+        var weights = BertWeights.Create(config, pooler, classifier, mlm, gates);
+
+        foreach (var (name, param) in weights.Named())
+        {
+            string stored = byCanonical[name];
+            if (file.Tensors[stored].DType == "I8") ReadInt8(file, name, stored, param, byCanonical);
             else file.ReadFloats(stored, param.Values);
+            CheckValues(path, name, stored, param.Values);
             byCanonical.Remove(name);
         }
         // Tied or derived tensors that HF may store but the model does not need separately.
@@ -157,6 +166,28 @@ public sealed partial class BertCheckpoint
         param.Int8 = matrix;
     }
 
+    /// <summary>NaN or infinite weights make every answer NaN (or a silently arbitrary class); a gate outside
+    /// [0, 1] has no meaning (METHOD.md: a gate is a keep probability).</summary>
+    static void CheckValues(string path, string name, string stored, float[] values)
+    {
+        bool gate = name.EndsWith(".gate", StringComparison.Ordinal);
+        for (int i = 0; i < values.Length; i++)
+        {
+            float v = values[i];
+            if (!float.IsFinite(v))
+                throw new InvalidDataException($"{path}: tensor '{stored}' holds a non-finite value at index {i}");
+            if (gate && !(v >= 0 && v <= 1))
+                throw new InvalidDataException(
+                    $"{path}: tensor '{stored}' holds gate value {v} at index {i}; gates lie in [0, 1]");
+        }
+    }
+
+    /// <summary>Whether a layer index of a tensor name is one of 0..layers-1 as ASCII decimal digits without
+    /// leading zeros (so "01" or an Arabic-Indic digit cannot name a second copy of a layer).</summary>
+    static bool IsLayer(string index, int layers) =>
+        index.Length is > 0 and <= 9 && index.All(char.IsAsciiDigit) && (index == "0" || index[0] != '0')
+        && int.Parse(index, CultureInfo.InvariantCulture) < layers;
+
     static string ShapeHint(string name, BertConfig c) => name.StartsWith("classifier.", StringComparison.Ordinal)
         ? $" (num_labels = {c.NumLabels} from id2label)" : "";
 
@@ -179,7 +210,7 @@ public sealed partial class BertCheckpoint
         return null;
     }
 
-    [GeneratedRegex(@"^bert\.encoder\.layer\.(\d+)\.")]
+    [GeneratedRegex(@"^bert\.encoder\.layer\.([^.]*)\.")]
     private static partial Regex LayerIndex();
 
     static IEnumerable<StoredTensor> Stored(string name, Param p, TensorStorage storage)

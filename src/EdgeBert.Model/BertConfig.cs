@@ -57,15 +57,21 @@ public sealed class BertConfig
 
     public static BertConfig Load(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
-        return Parse(File.ReadAllText(path), path);
+        return Parse(ModelFiles.ReadText(path, ModelFiles.MaxJsonBytes), path);
     }
+
+    /// <summary>A key given twice is an error, as anywhere in JSON it would be ambiguous.</summary>
+    internal static readonly JsonDocumentOptions Options = new()
+    {
+        AllowTrailingCommas = true,
+        AllowDuplicateProperties = false,
+    };
 
     /// <summary>Parses config.json text; <paramref name="source"/> names the file in error messages.</summary>
     public static BertConfig Parse(string json, string source)
     {
         JsonNode? root;
-        try { root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true }); }
+        try { root = JsonNode.Parse(json, documentOptions: Options); }
         catch (JsonException e) { throw new InvalidDataException($"{source}: invalid JSON ({e.Message})"); }
         if (root is not JsonObject obj) throw new InvalidDataException($"{source}: top level is not a JSON object");
 
@@ -109,8 +115,13 @@ public sealed class BertConfig
                                   or "multi_label_classification"))
             throw new InvalidDataException($"{source}: key 'problem_type' has unknown value '{c.ProblemType}'");
         c.Labels = ParseLabels(obj, source);
+        if (c.PadTokenId >= c.VocabSize)
+            throw new InvalidDataException($"{source}: key 'pad_token_id' ({c.PadTokenId}) "
+                + $"is not below 'vocab_size' ({c.VocabSize})");
         return c;
     }
+
+    const int MaxNumLabels = 1 << 16;
 
     static IReadOnlyList<string> ParseLabels(JsonObject obj, string source)
     {
@@ -123,7 +134,7 @@ public sealed class BertConfig
             {
                 if (!int.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out int id)
                     || id >= labels.Length)
-                    throw new InvalidDataException($"{source}: key 'id2label' has key '{key}'; "
+                    throw new InvalidDataException($"{source}: key 'id2label' has key '{Escaped(key)}'; "
                         + $"expected the ids 0..{labels.Length - 1}");
                 if (value is not JsonValue v || !v.TryGetValue(out string? name))
                     throw new InvalidDataException($"{source}: key 'id2label' entry '{key}' is not a string");
@@ -137,10 +148,17 @@ public sealed class BertConfig
         if (obj["num_labels"] is not null)
         {
             int n = PositiveInt(obj, "num_labels", 2, source);
+            // Only id2label is bounded by the file's size; a bare count makes that many names here.
+            if (n > MaxNumLabels)
+                throw new InvalidDataException($"{source}: key 'num_labels' ({n}) is above {MaxNumLabels}; "
+                    + "give id2label instead");
             return Enumerable.Range(0, n).Select(i => $"LABEL_{i}").ToArray();
         }
         return ["LABEL_0", "LABEL_1"];
     }
+
+    /// <summary>A string of the file as JSON escapes it, so a message stays on one line.</summary>
+    internal static string Escaped(string s) => JsonEncodedText.Encode(s).ToString();
 
     static bool TryDouble(JsonNode node, out double value)
     {

@@ -56,42 +56,97 @@ public sealed class BertWeights
     public static BertWeights Create(BertConfig c, bool pooler = true, bool classifier = true, bool mlmHead = false,
         bool gates = false)
     {
+        // Members are initialized in the order written, which is the order of Shapes.
+        using var shapes = Shapes(c, pooler, classifier, mlmHead, gates).GetEnumerator();
+        Param Next()
+        {
+            shapes.MoveNext();
+            var (name, shape) = shapes.Current;
+            bool one = name.EndsWith("LayerNorm.weight", StringComparison.Ordinal)
+                || name.EndsWith(".gate", StringComparison.Ordinal);
+            return new Param(shape, one ? Enumerable.Repeat(1f, shape[0]).ToArray() : null);
+        }
         var w = new BertWeights
         {
-            WordEmbeddings = new([c.VocabSize, c.HiddenSize]),
-            PositionEmbeddings = new([c.MaxPositionEmbeddings, c.HiddenSize]),
-            TokenTypeEmbeddings = new([c.TypeVocabSize, c.HiddenSize]),
-            EmbeddingLayerNormWeight = Ones(c.HiddenSize),
-            EmbeddingLayerNormBias = new([c.HiddenSize]),
+            WordEmbeddings = Next(), PositionEmbeddings = Next(), TokenTypeEmbeddings = Next(),
+            EmbeddingLayerNormWeight = Next(), EmbeddingLayerNormBias = Next(),
             Layers = new BertLayerWeights[c.NumHiddenLayers],
         };
-        int h = c.HiddenSize, f = c.IntermediateSize;
         for (int j = 0; j < c.NumHiddenLayers; j++)
             w.Layers[j] = new BertLayerWeights
             {
-                QueryWeight = new([h, h]), QueryBias = new([h]),
-                KeyWeight = new([h, h]), KeyBias = new([h]),
-                ValueWeight = new([h, h]), ValueBias = new([h]),
-                AttentionOutputWeight = new([h, h]), AttentionOutputBias = new([h]),
-                AttentionLayerNormWeight = Ones(h), AttentionLayerNormBias = new([h]),
-                IntermediateWeight = new([f, h]), IntermediateBias = new([f]),
-                OutputWeight = new([h, f]), OutputBias = new([h]),
-                OutputLayerNormWeight = Ones(h), OutputLayerNormBias = new([h]),
-                Gate = gates ? new Param([c.GatePositions], Enumerable.Repeat(1f, c.GatePositions).ToArray()) : null,
+                QueryWeight = Next(), QueryBias = Next(), KeyWeight = Next(), KeyBias = Next(),
+                ValueWeight = Next(), ValueBias = Next(),
+                AttentionOutputWeight = Next(), AttentionOutputBias = Next(),
+                AttentionLayerNormWeight = Next(), AttentionLayerNormBias = Next(),
+                IntermediateWeight = Next(), IntermediateBias = Next(), OutputWeight = Next(), OutputBias = Next(),
+                OutputLayerNormWeight = Next(), OutputLayerNormBias = Next(),
+                Gate = gates ? Next() : null,
             };
-        if (pooler || classifier) { w.PoolerWeight = new([h, h]); w.PoolerBias = new([h]); }
-        if (classifier) { w.ClassifierWeight = new([c.NumLabels, h]); w.ClassifierBias = new([c.NumLabels]); }
+        if (pooler || classifier) { w.PoolerWeight = Next(); w.PoolerBias = Next(); }
+        if (classifier) { w.ClassifierWeight = Next(); w.ClassifierBias = Next(); }
         if (mlmHead)
             w.MlmHead = new BertMlmHeadWeights
             {
-                TransformWeight = new([h, h]), TransformBias = new([h]),
-                TransformLayerNormWeight = Ones(h), TransformLayerNormBias = new([h]),
-                DecoderBias = new([c.VocabSize]),
+                TransformWeight = Next(), TransformBias = Next(),
+                TransformLayerNormWeight = Next(), TransformLayerNormBias = Next(),
+                DecoderBias = Next(),
             };
         return w;
     }
 
-    static Param Ones(int n) => new([n], Enumerable.Repeat(1f, n).ToArray());
+    /// <summary>The name and shape of every parameter <see cref="Create"/> makes, in <see cref="Named"/> order,
+    /// without allocating anything: a loader checks a file's shapes against these before it allocates, so a
+    /// config.json asking for more than the file holds fails on its first tensor.</summary>
+    public static IEnumerable<(string Name, int[] Shape)> Shapes(BertConfig c, bool pooler = true,
+        bool classifier = true, bool mlmHead = false, bool gates = false)
+    {
+        int h = c.HiddenSize, f = c.IntermediateSize;
+        const string e = "bert.embeddings.";
+        yield return (e + "word_embeddings.weight", [c.VocabSize, h]);
+        yield return (e + "position_embeddings.weight", [c.MaxPositionEmbeddings, h]);
+        yield return (e + "token_type_embeddings.weight", [c.TypeVocabSize, h]);
+        yield return (e + "LayerNorm.weight", [h]);
+        yield return (e + "LayerNorm.bias", [h]);
+        for (int j = 0; j < c.NumHiddenLayers; j++)
+        {
+            string p = $"bert.encoder.layer.{j}.";
+            foreach (string part in new[] { "attention.self.query", "attention.self.key", "attention.self.value",
+                         "attention.output.dense" })
+            {
+                yield return (p + part + ".weight", [h, h]);
+                yield return (p + part + ".bias", [h]);
+            }
+            yield return (p + "attention.output.LayerNorm.weight", [h]);
+            yield return (p + "attention.output.LayerNorm.bias", [h]);
+            yield return (p + "intermediate.dense.weight", [f, h]);
+            yield return (p + "intermediate.dense.bias", [f]);
+            yield return (p + "output.dense.weight", [h, f]);
+            yield return (p + "output.dense.bias", [h]);
+            yield return (p + "output.LayerNorm.weight", [h]);
+            yield return (p + "output.LayerNorm.bias", [h]);
+            if (gates) yield return (p + "gate", [c.GatePositions]);
+        }
+        if (pooler || classifier)
+        {
+            yield return ("bert.pooler.dense.weight", [h, h]);
+            yield return ("bert.pooler.dense.bias", [h]);
+        }
+        if (classifier)
+        {
+            yield return ("classifier.weight", [c.NumLabels, h]);
+            yield return ("classifier.bias", [c.NumLabels]);
+        }
+        if (mlmHead)
+        {
+            const string m = "cls.predictions.";
+            yield return (m + "transform.dense.weight", [h, h]);
+            yield return (m + "transform.dense.bias", [h]);
+            yield return (m + "transform.LayerNorm.weight", [h]);
+            yield return (m + "transform.LayerNorm.bias", [h]);
+            yield return (m + "bias", [c.VocabSize]);
+        }
+    }
 
     /// <summary>Every parameter under its HuggingFace name as BertForSequenceClassification names it
     /// (`bert.` prefix on the encoder, `classifier.*`, `cls.predictions.*`).</summary>

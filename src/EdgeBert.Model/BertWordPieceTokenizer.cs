@@ -56,6 +56,11 @@ public sealed class BertWordPieceTokenizer
 
     BertWordPieceTokenizer(string vocabPath, byte[] vocabBytes, BertTokenizerOptions options)
     {
+        // An empty special token matches everywhere: splitting the text on it would never advance.
+        var specials = new[] { options.UnknownToken, options.SeparatorToken, options.PaddingToken,
+            options.ClassificationToken, options.MaskToken };
+        if (specials.Any(string.IsNullOrEmpty))
+            throw new ArgumentException("special tokens must not be empty", nameof(options));
         Options = options;
         _vocab = new Dictionary<string, int>(StringComparer.Ordinal);
         var lines = new List<string>();
@@ -81,9 +86,7 @@ public sealed class BertWordPieceTokenizer
         SepId = _vocab.GetValueOrDefault(options.SeparatorToken, unk);
         PadId = _vocab.GetValueOrDefault(options.PaddingToken, unk);
         MaskId = _vocab.GetValueOrDefault(options.MaskToken, unk);
-        _specialTokens = new[] { options.UnknownToken, options.SeparatorToken, options.PaddingToken,
-            options.ClassificationToken, options.MaskToken }
-            .Distinct().OrderByDescending(t => t.Length).ToArray();
+        _specialTokens = specials.Distinct().OrderByDescending(t => t.Length).ToArray();
         try
         {
             var libraryVocab = new MemoryStream(Encoding.UTF8.GetBytes(string.Join("\n", libraryLines) + "\n"));
@@ -100,24 +103,26 @@ public sealed class BertWordPieceTokenizer
 
     public static BertWordPieceTokenizer Load(string vocabPath, string? tokenizerConfigPath = null)
     {
-        if (!File.Exists(vocabPath)) throw new FileNotFoundException($"{vocabPath}: file not found", vocabPath);
         var options = tokenizerConfigPath is null ? new BertTokenizerOptions() : ReadOptions(tokenizerConfigPath);
-        return new BertWordPieceTokenizer(vocabPath, File.ReadAllBytes(vocabPath), options);
+        return Load(vocabPath, options);
     }
 
     public static BertWordPieceTokenizer Load(string vocabPath, BertTokenizerOptions options)
     {
-        if (!File.Exists(vocabPath)) throw new FileNotFoundException($"{vocabPath}: file not found", vocabPath);
-        return new BertWordPieceTokenizer(vocabPath, File.ReadAllBytes(vocabPath), options);
+        return new BertWordPieceTokenizer(vocabPath, ModelFiles.ReadBytes(vocabPath, ModelFiles.MaxVocabBytes),
+            options);
     }
 
     /// <summary>Reads do_lower_case, strip_accents, tokenize_chinese_chars, model_max_length
     /// and the special tokens.</summary>
     public static BertTokenizerOptions ReadOptions(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
         JsonNode? root;
-        try { root = JsonNode.Parse(File.ReadAllText(path)); }
+        try
+        {
+            root = JsonNode.Parse(ModelFiles.ReadText(path, ModelFiles.MaxJsonBytes),
+                documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false });
+        }
         catch (JsonException e) { throw new InvalidDataException($"{path}: invalid JSON ({e.Message})"); }
         if (root is not JsonObject o) throw new InvalidDataException($"{path}: top level is not a JSON object");
         var d = new BertTokenizerOptions();
@@ -158,9 +163,10 @@ public sealed class BertWordPieceTokenizer
     static string? Token(JsonObject o, string key, string path) => o[key] switch
     {
         null => null,
-        JsonValue v when v.TryGetValue(out string? s) => s,
-        JsonObject t when t["content"] is JsonValue c && c.TryGetValue(out string? s) => s,
-        var n => throw new InvalidDataException($"{path}: key '{key}' is not a token string, got {n.ToJsonString()}"),
+        JsonValue v when v.TryGetValue(out string? s) && s.Length > 0 => s,
+        JsonObject t when t["content"] is JsonValue c && c.TryGetValue(out string? s) && s.Length > 0 => s,
+        var n => throw new InvalidDataException(
+            $"{path}: key '{key}' is not a non-empty token string, got {n.ToJsonString()}"),
     };
 
     public int? TokenToId(string token) => _vocab.TryGetValue(token, out int id) ? id : null;

@@ -24,6 +24,7 @@ public sealed class SafeTensorsFile : IDisposable
 {
     /// <summary>safetensors itself refuses headers above 100 MB; a larger value means a corrupt file.</summary>
     const long MaxHeaderBytes = 100L << 20;
+    const int MaxNameLength = 1000;
 
     readonly FileStream _stream;
     readonly long _dataStart;
@@ -45,8 +46,7 @@ public sealed class SafeTensorsFile : IDisposable
 
     public static SafeTensorsFile Open(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
-        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.RandomAccess);
+        var stream = ModelFiles.OpenRegular(path, long.MaxValue);
         try
         {
             long fileLength = stream.Length;
@@ -54,10 +54,11 @@ public sealed class SafeTensorsFile : IDisposable
             Span<byte> lengthBytes = stackalloc byte[8];
             stream.ReadExactly(lengthBytes);
             ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
+            // The value comes from foreign bytes (another file renamed, say): saying it would print those bytes.
             if (headerLength > (ulong)(fileLength - 8))
-                throw Bad(path, $"header length {headerLength} goes beyond the end of the file ({fileLength} bytes)");
+                throw Bad(path, $"header length field goes beyond the end of the file ({fileLength} bytes)");
             if ((long)headerLength > MaxHeaderBytes)
-                throw Bad(path, $"header length {headerLength} is above the 100 MB limit");
+                throw Bad(path, "header length field is above the 100 MB limit");
             var header = new byte[headerLength];
             stream.ReadExactly(header);
             long dataStart = 8 + (long)headerLength;
@@ -75,8 +76,12 @@ public sealed class SafeTensorsFile : IDisposable
         long dataLength)
     {
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(header); }
-        catch (JsonException e) { throw Bad(path, $"header is not valid JSON ({e.Message})"); }
+        try { doc = JsonDocument.Parse(header, new JsonDocumentOptions { AllowDuplicateProperties = false }); }
+        catch (JsonException e)
+        {
+            // Not e.Message: it quotes the offending byte, which may be anything.
+            throw Bad(path, $"header is not valid JSON (error at byte {e.BytePositionInLine} of line {e.LineNumber})");
+        }
         using var _ = doc;
         if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Bad(path, "header is not a JSON object");
 
@@ -90,7 +95,8 @@ public sealed class SafeTensorsFile : IDisposable
                 foreach (var m in prop.Value.EnumerateObject())
                 {
                     if (m.Value.ValueKind != JsonValueKind.String)
-                        throw Bad(path, $"__metadata__ value '{m.Name}' is not a string");
+                        throw Bad(path, Printable(m.Name) ? $"__metadata__ value '{m.Name}' is not a string"
+                            : "a __metadata__ value is not a string");
                     metadata[m.Name] = m.Value.GetString()!;
                 }
                 continue;
@@ -99,21 +105,29 @@ public sealed class SafeTensorsFile : IDisposable
             tensors[prop.Name] = ParseEntry(path, prop.Name, prop.Value, dataLength);
         }
 
-        // Sorted by begin offset, each tensor must start at or after the end of the previous one.
-        SafeTensorInfo? previous = null;
-        foreach (var t in tensors.Values.Where(t => t.End > t.Begin).OrderBy(t => t.Begin))
+        // As safetensors requires, the tensors tile the data section: sorted by offset, each begins where the
+        // previous one ends, the first at 0 and the last at the end of the file. Otherwise a header length off
+        // by a few bytes (the header ends in padding spaces) would parse and shift every tensor.
+        long cursor = 0;
+        foreach (var t in tensors.Values.OrderBy(t => t.Begin).ThenBy(t => t.End))
         {
-            if (previous is not null && t.Begin < previous.End)
-                throw Bad(path,
-                    $"tensor '{t.Name}' [{t.Begin}, {t.End}) "
-                    + $"overlaps tensor '{previous.Name}' [{previous.Begin}, {previous.End})");
-            previous = t;
+            if (t.Begin != cursor)
+                throw Bad(path, t.Begin > cursor
+                    ? $"tensor '{t.Name}' begins at byte {t.Begin} of the data section, leaving a gap after {cursor}"
+                    : $"tensor '{t.Name}' [{t.Begin}, {t.End}) overlaps the tensor before it, ending at {cursor}");
+            cursor = t.End;
         }
+        if (cursor != dataLength)
+            throw Bad(path, $"the tensors end at byte {cursor} of the data section, but it is {dataLength} bytes "
+                + "(trailing bytes or a wrong header length)");
         return (tensors, metadata);
     }
 
     static SafeTensorInfo ParseEntry(string path, string name, JsonElement e, long dataLength)
     {
+        // Names end up in one-line error messages; real ones are short and printable.
+        if (!Printable(name))
+            throw Bad(path, $"a tensor name is longer than {MaxNameLength} characters or holds control characters");
         if (e.ValueKind != JsonValueKind.Object) throw Bad(path, $"tensor '{name}': entry is not an object");
         if (!e.TryGetProperty("dtype", out var dtypeEl) || dtypeEl.ValueKind != JsonValueKind.String)
             throw Bad(path, $"tensor '{name}': missing or non-string 'dtype'");
@@ -128,7 +142,7 @@ public sealed class SafeTensorsFile : IDisposable
         foreach (var d in shapeEl.EnumerateArray())
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int dim) || dim < 0)
-                throw Bad(path, $"tensor '{name}': shape entry {d} is not a non-negative 32-bit integer");
+                throw Bad(path, $"tensor '{name}': shape entry {i} is not a non-negative 32-bit integer");
             shape[i++] = dim;
         }
 
@@ -153,6 +167,8 @@ public sealed class SafeTensorsFile : IDisposable
                 + $"[{string.Join(", ", shape)}] needs {count}");
         return new SafeTensorInfo(name, dtype, shape, begin, end);
     }
+
+    static bool Printable(string name) => name.Length <= MaxNameLength && !name.Any(char.IsControl);
 
     static InvalidDataException Bad(string path, string what) => new($"{path}: {what}");
 

@@ -80,19 +80,28 @@ static partial class UnicodeText
             for (int k = DecompositionStarts[i]; k < DecompositionStarts[i + 1]; k++)
                 result.Add(DecompositionValues[k]);
         }
-        // Canonical ordering: a stable sort by combining class inside each run of non-starters.
-        for (int i = 1; i < result.Count; i++)
+        // Canonical ordering: a stable sort by combining class inside each run of non-starters, one run at a
+        // time, so a text of a million marks costs n log n and not n^2.
+        for (int start = 0; start < result.Count;)
         {
-            int cc = CombiningClass(result[i]);
-            if (cc == 0) continue;
-            int j = i;
-            while (j > 0 && CombiningClass(result[j - 1]) > cc)
-            {
-                (result[j - 1], result[j]) = (result[j], result[j - 1]);
-                j--;
-            }
+            if (CombiningClass(result[start]) == 0) { start++; continue; }
+            int end = start + 1;
+            while (end < result.Count && CombiningClass(result[end]) != 0) end++;
+            if (end - start > 1) SortRun(result, start, end);
+            start = end;
         }
         return result;
+    }
+
+    /// <summary>Sorts text[start..end) by combining class; the position in the low bits of the key keeps
+    /// the sort stable.</summary>
+    static void SortRun(List<int> text, int start, int end)
+    {
+        var keys = new long[end - start];
+        for (int i = 0; i < keys.Length; i++) keys[i] = (long)CombiningClass(text[start + i]) << 32 | (uint)i;
+        Array.Sort(keys);
+        var run = text.GetRange(start, keys.Length);
+        for (int i = 0; i < keys.Length; i++) text[start + i] = run[(int)(keys[i] & uint.MaxValue)];
     }
 
     /// <summary>Canonical composition (NFC): NFD, then each mark joins the last starter unless blocked.</summary>

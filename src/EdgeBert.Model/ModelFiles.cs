@@ -1,0 +1,48 @@
+using System.Text;
+
+namespace EdgeBert.Model;
+
+/// <summary>Opens the files of a model directory, which may come from anyone: only regular files are read, and
+/// text files never past a size limit, so a name pointing at a FIFO, /dev/zero or a huge file can neither block
+/// nor exhaust memory.</summary>
+static class ModelFiles
+{
+    /// <summary>config.json and tokenizer_config.json of real models are a few KB, vocab.txt a few MB.</summary>
+    public const long MaxJsonBytes = 16L << 20, MaxVocabBytes = 64L << 20;
+
+    /// <summary>Opens <paramref name="path"/> for reading. FIFOs and devices report size 0, so they are refused
+    /// by their size before open() is called (on a FIFO it would block until a writer appears).</summary>
+    public static FileStream OpenRegular(string path, long maxBytes)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists) throw new FileNotFoundException($"{path}: file not found", path);
+        if (info.Length == 0) throw new InvalidDataException($"{path}: file is empty or not a regular file");
+        if (info.Length > maxBytes)
+            throw new InvalidDataException($"{path}: file is larger than the {maxBytes >> 20} MB limit");
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.RandomAccess);
+        // The name may have been replaced between the check and the open.
+        if (!stream.CanSeek || stream.Length == 0 || stream.Length > maxBytes)
+        {
+            stream.Dispose();
+            throw new InvalidDataException($"{path}: file changed while opening, or is not a regular file");
+        }
+        return stream;
+    }
+
+    public static byte[] ReadBytes(string path, long maxBytes)
+    {
+        using var stream = OpenRegular(path, maxBytes);
+        var bytes = new byte[stream.Length];
+        try { stream.ReadExactly(bytes); }
+        catch (EndOfStreamException) { throw new InvalidDataException($"{path}: file shrank while being read"); }
+        return bytes;
+    }
+
+    /// <summary>The text of a file as File.ReadAllText decodes it (UTF-8 unless a byte order mark says otherwise).
+    /// </summary>
+    public static string ReadText(string path, long maxBytes)
+    {
+        using var reader = new StreamReader(new MemoryStream(ReadBytes(path, maxBytes)), Encoding.UTF8, true);
+        return reader.ReadToEnd();
+    }
+}
