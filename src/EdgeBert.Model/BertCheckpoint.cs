@@ -102,7 +102,7 @@ public sealed partial class BertCheckpoint
         foreach (var (name, shape) in BertWeights.Shapes(config, pooler, classifier, mlm, gates))
         {
             if (!byCanonical.TryGetValue(name, out var stored))
-                throw new InvalidDataException($"{path}: missing tensor '{name}'");
+                throw new InvalidDataException($"{path}: missing tensor '{name}', which config.json implies");
             var info = file.Tensors[stored];
             if (!info.Shape.AsSpan().SequenceEqual(shape))
                 throw new InvalidDataException(
@@ -189,7 +189,7 @@ public sealed partial class BertCheckpoint
         && int.Parse(index, CultureInfo.InvariantCulture) < layers;
 
     static string ShapeHint(string name, BertConfig c) => name.StartsWith("classifier.", StringComparison.Ordinal)
-        ? $" (num_labels = {c.NumLabels} from id2label)" : "";
+        ? $" (num_labels = {c.NumLabels})" : "";
 
     /// <summary>The name <see cref="BertWeights.Named"/> uses for a stored tensor, or null for tensors
     /// that are no model parameter (position_ids buffer, NSP head, anything unknown).</summary>

@@ -61,7 +61,7 @@ public sealed class BertConfig
     }
 
     /// <summary>A key given twice is an error, as anywhere in JSON it would be ambiguous.</summary>
-    internal static readonly JsonDocumentOptions Options = new()
+    static readonly JsonDocumentOptions Options = new()
     {
         AllowTrailingCommas = true,
         AllowDuplicateProperties = false,
@@ -158,7 +158,7 @@ public sealed class BertConfig
     }
 
     /// <summary>A string of the file as JSON escapes it, so a message stays on one line.</summary>
-    internal static string Escaped(string s) => JsonEncodedText.Encode(s).ToString();
+    static string Escaped(string s) => JsonEncodedText.Encode(s).ToString();
 
     static bool TryDouble(JsonNode node, out double value)
     {

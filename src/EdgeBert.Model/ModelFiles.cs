@@ -15,6 +15,8 @@ static class ModelFiles
     public static FileStream OpenRegular(string path, long maxBytes)
     {
         var info = new FileInfo(path);
+        // A symbolic link's own size is the length of its target's name: look at the target itself.
+        if (info.LinkTarget is not null) info = info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? info;
         if (!info.Exists) throw new FileNotFoundException($"{path}: file not found", path);
         if (info.Length == 0) throw new InvalidDataException($"{path}: file is empty or not a regular file");
         if (info.Length > maxBytes)

@@ -75,8 +75,10 @@ public sealed class SafeTensorsFile : IDisposable
     static (Dictionary<string, SafeTensorInfo>, Dictionary<string, string>) ParseHeader(string path, byte[] header,
         long dataLength)
     {
+        // The JSON reader accepts invalid UTF-8 inside strings and fails only when a name is read.
+        if (!System.Text.Unicode.Utf8.IsValid(header)) throw Bad(path, "header is not valid UTF-8");
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(header, new JsonDocumentOptions { AllowDuplicateProperties = false }); }
+        try { doc = JsonDocument.Parse(header); }
         catch (JsonException e)
         {
             // Not e.Message: it quotes the offending byte, which may be anything.
@@ -149,7 +151,8 @@ public sealed class SafeTensorsFile : IDisposable
         if (!e.TryGetProperty("data_offsets", out var offEl) || offEl.ValueKind != JsonValueKind.Array
             || offEl.GetArrayLength() != 2)
             throw Bad(path, $"tensor '{name}': 'data_offsets' must be an array [begin, end]");
-        if (!offEl[0].TryGetInt64(out long begin) || !offEl[1].TryGetInt64(out long end))
+        if (offEl[0].ValueKind != JsonValueKind.Number || offEl[1].ValueKind != JsonValueKind.Number
+            || !offEl[0].TryGetInt64(out long begin) || !offEl[1].TryGetInt64(out long end))
             throw Bad(path, $"tensor '{name}': data_offsets are not integers");
         if (begin < 0 || end < begin || end > dataLength)
             throw Bad(path,
