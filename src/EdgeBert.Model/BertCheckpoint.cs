@@ -167,7 +167,7 @@ public sealed partial class BertCheckpoint
     }
 
     /// <summary>NaN or infinite weights make every answer NaN (or a silently arbitrary class); a gate outside
-    /// [0, 1] has no meaning (METHOD.md: a gate is a keep probability).</summary>
+    /// [0, 1] comes from no training (METHOD.md point 1: gates are clipped to [0, 1] after every step).</summary>
     static void CheckValues(string path, string name, string stored, float[] values)
     {
         bool gate = name.EndsWith(".gate", StringComparison.Ordinal);

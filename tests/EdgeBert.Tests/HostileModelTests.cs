@@ -58,8 +58,8 @@ public class HostileModelTests(ITestOutputHelper output)
             EditConfig(dir, c => c["gate_positions"] = 1_000_000_000);
         }, Weights, "bert.encoder.layer.0.gate"),
         new("config duplicate key", dir => File.WriteAllText(Path.Combine(dir, Config),
-            File.ReadAllText(Path.Combine(dir, Config)).Replace("\"vocab_size\"", "\"hidden_size\": 32, \"vocab_size\"")),
-            Config, "hidden_size"),
+            File.ReadAllText(Path.Combine(dir, Config))
+                .Replace("\"vocab_size\"", "\"hidden_size\": 32, \"vocab_size\"")), Config, "hidden_size"),
         // Layer indices in tensor names.
         LayerName("99999999999"),
         LayerName("\u0663"),
