@@ -162,9 +162,9 @@ public class HostileModelTests(ITestOutputHelper output)
         Assert.Equal(new[] { 'a', 0x316, 0x301, 0x300, 'b', 0x316, 0x300 }, d);
     }
 
-    /// <summary>Random mutations of the safetensors header and of config.json values, fixed seed: every load
-    /// either succeeds, with the fixture's weights when only the header changed, or throws one of the expected
-    /// exception types naming the file.</summary>
+    /// <summary>Random mutations of the safetensors header, config.json and tokenizer_config.json, fixed seed:
+    /// every load either succeeds (with the fixture's weights when only the header changed) and classifies, or
+    /// throws one of the expected exception types naming the mutated file.</summary>
     [Fact]
     public void FuzzedHeadersAndConfigsFailCleanly()
     {
@@ -172,16 +172,23 @@ public class HostileModelTests(ITestOutputHelper output)
         var original = Load(ModelTestFiles.TinyBert);
         byte[] weights = File.ReadAllBytes(Path.Combine(ModelTestFiles.TinyBert, Weights));
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(ModelTestFiles.TinyBert, Config)))!.AsObject();
+        var tokConfig = JsonNode.Parse(File.ReadAllText(Path.Combine(ModelTestFiles.TinyBert, TokConfig)))!
+            .AsObject();
         int runs = 0, loaded = 0, wrong = 0;
         var budget = Stopwatch.StartNew();
         using var tmp = new ModelTestFiles.TempDir();
         foreach (var name in new[] { Config, Weights, Vocab, TokConfig })
             File.Copy(Path.Combine(ModelTestFiles.TinyBert, name), tmp.File(name));
-        for (; runs < 800 && budget.Elapsed < TimeSpan.FromSeconds(12); runs++)
+        for (; runs < 900 && budget.Elapsed < TimeSpan.FromSeconds(12); runs++)
         {
-            bool header = runs % 2 == 0;
+            // One file mutated per run, in turn.
+            string mutated = (runs % 3) switch { 0 => Weights, 1 => Config, _ => TokConfig };
+            bool header = mutated == Weights;
             File.WriteAllBytes(tmp.File(Weights), header ? MutateHeader(weights, random) : weights);
-            File.WriteAllText(tmp.File(Config), header ? config.ToJsonString() : MutateConfig(config, random));
+            File.WriteAllText(tmp.File(Config), mutated == Config ? Mutate(config, ConfigKeys, random)
+                : config.ToJsonString());
+            File.WriteAllText(tmp.File(TokConfig), mutated == TokConfig ? Mutate(tokConfig, TokenizerKeys, random)
+                : tokConfig.ToJsonString());
             var (error, allocated) = Bounded(() => BertCheckpoint.Load(tmp.Path));
             Assert.True(allocated < MaxAllocated, $"run {runs}: allocated {allocated >> 20} MB");
             if (error is null)
@@ -197,7 +204,7 @@ public class HostileModelTests(ITestOutputHelper output)
             Assert.True(error is InvalidDataException or FileNotFoundException or NotSupportedException,
                 $"run {runs}: {error.GetType().Name}: {error.Message}");
             Assert.Contains(tmp.Path, error.Message);
-            Assert.Contains(header ? Weights : Config, error.Message);
+            Assert.Contains(mutated, error.Message);
             Assert.DoesNotContain('\n', error.Message);
         }
         output.WriteLine($"{runs} runs, {loaded} loaded and classified, {wrong} wrong answers, {budget.Elapsed}");
@@ -206,7 +213,7 @@ public class HostileModelTests(ITestOutputHelper output)
     }
 
     static readonly string[] Junk = ["-1", "0", "1", "4294967296", "99999999999999999999", "1e400", "2147483647",
-        "\"x\"", "null", "[]", "{}", "1.5"];
+        "\"x\"", "\"\"", "null", "[]", "{}", "1.5", "true"];
 
     static byte[] MutateHeader(byte[] file, Random random)
     {
@@ -234,12 +241,17 @@ public class HostileModelTests(ITestOutputHelper output)
         return b;
     }
 
-    static string MutateConfig(JsonObject config, Random random)
+    static readonly string[] ConfigKeys = ["vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+        "intermediate_size", "max_position_embeddings", "type_vocab_size", "pad_token_id", "layer_norm_eps",
+        "gate_positions", "num_labels", "id2label", "problem_type", "precision", "gate_threshold", "hidden_act"];
+
+    static readonly string[] TokenizerKeys = ["do_lower_case", "strip_accents", "tokenize_chinese_chars",
+        "model_max_length", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"];
+
+    /// <summary>One to three of <paramref name="keys"/> set to junk or deleted.</summary>
+    static string Mutate(JsonObject json, string[] keys, Random random)
     {
-        var c = (JsonObject)config.DeepClone();
-        string[] keys = ["vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-            "max_position_embeddings", "type_vocab_size", "pad_token_id", "layer_norm_eps", "gate_positions",
-            "num_labels", "id2label", "problem_type", "precision", "gate_threshold", "hidden_act"];
+        var c = (JsonObject)json.DeepClone();
         for (int k = random.Next(1, 4); k > 0; k--)
         {
             string key = keys[random.Next(keys.Length)];
