@@ -205,9 +205,11 @@ static class InferVerbs
         string? parent = Path.GetDirectoryName(full);
         if (parent is null) return full;
         // Only following a link counts towards the limit, not the directory levels.
-        string candidate = Path.Combine(Resolve(parent, depth), Path.GetFileName(full));
-        var target = new FileInfo(candidate).ResolveLinkTarget(returnFinalTarget: true);
-        return target is null ? candidate : Resolve(target.FullName, depth + 1);
+        string resolvedParent = Resolve(parent, depth);
+        string candidate = Path.Combine(resolvedParent, Path.GetFileName(full));
+        // One link at a time, by hand: the output need not exist yet, and a dangling link still names a file.
+        string? target = new FileInfo(candidate).LinkTarget;
+        return target is null ? candidate : Resolve(Path.Combine(resolvedParent, target), depth + 1);
     }
 
     /// <summary>Bounds the memory one input line can take (a text is truncated to the model's length anyway).
