@@ -138,6 +138,45 @@ public sealed class HostileIoTests : IDisposable
     }
 
     [Fact]
+    public async Task InterruptingInferLeavesNoFileBehind()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        // Enough long lines that writing them takes seconds, one at a time on one thread.
+        string text = string.Join(' ', Enumerable.Repeat("a fine film with a dull end", 20));
+        string line = $"{{\"text\": \"{text}\"}}\n";
+        string input = Input(string.Concat(Enumerable.Repeat(line, 20_000)));
+        // A shell runs infer, waits for its temporary file (so the clean-up is tested, not the start-up) and sends
+        // SIGTERM, which StopSignal treats as Ctrl+C's SIGINT (a background job inherits SIGINT ignored, so SIGINT
+        // would test nothing here). The shell, not this process, signals: its process ids are the ones it started.
+        string script = """
+            dotnet "$0" infer --model "$1" --input "$2" --output "$3/out.jsonl" --threads 1 --batch-size 1 &
+            pid=$!
+            while ! ls -a "$3" | grep -q '^\.out\.jsonl\..*\.tmp$'; do
+                kill -0 $pid 2>/dev/null || { echo "ended before the interrupt"; exit 1; }
+                sleep 0.005
+            done
+            kill -TERM $pid
+            wait $pid
+            echo "exit $?"
+            """;
+        var start = new ProcessStartInfo("sh", ["-c", script, Path.Combine(AppContext.BaseDirectory, "edgebert.dll"),
+            ModelTestFiles.TinyBert, input, _dir.Path])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+        };
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        var exited = process.WaitForExitAsync();
+        bool finished = await Task.WhenAny(exited, Task.Delay(Bound)) == exited;
+        if (!finished) process.Kill(entireProcessTree: true);
+        Assert.True(finished, "infer did not stop on SIGTERM");
+        string printed = await stdout;
+        Assert.True(printed.Contains("interrupted: ") && printed.Contains("exit 130"), printed + await stderr);
+        Assert.Equal(["in.jsonl"], Directory.GetFiles(_dir.Path).Select(Path.GetFileName));
+    }
+
+    [Fact]
     public void OutputNamingTheInputIsAUsageErrorAndTheInputIsKept()
     {
         string content = "{\"text\": \"keep me\"}\n";
