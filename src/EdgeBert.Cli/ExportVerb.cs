@@ -85,7 +85,7 @@ static class ExportVerb
                 ["do_lower_case"] = tokenizer.Options.DoLowerCase,
                 ["model_max_length"] = checkpoint.MaxSequenceLength,
             };
-            File.WriteAllText(tokenizerConfig,
+            AtomicFile.WriteAllText(tokenizerConfig,
                 json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
         }
         long bytes = new FileInfo(Path.Combine(output, BertCheckpoint.WeightsFile)).Length;

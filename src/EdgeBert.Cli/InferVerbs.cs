@@ -30,7 +30,8 @@ static class InferVerbs
               {"input_ids","logits","label","kept","flops","dense_flops"}; kept[j] = tokens layer j's
               feed-forward block ran on, flops = exact multiply-adds (dense_flops: without gates).
               Texts longer than the model's maximum length are truncated; id sequences are not.
-              The output is written to a temporary file and renamed when every line succeeded.
+              The output is written to a new temporary file and renamed when every line succeeded; on an error or
+              Ctrl+C nothing is written. The input must be a regular file, each line at most 1M characters.
               --threads defaults to the number of cores, --batch-size to 16.
               --precision: the linear layers' arithmetic (default: the model's own; fp32 unless written by quantize).
             """, Infer));
@@ -137,57 +138,90 @@ static class InferVerbs
         var engineOptions = PrecisionOption.Read(a);
         int batchSize = a.Int("batch-size", 16, 1, 4096);
         a.RejectUnknown();
-        if (!File.Exists(input)) throw new FileNotFoundException($"{input}: file not found");
+        if (SameFile(input, output))
+            throw new UsageException($"--output {output} is the input file: it would be replaced by the results");
+        InputFile.RequireRegular(input);
 
         var model = Load(modelDir, engineOptions);
         var sequences = ReadInputs(input, model);
 
-        string temp = output + ".partial";
+        using var stop = new StopSignal();
         try
         {
-            using (var stream = File.Create(temp))
-            {
-                using var pool = new WorkerPool(threads);
-                var workspace = new InferenceWorkspace();
-                var options = new RunOptions(UseGates: !noGates);
-                var newline = "\n"u8.ToArray();
-                for (int start = 0; start < sequences.Count; start += batchSize)
-                {
-                    var batch = sequences.GetRange(start, Math.Min(batchSize, sequences.Count - start));
-                    var results = model.Engine.Run(batch, workspace, options, pool);
-                    for (int i = 0; i < results.Length; i++)
-                    {
-                        using (var w = new Utf8JsonWriter(stream))
-                        {
-                            w.WriteStartObject();
-                            w.WriteStartArray("input_ids");
-                            foreach (var id in batch[i].InputIds) w.WriteNumberValue(id);
-                            w.WriteEndArray();
-                            var (label, _) = Decide(model.Checkpoint.Config, results[i].Logits);
-                            WriteLogits(w, results[i]);
-                            w.WriteString("label", label);
-                            WriteCosts(w, results[i]);
-                            w.WriteEndObject();
-                        }
-                        stream.Write(newline);
-                    }
-                }
-            }
-            File.Move(temp, output, overwrite: true);
+            Write(output, model, sequences, threads, batchSize, noGates, stop.Token);
         }
-        finally
+        catch (OperationCanceledException)
         {
-            if (File.Exists(temp)) File.Delete(temp);
+            o.WriteLine($"interrupted: {output} not written");
+            return 130;
         }
         return 0;
     }
+
+    static void Write(string output, LoadedModel model, List<SequenceInput> sequences, int threads, int batchSize,
+        bool noGates, CancellationToken cancel)
+    {
+        AtomicFile.Write(output, stream =>
+        {
+            using var pool = new WorkerPool(threads);
+            var workspace = new InferenceWorkspace();
+            var options = new RunOptions(UseGates: !noGates);
+            var newline = "\n"u8.ToArray();
+            for (int start = 0; start < sequences.Count; start += batchSize)
+            {
+                // Throwing leaves AtomicFile to delete its temporary file, so Ctrl+C writes nothing.
+                cancel.ThrowIfCancellationRequested();
+                var batch = sequences.GetRange(start, Math.Min(batchSize, sequences.Count - start));
+                var results = model.Engine.Run(batch, workspace, options, pool);
+                for (int i = 0; i < results.Length; i++)
+                {
+                    using (var w = new Utf8JsonWriter(stream))
+                    {
+                        w.WriteStartObject();
+                        w.WriteStartArray("input_ids");
+                        foreach (var id in batch[i].InputIds) w.WriteNumberValue(id);
+                        w.WriteEndArray();
+                        var (label, _) = Decide(model.Checkpoint.Config, results[i].Logits);
+                        WriteLogits(w, results[i]);
+                        w.WriteString("label", label);
+                        WriteCosts(w, results[i]);
+                        w.WriteEndObject();
+                    }
+                    stream.Write(newline);
+                }
+            }
+        });
+    }
+
+    /// <summary>Whether two paths name one file: equal once made absolute and every symbolic link on the way
+    /// (in the directories too) is followed.</summary>
+    static bool SameFile(string a, string b) => string.Equals(Resolve(a, 0), Resolve(b, 0), StringComparison.Ordinal);
+
+    static string Resolve(string path, int depth)
+    {
+        // The kernel's own limit on links followed in one lookup (Linux's MAXSYMLINKS), so a loop ends.
+        if (depth > 40) throw new IOException($"{path}: too many levels of symbolic links");
+        string full = Path.GetFullPath(path);
+        string? parent = Path.GetDirectoryName(full);
+        if (parent is null) return full;
+        // Only following a link counts towards the limit, not the directory levels.
+        string resolvedParent = Resolve(parent, depth);
+        string candidate = Path.Combine(resolvedParent, Path.GetFileName(full));
+        // One link at a time, by hand: the output need not exist yet, and a dangling link still names a file.
+        string? target = new FileInfo(candidate).LinkTarget;
+        return target is null ? candidate : Resolve(Path.Combine(resolvedParent, target), depth + 1);
+    }
+
+    /// <summary>Bounds the memory one input line can take (a text is truncated to the model's length anyway).
+    /// </summary>
+    const int MaxLineChars = 1 << 20;
 
     /// <summary>Parses and checks every line before any work, so a bad line fails fast with its number.</summary>
     static List<SequenceInput> ReadInputs(string path, LoadedModel model)
     {
         var sequences = new List<SequenceInput>();
         int lineNumber = 0;
-        foreach (var line in File.ReadLines(path, Encoding.UTF8))
+        foreach (var line in InputFile.ReadLines(path, MaxLineChars))
         {
             lineNumber++;
             if (string.IsNullOrWhiteSpace(line))

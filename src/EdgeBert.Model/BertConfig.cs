@@ -224,13 +224,9 @@ public sealed class BertConfig
         return o;
     }
 
-    /// <summary>Writes config.json (temporary file, then rename).</summary>
+    /// <summary>Writes config.json atomically (<see cref="AtomicFile"/>).</summary>
     public void Save(string path) => WriteJson(path, ToJson());
 
-    internal static void WriteJson(string path, JsonObject json)
-    {
-        string temp = path + $".{Environment.ProcessId}.tmp";
-        File.WriteAllText(temp, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        File.Move(temp, path, overwrite: true);
-    }
+    internal static void WriteJson(string path, JsonObject json) =>
+        AtomicFile.WriteAllText(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
 }

@@ -43,8 +43,9 @@ public sealed record RunOptions(bool UseGates = true, bool ReturnHidden = false,
 /// <summary>The inference engine: BERT's forward pass over a packed token buffer, with the token gates'
 /// elimination between each layer's attention and feed-forward blocks. Linear weights are packed once
 /// at construction (copies: what the caller passed in is never changed; embeddings and LayerNorm
-/// parameters are read in place). Immutable, so many threads can run it at once, each with its own
-/// <see cref="InferenceWorkspace"/>.</summary>
+/// parameters are read in place). Immutable, so one engine is shared freely: many threads can run it at
+/// once, each with its own <see cref="InferenceWorkspace"/> (a workspace shared by two running threads is detected
+/// and refused, since their activations would overwrite each other's).</summary>
 public sealed class BertEngine
 {
     sealed class Layer
@@ -151,12 +152,22 @@ public sealed class BertEngine
         useGates && Gates is not null ? Gates.KeptAt(layer, n) : n;
 
     /// <summary>Runs a batch. Sequences are packed into one token buffer (no padding); each keeps its
-    /// own length through the layers. Throws ArgumentException naming the sequence on bad ids.</summary>
+    /// own length through the layers. Throws ArgumentException naming the sequence on bad ids.
+    /// Thread-safe for the engine; <paramref name="workspace"/> must not be in use by another thread at the same
+    /// time (InvalidOperationException if it is).</summary>
     public SequenceResult[] Run(IReadOnlyList<SequenceInput> batch, InferenceWorkspace workspace,
         RunOptions? options = null, WorkerPool? pool = null)
     {
         Validate(batch);
-        return Forward(batch, workspace, options ?? new RunOptions(), pool ?? WorkerPool.Single);
+        workspace.Enter();
+        try
+        {
+            return Forward(batch, workspace, options ?? new RunOptions(), pool ?? WorkerPool.Single);
+        }
+        finally
+        {
+            workspace.Exit();
+        }
     }
 
     public SequenceResult[] Run(IReadOnlyList<SequenceInput> batch, RunOptions? options = null,

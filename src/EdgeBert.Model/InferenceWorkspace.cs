@@ -4,9 +4,24 @@ namespace EdgeBert.Model;
 
 /// <summary>The buffers of one caller's forward passes. They grow to the largest batch seen and are then
 /// reused, so steady-state inference allocates nothing that scales with the model or the batch.
-/// Not thread-safe: one workspace per concurrent caller.</summary>
+/// Not thread-safe: one workspace per concurrent caller (a thread may reuse its own for every call; an engine,
+/// by contrast, is shared freely). Two threads running with one workspace at once get an
+/// InvalidOperationException rather than silently mixed activations.</summary>
 public sealed class InferenceWorkspace
 {
+    /// <summary>1 while a <see cref="BertEngine"/> run uses the buffers: one atomic exchange per batch, no
+    /// allocation.</summary>
+    int _inUse;
+
+    internal void Enter()
+    {
+        if (Interlocked.Exchange(ref _inUse, 1) != 0)
+            throw new InvalidOperationException(
+                "an InferenceWorkspace is being used by two threads at once; give each thread its own");
+    }
+
+    internal void Exit() => Volatile.Write(ref _inUse, 0);
+
     // Activations on cache-line boundaries, so the kernels' full-width row accesses never split a line.
     internal readonly AlignedBuffer X = new(), Qkv = new(), Context = new(), Inner = new();
     internal readonly PackedTokens Tokens = new();

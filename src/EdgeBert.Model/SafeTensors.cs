@@ -345,29 +345,16 @@ public static class SafeTensors
         // Pad the header with spaces to a multiple of 8 so the data section starts aligned, as safetensors does.
         while (headerBuffer.Length % 8 != 0) headerBuffer.WriteByte((byte)' ');
 
-        string directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
-        string temp = System.IO.Path.Combine(directory,
-            $".{System.IO.Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
+        AtomicFile.Write(path, file =>
         {
-            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
-            {
-                Span<byte> lengthBytes = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(lengthBytes, (ulong)headerBuffer.Length);
-                file.Write(lengthBytes);
-                headerBuffer.Position = 0;
-                headerBuffer.CopyTo(file);
-                var chunk = new byte[1 << 16];
-                foreach (var t in list) WriteData(file, t, chunk);
-                file.Flush(flushToDisk: true);
-            }
-            File.Move(temp, path, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(temp); } catch (IOException) { }
-            throw;
-        }
+            Span<byte> lengthBytes = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(lengthBytes, (ulong)headerBuffer.Length);
+            file.Write(lengthBytes);
+            headerBuffer.Position = 0;
+            headerBuffer.CopyTo(file);
+            var chunk = new byte[1 << 16];
+            foreach (var t in list) WriteData(file, t, chunk);
+        });
     }
 
     static void WriteData(FileStream file, StoredTensor t, byte[] chunk)

@@ -56,6 +56,28 @@ public sealed record FineTuneOptions
     /// them fixed while the model trains, so training sees exactly the tokens inference keeps (PoWER-BERT's
     /// re-training step; METHOD.md point 8 makes the soft pass with 0/1 gates equal the hard one).</summary>
     public bool FreezeGates { get; init; }
+
+    /// <summary>The options that decide what a run computes, by their `train` flag names, for
+    /// <see cref="RunFiles.CheckSettings"/>. Paths, --threads and --save-every are left out: a moved data folder
+    /// or another thread count continues the same run.</summary>
+    public IReadOnlyDictionary<string, string> ResumeSettings()
+    {
+        var inv = CultureInfo.InvariantCulture;
+        return new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["task"] = Task.Name, ["epochs"] = Epochs.ToString(inv), ["lr"] = LearningRate.ToString("R", inv),
+            ["batch-size"] = BatchSize.ToString(inv), ["max-len"] = MaxLength.ToString(inv),
+            ["warmup"] = WarmupFraction.ToString("R", inv), ["seed"] = Seed.ToString(inv),
+            ["init-seed"] = InitSeed?.ToString(inv) ?? "unset",
+            ["weight-decay"] = WeightDecay.ToString("R", inv), ["max-grad-norm"] = MaxGradientNorm.ToString("R", inv),
+            ["dropout"] = Dropout.ToString("R", inv), ["max-train"] = MaxTrainExamples?.ToString(inv) ?? "all",
+            ["gates"] = Gates.ToString(), ["lambda"] = Lambda.ToString("R", inv),
+            ["mu"] = Mu?.ToString("R", inv) ?? "lambda", ["gate-lr"] = GateLearningRate.ToString("R", inv),
+            ["gate-positions"] = GatePositions?.ToString(inv) ?? "unset",
+            ["gate-threshold"] = GateThreshold?.ToString("R", inv) ?? "unset",
+            ["distill"] = Distill.ToString("R", inv), ["freeze-gates"] = FreezeGates ? "yes" : "no",
+        };
+    }
 }
 
 /// <summary>One line of the per-epoch log.</summary>
@@ -85,8 +107,12 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         var task = _o.Task;
         ValidateOptions();
         string resumeDir = Path.Combine(_o.OutputDirectory, ResumeFolder);
+        if (_o.Resume && RunFiles.RecoverDirectory(resumeDir) is { } recovered) log.WriteLine(recovered);
         bool resuming = _o.Resume && File.Exists(Path.Combine(resumeDir, StateFile));
         if (_o.Resume && !resuming) log.WriteLine($"no resume state in {resumeDir}: starting from --init");
+        // Read and checked before anything is loaded, so a refused resume fails at once.
+        var state = resuming ? TrainerState.Read(Path.Combine(resumeDir, StateFile)) : new TrainerState();
+        if (resuming) RunFiles.CheckSettings(resumeDir, state.Settings, _o.ResumeSettings());
 
         var checkpoint = resuming ? BertCheckpoint.Load(resumeDir) : LoadInit();
         var config = checkpoint.Config;
@@ -105,7 +131,6 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
 
         var stages = Stages(fineTuned);
         var teacher = _o.Distill > 0 ? LoadTeacher() : null;
-        var state = resuming ? TrainerState.Read(Path.Combine(resumeDir, StateFile)) : new TrainerState();
         using var pool = new WorkerPool(_o.Threads);
         for (int s = state.Stage; s < stages.Count; s++)
         {
@@ -407,6 +432,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
             SaveCheckpoint(checkpoint, dir);
             state.Moments = optimizer.ExportState();
             state.RngState = rng.State;
+            state.Settings = _o.ResumeSettings();
             state.Write(Path.Combine(dir, StateFile));
         });
 }

@@ -37,6 +37,24 @@ public sealed record PretrainOptions
     public float Dropout { get; init; } = 0.1f;
     /// <summary>Unlabeled sentences of a GLUE task file added to the corpus (task-adaptive pretraining).</summary>
     public (GlueTask Task, string File)? TaskText { get; init; }
+
+    /// <summary>The options that decide what a run computes, by their `pretrain` flag names, for
+    /// <see cref="RunFiles.CheckSettings"/>. Paths, --threads and --checkpoint-minutes are left out: they do not
+    /// change the run.</summary>
+    public IReadOnlyDictionary<string, string> ResumeSettings()
+    {
+        var inv = CultureInfo.InvariantCulture;
+        return new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["layers"] = Layers.ToString(inv), ["hidden"] = Hidden.ToString(inv), ["heads"] = Heads.ToString(inv),
+            ["intermediate"] = Intermediate.ToString(inv), ["max-len"] = MaxLength.ToString(inv),
+            ["hours"] = Hours?.ToString("R", inv) ?? "unset", ["steps"] = Steps?.ToString(inv) ?? "unset",
+            ["batch-size"] = BatchSize.ToString(inv), ["lr"] = LearningRate.ToString("R", inv),
+            ["warmup"] = WarmupFraction.ToString("R", inv), ["weight-decay"] = WeightDecay.ToString("R", inv),
+            ["seed"] = Seed.ToString(inv), ["hold-out-every"] = HoldOutEvery.ToString(inv),
+            ["dropout"] = Dropout.ToString("R", inv), ["task"] = TaskText?.Task.Name ?? "unset",
+        };
+    }
 }
 
 /// <summary>A held-out report. ShuffledPerplexity is the perplexity with each sequence's tokens (between [CLS] and
@@ -62,7 +80,11 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
         if (!Directory.Exists(_o.CorpusDirectory))
             throw new DirectoryNotFoundException($"{_o.CorpusDirectory}: corpus directory not found");
         string resumeDir = Path.Combine(_o.OutputDirectory, FineTuner.ResumeFolder);
+        if (_o.Resume && RunFiles.RecoverDirectory(resumeDir) is { } recovered) log.WriteLine(recovered);
         bool resuming = _o.Resume && File.Exists(Path.Combine(resumeDir, StateFile));
+        // Read and checked before anything is loaded, so a refused resume fails at once.
+        var state = resuming ? TrainerState.Read(Path.Combine(resumeDir, StateFile)) : new TrainerState();
+        if (resuming) RunFiles.CheckSettings(resumeDir, state.Settings, _o.ResumeSettings());
         var checkpoint = resuming ? BertCheckpoint.Load(resumeDir) : _o.Init is { } init ? LoadInit(init) : Create();
         var tokenizer = checkpoint.RequireTokenizer();
         var (train, heldOut) = ReadCorpus(tokenizer, checkpoint.Config.MaxPositionEmbeddings);
@@ -78,7 +100,6 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
             new ParameterGroup("no-decay", graph.Parameters.Where(p => NoDecay(p.Name)).Select(p => p.Tensor),
                 _o.LearningRate),
         ]);
-        var state = resuming ? TrainerState.Read(Path.Combine(resumeDir, StateFile)) : new TrainerState();
         if (state.Moments is not null) optimizer.ImportState(state.Moments);
         var rng = new Rng(state.RngState ?? (ulong)_o.Seed * 31 + 7);
         using var pool = new WorkerPool(_o.Threads);
@@ -143,6 +164,7 @@ public sealed class MlmPretrainer(PretrainOptions options, TextWriter log, Actio
                 state.LossSum = 0; state.LossCount = 0;
                 state.Moments = optimizer.ExportState();
                 state.RngState = rng.State;
+                state.Settings = _o.ResumeSettings();
                 RunFiles.ReplaceDirectory(resumeDir, dir =>
                 {
                     Save(checkpoint, dir);

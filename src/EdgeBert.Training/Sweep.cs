@@ -133,7 +133,7 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
         log.WriteLine($"{name}: training into {dir}");
         new FineTuner(options, log, p => progress?.Invoke(name, p)).Run(cancel);
         if (cancel.IsCancellationRequested) return false;
-        File.WriteAllText(marker, settings);
+        AtomicFile.WriteAllText(marker, settings);
         // The resume state (weights and optimizer moments) is only needed until the marker exists.
         string resume = Path.Combine(dir, FineTuner.ResumeFolder);
         if (Directory.Exists(resume)) Directory.Delete(resume, true);
@@ -247,9 +247,9 @@ public static class SweepFiles
 
     public static void WriteAll(string directory, GlueTask task, IReadOnlyList<SweepRow> rows)
     {
-        File.WriteAllText(Path.Combine(directory, ResultsFile), Csv(rows));
-        File.WriteAllText(Path.Combine(directory, PlotFile), TradeoffPlot.Svg(rows, $"{task.Name} dev"));
-        File.WriteAllText(Path.Combine(directory, SummaryFile), Markdown(task, rows));
+        AtomicFile.WriteAllText(Path.Combine(directory, ResultsFile), Csv(rows));
+        AtomicFile.WriteAllText(Path.Combine(directory, PlotFile), TradeoffPlot.Svg(rows, $"{task.Name} dev"));
+        AtomicFile.WriteAllText(Path.Combine(directory, SummaryFile), Markdown(task, rows));
     }
 
     /// <summary>One line per model, the dense one first with lambda "dense"; kept tokens per

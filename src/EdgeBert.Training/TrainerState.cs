@@ -1,4 +1,5 @@
 using EdgeBert.Autograd;
+using EdgeBert.Model;
 
 namespace EdgeBert.Training;
 
@@ -7,7 +8,10 @@ namespace EdgeBert.Training;
 public sealed class TrainerState
 {
     const int Magic = 0x45425453; // "EBTS"
-    const int Version = 2;
+    const int Version = 3;
+    /// <summary>States written before the run's settings were stored; they resume without the settings check.
+    /// </summary>
+    const int VersionWithoutSettings = 2;
 
     public int Stage { get; set; }
     public int Epoch { get; set; }
@@ -19,15 +23,29 @@ public sealed class TrainerState
     /// <summary>The length of a run whose step count was fixed from a time budget (pretraining).</summary>
     public long TotalSteps { get; set; }
     public AdamWState? Moments { get; set; }
+    /// <summary>The options that decide what the run computes (flag name -> value), so a resume with other
+    /// options is refused instead of silently continuing a different run; null in a version-2 state.</summary>
+    public IReadOnlyDictionary<string, string>? Settings { get; set; }
 
     public void Write(string path)
     {
-        using var writer = new BinaryWriter(File.Create(path));
+        AtomicFile.Write(path, stream =>
+        {
+            using var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true);
+            WriteBody(writer);
+        });
+    }
+
+    void WriteBody(BinaryWriter writer)
+    {
         writer.Write(Magic); writer.Write(Version);
         writer.Write(Stage); writer.Write(Epoch); writer.Write(Batch);
         writer.Write(LossSum); writer.Write(LossCount); writer.Write(BestMetric);
         writer.Write(RngState ?? 0);
         writer.Write(TotalSteps);
+        var settings = Settings ?? throw new InvalidOperationException("no run settings to save");
+        writer.Write(settings.Count);
+        foreach (var (key, value) in settings) { writer.Write(key); writer.Write(value); }
         var m = Moments ?? throw new InvalidOperationException("no optimizer state to save");
         writer.Write(m.Step);
         writer.Write(m.FirstMoments.Length);
@@ -43,7 +61,8 @@ public sealed class TrainerState
         try
         {
             using var reader = new BinaryReader(File.OpenRead(path));
-            if (reader.ReadInt32() != Magic || reader.ReadInt32() != Version)
+            int version = reader.ReadInt32() == Magic ? reader.ReadInt32() : -1;
+            if (version is not (Version or VersionWithoutSettings))
                 throw new InvalidDataException($"{path}: not an EdgeBert trainer state (or from another version)");
             var state = new TrainerState
             {
@@ -51,6 +70,7 @@ public sealed class TrainerState
                 LossSum = reader.ReadDouble(), LossCount = reader.ReadInt64(), BestMetric = reader.ReadDouble(),
                 RngState = reader.ReadUInt64(), TotalSteps = reader.ReadInt64(),
             };
+            if (version == Version) state.Settings = ReadSettings(reader);
             long step = reader.ReadInt64();
             int count = reader.ReadInt32();
             var first = new float[count][];
@@ -63,6 +83,15 @@ public sealed class TrainerState
         {
             throw new InvalidDataException($"{path}: truncated trainer state");
         }
+    }
+
+    static Dictionary<string, string> ReadSettings(BinaryReader reader)
+    {
+        int count = reader.ReadInt32();
+        if (count < 0 || count > 1000) throw new InvalidDataException("corrupt trainer state");
+        var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (int i = 0; i < count; i++) settings[reader.ReadString()] = reader.ReadString();
+        return settings;
     }
 
     static void WriteArray(BinaryWriter writer, float[] values)

@@ -155,25 +155,15 @@ public sealed class WordPieceTrainer(WordPieceTrainerOptions options)
             WordOccurrences, untrainable);
     }
 
-    /// <summary>Writes one token per line (ids = line numbers) to a temporary file, then renames it over
-    /// <paramref name="path"/>.</summary>
+    /// <summary>Writes one token per line (ids = line numbers), atomically (<see cref="AtomicFile"/>).</summary>
     public static void WriteVocab(string path, IEnumerable<string> tokens)
     {
-        string full = Path.GetFullPath(path);
-        string temp = full + ".tmp-" + Environment.ProcessId;
-        try
+        AtomicFile.Write(path, stream =>
         {
-            using (var w = new StreamWriter(temp, false, new UTF8Encoding(false)))
-            {
-                w.NewLine = "\n";
-                foreach (var t in tokens) w.WriteLine(t);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+            using var w = new StreamWriter(stream, new UTF8Encoding(false), leaveOpen: true);
+            w.NewLine = "\n";
+            foreach (var t in tokens) w.WriteLine(t);
+        });
     }
 
     /// <summary>Strings and their ids; ids only grow.</summary>
