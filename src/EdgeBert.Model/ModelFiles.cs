@@ -10,10 +10,13 @@ static class ModelFiles
     /// <summary>config.json and tokenizer_config.json of real models are a few KB, vocab.txt a few MB.</summary>
     public const long MaxJsonBytes = 16L << 20, MaxVocabBytes = 64L << 20;
 
-    /// <summary>Opens <paramref name="path"/> for reading. FIFOs and devices report size 0, so they are refused
-    /// by their size before open() is called (on a FIFO it would block until a writer appears).</summary>
+    /// <summary>Opens <paramref name="path"/> for reading. The file type is checked before open() is called (on a
+    /// FIFO it would block until a writer appears); where the OS cannot tell the type, FIFOs and devices are still
+    /// refused by their size, which they report as 0.</summary>
     public static FileStream OpenRegular(string path, long maxBytes)
     {
+        try { InputFile.RequireRegular(path); }
+        catch (IOException e) when (e is not FileNotFoundException) { throw new InvalidDataException(e.Message); }
         var info = new FileInfo(path);
         // A symbolic link's own size is the length of its target's name: look at the target itself.
         if (info.LinkTarget is not null) info = info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? info;
