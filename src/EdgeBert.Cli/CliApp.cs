@@ -19,6 +19,7 @@ public static class CliApp
         SweepVerb.Register(Verbs);
         VocabVerb.Register(Verbs);
         InfoVerb.Register(Verbs);
+        ImportVerb.Register(Verbs);
         SelfTestVerb.Register(Verbs);
     }
 
