@@ -24,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "fixtures", "onnx_tiny")
 VOCAB = os.path.join(ROOT, "tests", "fixtures", "tiny_bert", "vocab.txt")
 INPUTS = [
-    ([2, 40, 51, 62, 73, 3], [0, 0, 0, 0, 0, 0]),
+    ([2, 39, 51, 41, 35, 70, 3], [0, 0, 0, 0, 0, 0, 0]),  # "you love this film !"
     ([2, 7, 3, 90, 91, 100, 105, 3], [0, 0, 0, 1, 1, 1, 1, 1]),
     ([2, 3], [0, 0]),
 ]

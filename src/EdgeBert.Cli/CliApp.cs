@@ -20,6 +20,7 @@ public static class CliApp
         VocabVerb.Register(Verbs);
         InfoVerb.Register(Verbs);
         ImportVerb.Register(Verbs);
+        EmbedVerb.Register(Verbs);
         SelfTestVerb.Register(Verbs);
     }
 
