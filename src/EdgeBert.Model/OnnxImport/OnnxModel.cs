@@ -93,6 +93,10 @@ public sealed class OnnxGraph
         {
             throw new InvalidDataException($"{path}: not an ONNX model ({e.Message})");
         }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}");
+        }
     }
 
     // Field numbers of onnx.proto: ModelProto.graph 7; GraphProto node 1, initializer 5, input 11,
