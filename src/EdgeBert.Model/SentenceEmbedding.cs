@@ -7,6 +7,22 @@ public enum Pooling { Mean, Cls }
 /// the tokens (or the [CLS] token's state), then divided by its L2 norm.</summary>
 public static class SentenceEmbedding
 {
+    /// <summary>The config.json key with the pooling the model was trained with ("mean" or "cls"), written by
+    /// `edgebert import --pooling` (sentence-transformers keeps it in a separate 1_Pooling/config.json).</summary>
+    public const string PoolingKey = "sentence_pooling";
+
+    public static Pooling ParsePooling(string text) => text switch
+    {
+        "mean" => Pooling.Mean,
+        "cls" => Pooling.Cls,
+        _ => throw new ArgumentException($"pooling must be mean or cls, got '{text}'"),
+    };
+
+    /// <summary>The pooling config.json names, else mean (all-MiniLM-L6-v2's and most sentence-transformers').
+    /// </summary>
+    public static Pooling DefaultPooling(BertConfig config) =>
+        config.Extra[PoolingKey] is { } node ? ParsePooling(node.ToString()) : Pooling.Mean;
+
     /// <param name="hidden">[tokens, width] row-major: every token of one sequence (no padding).</param>
     public static float[] Pool(ReadOnlySpan<float> hidden, int width, Pooling pooling, bool normalize)
     {
