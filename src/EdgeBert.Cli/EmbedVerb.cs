@@ -23,7 +23,8 @@ static class EmbedVerb
     static int Run(ParsedArgs a, TextWriter o)
     {
         string? modelArg = a.String("model");
-        string? poolingArg = a.String("pooling");
+        // Checked before the model loads, so a typo does not cost the load.
+        Pooling? poolingArg = a.String("pooling") is { } p ? SentenceEmbedding.ParsePooling(p) : null;
         bool normalize = !a.Flag("no-normalize");
         int threads = a.Int("threads", Environment.ProcessorCount, 1, 256);
         int? maxLen = a.Has("max-len") ? a.Int("max-len", 0, 2) : null;
@@ -32,8 +33,7 @@ static class EmbedVerb
         if (a.Positionals.Count == 0) throw new UsageException("embed needs a TEXT");
 
         var checkpoint = BertCheckpoint.Load(ModelLocator.Resolve(modelArg));
-        var pooling = poolingArg is null ? SentenceEmbedding.DefaultPooling(checkpoint.Config)
-            : SentenceEmbedding.ParsePooling(poolingArg);
+        var pooling = poolingArg ?? SentenceEmbedding.DefaultPooling(checkpoint.Config);
         var engine = BertEngine.Load(checkpoint, engineOptions);
         var encoded = checkpoint.RequireTokenizer().Encode(a.Positionals[0], null,
             Math.Min(maxLen ?? int.MaxValue, checkpoint.MaxSequenceLength));
