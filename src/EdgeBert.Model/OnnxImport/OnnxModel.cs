@@ -77,14 +77,13 @@ public sealed class OnnxNode
     public string Label => Name.Length > 0 ? $"{OpType} node '{Name}'" : $"{OpType} node writing '{Outputs[0]}'";
 }
 
-/// <summary>The main graph of an ONNX model (ModelProto.graph): nodes, initializers, input and output names.
+/// <summary>The main graph of an ONNX model (ModelProto.graph): nodes, initializers and input names.
 /// Only the fields a BERT import needs are read; the rest are skipped.</summary>
 public sealed class OnnxGraph
 {
     public List<OnnxNode> Nodes { get; } = [];
     public Dictionary<string, OnnxTensor> Initializers { get; } = new(StringComparer.Ordinal);
     public List<string> Inputs { get; } = [];
-    public List<string> Outputs { get; } = [];
 
     public static OnnxGraph Load(string path)
     {
@@ -100,7 +99,7 @@ public sealed class OnnxGraph
     }
 
     // Field numbers of onnx.proto: ModelProto.graph 7; GraphProto node 1, initializer 5, input 11,
-    // output 12; ValueInfoProto.name 1; NodeProto input 1, output 2, name 3, op_type 4, attribute 5.
+    // sparse_initializer 15; ValueInfoProto.name 1; NodeProto input 1, output 2, name 3, op_type 4, attribute 5.
     public static OnnxGraph Parse(byte[] bytes)
     {
         ReadOnlyMemory<byte>? graphBytes = null;
@@ -118,7 +117,6 @@ public sealed class OnnxGraph
                     graph.Initializers[t.Name] = t;
                     break;
                 case 11: graph.Inputs.Add(NameOf(f.Body)); break;
-                case 12: graph.Outputs.Add(NameOf(f.Body)); break;
                 case 15: throw new InvalidDataException("the graph has sparse initializers, which are not supported");
             }
         }
