@@ -19,6 +19,8 @@ public static class CliApp
         SweepVerb.Register(Verbs);
         VocabVerb.Register(Verbs);
         InfoVerb.Register(Verbs);
+        ImportVerb.Register(Verbs);
+        EmbedVerb.Register(Verbs);
         SelfTestVerb.Register(Verbs);
     }
 
