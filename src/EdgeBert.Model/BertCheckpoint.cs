@@ -263,7 +263,9 @@ public sealed partial class BertCheckpoint
         foreach (var name in new[] { VocabFile, TokenizerConfigFile })
         {
             string from = Path.Combine(SourceDirectory, name);
-            if (File.Exists(from)) File.Copy(from, Path.Combine(directory, name), overwrite: true);
+            if (!File.Exists(from)) continue;
+            using var source = ModelFiles.OpenRegular(from, ModelFiles.MaxVocabBytes);
+            AtomicFile.Write(Path.Combine(directory, name), target => source.CopyTo(target));
         }
     }
 }

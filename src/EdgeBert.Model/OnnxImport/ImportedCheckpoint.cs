@@ -21,14 +21,14 @@ public static class ImportedCheckpoint
             throw new InvalidDataException($"the vocabulary has {tokens.Length} tokens, the graph's word embeddings "
                 + $"{import.Config.VocabSize} rows");
         new BertCheckpoint(import.Config, import.Weights).Save(directory);
-        File.WriteAllText(Path.Combine(directory, BertCheckpoint.VocabFile), vocab);
+        AtomicFile.WriteAllText(Path.Combine(directory, BertCheckpoint.VocabFile), vocab);
         var settings = new JsonObject
         {
             ["tokenizer_class"] = "BertTokenizer",
             ["do_lower_case"] = IsUncased(tokens),
             ["model_max_length"] = maxLength ?? import.Config.MaxPositionEmbeddings,
         };
-        File.WriteAllText(Path.Combine(directory, BertCheckpoint.TokenizerConfigFile),
+        AtomicFile.WriteAllText(Path.Combine(directory, BertCheckpoint.TokenizerConfigFile),
             settings.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         return BertCheckpoint.Load(directory);
     }

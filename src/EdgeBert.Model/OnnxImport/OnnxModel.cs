@@ -87,7 +87,8 @@ public sealed class OnnxGraph
 
     public static OnnxGraph Load(string path)
     {
-        try { return Parse(File.ReadAllBytes(path)); }
+        // Protocol buffers cannot exceed 2 GB; the file is read only if it is a regular file of at most that.
+        try { return Parse(ModelFiles.ReadBytes(path, int.MaxValue)); }
         catch (InvalidProtocolBufferException e)
         {
             throw new InvalidDataException($"{path}: not an ONNX model ({e.Message})");
