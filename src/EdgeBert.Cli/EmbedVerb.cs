@@ -4,58 +4,130 @@ using EdgeBert.Model;
 
 namespace EdgeBert.Cli;
 
-/// <summary>`edgebert embed`: the sentence embedding of one text, as sentence-transformers computes it for
-/// models such as all-MiniLM-L6-v2 (mean pooling, L2-normalised).</summary>
+/// <summary>`edgebert embed`: sentence embeddings, of one text or of a JSONL file, as sentence-transformers
+/// computes them for models such as all-MiniLM-L6-v2 (mean pooling, L2-normalised).</summary>
 static class EmbedVerb
 {
     public static void Register(List<CliApp.Verb> verbs) =>
-        verbs.Add(new CliApp.Verb("embed", "the sentence embedding of a text (mean pooling, L2-normalised)",
+        verbs.Add(new CliApp.Verb("embed",
+            "sentence embeddings of a text or a JSONL of texts (mean pooling, L2-normalised)",
             """
             edgebert embed [--model DIR] TEXT [--pooling mean|cls] [--no-normalize] [--max-len N] [--threads T]
                            [--precision fp32|int8]
+            edgebert embed [--model DIR] --input IN.jsonl --output OUT.jsonl [--batch-size N] [options above]
               Prints one JSON line {"input_ids": [...], "embedding": [...]}: the mean of the last hidden states
               over the text's tokens ([CLS] and [SEP] included, as sentence-transformers does), divided by its
               L2 norm. --pooling cls takes the [CLS] token's state instead (default: the pooling stored by
               `import --pooling`, else mean); --no-normalize keeps the length.
               Texts are truncated to --max-len tokens (default: the model's model_max_length).
+              With --input, each line is {"text": "...", "text_pair": "..."(optional)} or
+              {"input_ids": [..], "token_type_ids": [..](optional)} (an empty text is embedded too); each
+              output line, in order, is {"input_ids","embedding"}. The output is written to a new temporary
+              file and renamed when every line succeeded; on an error or Ctrl+C nothing is written.
+              --batch-size (default 16) sequences run through the encoder at once.
             """, Run));
 
     static int Run(ParsedArgs a, TextWriter o)
     {
-        string? modelArg = a.String("model");
+        string? modelArg = a.String("model"), input = a.String("input"), output = a.String("output");
         // Checked before the model loads, so a typo does not cost the load.
         Pooling? poolingArg = a.String("pooling") is { } p ? SentenceEmbedding.ParsePooling(p) : null;
         bool normalize = !a.Flag("no-normalize");
         int threads = a.Int("threads", Environment.ProcessorCount, 1, 256);
         int? maxLen = a.Has("max-len") ? a.Int("max-len", 0, 2) : null;
+        int batchSize = a.Int("batch-size", 16, 1, 4096);
         var engineOptions = PrecisionOption.Read(a);
-        a.RejectUnknown(maxPositionals: 1);
-        if (a.Positionals.Count == 0) throw new UsageException("embed needs a TEXT");
+        a.RejectUnknown(maxPositionals: input is null ? 1 : 0);
+        if ((input is null) != (output is null)) throw new UsageException("--input and --output go together");
+        if (input is null && a.Positionals.Count == 0) throw new UsageException("embed needs a TEXT or --input");
+        if (input is not null)
+        {
+            if (InferVerbs.SameFile(input, output!))
+                throw new UsageException($"--output {output} is the input file: it would be replaced by the results");
+            InputFile.RequireRegular(input);
+        }
 
         var checkpoint = BertCheckpoint.Load(ModelLocator.Resolve(modelArg));
-        var pooling = poolingArg ?? SentenceEmbedding.DefaultPooling(checkpoint.Config);
-        var engine = BertEngine.Load(checkpoint, engineOptions);
-        var encoded = checkpoint.RequireTokenizer().Encode(a.Positionals[0], null,
-            Math.Min(maxLen ?? int.MaxValue, checkpoint.MaxSequenceLength));
-        using var pool = new WorkerPool(threads);
-        // Every token counts in the mean, so a gated model runs dense here.
-        var result = engine.Run([SequenceInput.From(encoded)], new RunOptions(UseGates: false, ReturnHidden: true),
-            pool)[0];
-        var embedding = SentenceEmbedding.Pool(result.Hidden, engine.Hidden, pooling, normalize);
-        // Through the verb's writer, not the process's stdout, so callers (and tests) capture it.
-        var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer))
+        using var embedder = new Embedder(checkpoint, engineOptions, poolingArg, normalize, threads);
+        int maxLength = Math.Min(maxLen ?? int.MaxValue, checkpoint.MaxSequenceLength);
+        if (input is null)
         {
-            writer.WriteStartObject();
-            writer.WriteStartArray("input_ids");
-            foreach (int id in encoded.InputIds) writer.WriteNumberValue(id);
-            writer.WriteEndArray();
-            writer.WriteStartArray("embedding");
-            foreach (float v in embedding) writer.WriteNumberValue(v);
-            writer.WriteEndArray();
-            writer.WriteEndObject();
+            var encoded = checkpoint.RequireTokenizer().Encode(a.Positionals[0], null, maxLength);
+            var sequence = SequenceInput.From(encoded);
+            var buffer = new MemoryStream();
+            Write(buffer, sequence, embedder.Embed([sequence])[0]);
+            // Through the verb's writer, not the process's stdout, so callers (and tests) capture it.
+            o.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
+            return 0;
         }
-        o.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
+
+        var sequences = InferVerbs.ReadInputs(input, checkpoint, embedder.Engine, maxLength, allowEmptyText: true);
+        using var stop = new StopSignal();
+        try
+        {
+            AtomicFile.Write(output!, stream =>
+            {
+                var newline = "\n"u8.ToArray();
+                for (int start = 0; start < sequences.Count; start += batchSize)
+                {
+                    // Throwing leaves AtomicFile to delete its temporary file, so Ctrl+C writes nothing.
+                    stop.Token.ThrowIfCancellationRequested();
+                    var batch = sequences.GetRange(start, Math.Min(batchSize, sequences.Count - start));
+                    var embeddings = embedder.Embed(batch);
+                    for (int i = 0; i < batch.Count; i++)
+                    {
+                        Write(stream, batch[i], embeddings[i]);
+                        stream.Write(newline);
+                    }
+                }
+            });
+        }
+        catch (OperationCanceledException)
+        {
+            o.WriteLine($"interrupted: {output} not written");
+            return 130;
+        }
         return 0;
     }
+
+    static void Write(Stream stream, SequenceInput sequence, float[] embedding)
+    {
+        using var writer = new Utf8JsonWriter(stream);
+        writer.WriteStartObject();
+        writer.WriteStartArray("input_ids");
+        foreach (int id in sequence.InputIds) writer.WriteNumberValue(id);
+        writer.WriteEndArray();
+        writer.WriteStartArray("embedding");
+        foreach (float v in embedding) writer.WriteNumberValue(v);
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+    }
+}
+
+/// <summary>A loaded model with its pooling, threads and workspace: embeds batches of token id sequences.
+/// Not thread-safe (one workspace).</summary>
+sealed class Embedder : IDisposable
+{
+    readonly Pooling _pooling;
+    readonly bool _normalize;
+    readonly WorkerPool _pool;
+    readonly InferenceWorkspace _workspace = new();
+    // Every token counts in the mean, so a gated model runs dense here.
+    static readonly RunOptions Options = new(UseGates: false, ReturnHidden: true);
+
+    public Embedder(BertCheckpoint checkpoint, EngineOptions options, Pooling? pooling, bool normalize, int threads)
+    {
+        Engine = BertEngine.Load(checkpoint, options);
+        _pooling = pooling ?? SentenceEmbedding.DefaultPooling(checkpoint.Config);
+        _normalize = normalize;
+        _pool = new WorkerPool(threads);
+    }
+
+    public BertEngine Engine { get; }
+
+    public float[][] Embed(IReadOnlyList<SequenceInput> batch) =>
+        Engine.Run(batch, _workspace, Options, _pool)
+            .Select(r => SentenceEmbedding.Pool(r.Hidden, Engine.Hidden, _pooling, _normalize)).ToArray();
+
+    public void Dispose() => _pool.Dispose();
 }

@@ -143,7 +143,8 @@ static class InferVerbs
         InputFile.RequireRegular(input);
 
         var model = Load(modelDir, engineOptions);
-        var sequences = ReadInputs(input, model);
+        var sequences = ReadInputs(input, model.Checkpoint, model.Engine, model.Checkpoint.MaxSequenceLength,
+            allowEmptyText: false);
 
         using var stop = new StopSignal();
         try
@@ -195,7 +196,8 @@ static class InferVerbs
 
     /// <summary>Whether two paths name one file: equal once made absolute and every symbolic link on the way
     /// (in the directories too) is followed.</summary>
-    static bool SameFile(string a, string b) => string.Equals(Resolve(a, 0), Resolve(b, 0), StringComparison.Ordinal);
+    internal static bool SameFile(string a, string b) =>
+        string.Equals(Resolve(a, 0), Resolve(b, 0), StringComparison.Ordinal);
 
     static string Resolve(string path, int depth)
     {
@@ -216,8 +218,10 @@ static class InferVerbs
     /// </summary>
     const int MaxLineChars = 1 << 20;
 
-    /// <summary>Parses and checks every line before any work, so a bad line fails fast with its number.</summary>
-    static List<SequenceInput> ReadInputs(string path, LoadedModel model)
+    /// <summary>Parses and checks every line before any work, so a bad line fails fast with its number.
+    /// Texts are truncated to <paramref name="maxLength"/> tokens.</summary>
+    internal static List<SequenceInput> ReadInputs(string path, BertCheckpoint checkpoint, BertEngine engine,
+        int maxLength, bool allowEmptyText)
     {
         var sequences = new List<SequenceInput>();
         int lineNumber = 0;
@@ -228,8 +232,8 @@ static class InferVerbs
                 throw new InvalidDataException($"{path} line {lineNumber}: empty line");
             try
             {
-                var sequence = ParseLine(line, model);
-                model.Engine.Validate(sequence);
+                var sequence = ParseLine(line, checkpoint, maxLength, allowEmptyText);
+                engine.Validate(sequence);
                 sequences.Add(sequence);
             }
             catch (Exception e) when (e is JsonException or ArgumentException or InvalidDataException or FormatException
@@ -242,7 +246,7 @@ static class InferVerbs
         return sequences;
     }
 
-    static SequenceInput ParseLine(string line, LoadedModel model)
+    static SequenceInput ParseLine(string line, BertCheckpoint checkpoint, int maxLength, bool allowEmptyText)
     {
         using var doc = JsonDocument.Parse(line);
         var root = doc.RootElement;
@@ -253,7 +257,7 @@ static class InferVerbs
         if (!root.TryGetProperty("text", out var textElement) || textElement.ValueKind != JsonValueKind.String)
             throw new InvalidDataException("expected \"text\" (a string) or \"input_ids\" (an array of integers)");
         string text = textElement.GetString()!;
-        if (string.IsNullOrWhiteSpace(text)) throw new InvalidDataException("\"text\" is empty");
+        if (!allowEmptyText && string.IsNullOrWhiteSpace(text)) throw new InvalidDataException("\"text\" is empty");
         string? pair = null;
         if (root.TryGetProperty("text_pair", out var pairElement) && pairElement.ValueKind != JsonValueKind.Null)
         {
@@ -262,8 +266,7 @@ static class InferVerbs
             pair = pairElement.GetString();
             if (string.IsNullOrWhiteSpace(pair)) throw new InvalidDataException("\"text_pair\" is empty");
         }
-        var encoded = model.Checkpoint.RequireTokenizer().Encode(text, pair, model.Checkpoint.MaxSequenceLength);
-        return SequenceInput.From(encoded);
+        return SequenceInput.From(checkpoint.RequireTokenizer().Encode(text, pair, maxLength));
     }
 
     static int[] IntArray(JsonElement e, string name)

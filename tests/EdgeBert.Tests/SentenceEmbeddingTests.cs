@@ -63,4 +63,62 @@ public class SentenceEmbeddingTests
             if (Directory.Exists(model)) Directory.Delete(model, recursive: true);
         }
     }
+
+    [Fact]
+    public void JsonlBatchesEqualOneTextAtATime()
+    {
+        string fixtures = Path.Combine(ModelTestFiles.Fixtures, "onnx_tiny");
+        string dir = Path.Combine(Path.GetTempPath(), $"edgebert-embed-jsonl-{Environment.ProcessId}");
+        string model = Path.Combine(dir, "model"), input = Path.Combine(dir, "in.jsonl");
+        try
+        {
+            var imported = CliRun.Run("import", "--onnx", Path.Combine(fixtures, "named.onnx"), "--vocab",
+                Path.Combine(ModelTestFiles.Fixtures, "tiny_bert", "vocab.txt"), "--out", model);
+            Assert.True(imported.Code == 0, imported.Err);
+            // Lengths differ, so the packed batch mixes sequences of several lengths.
+            string[] texts = ["you love this film !", "this film", "", "you love this love this film film !"];
+            var lines = texts.Select(t => new JsonObject { ["text"] = t }.ToJsonString()).ToList();
+            lines.Add("""{"input_ids": [2, 5, 6, 3]}""");
+            lines.Add("""{"text": "this film", "text_pair": "you love"}""");
+            File.WriteAllLines(input, lines);
+
+            string output = Path.Combine(dir, "batched.jsonl"), single = Path.Combine(dir, "single.jsonl");
+            var batched = CliRun.Run("embed", "--model", model, "--input", input, "--output", output,
+                "--batch-size", "4", "--threads", "2");
+            Assert.True(batched.Code == 0, batched.Err);
+            var one = CliRun.Run("embed", "--model", model, "--input", input, "--output", single,
+                "--batch-size", "1", "--threads", "1");
+            Assert.True(one.Code == 0, one.Err);
+            var got = File.ReadAllLines(output).Select(l => JsonNode.Parse(l)!).ToArray();
+            var want = File.ReadAllLines(single).Select(l => JsonNode.Parse(l)!).ToArray();
+            Assert.Equal(lines.Count, got.Length);
+            Assert.Equal(want.Length, got.Length);
+            for (int i = 0; i < got.Length; i++)
+            {
+                Assert.Equal(Ints(want[i]["input_ids"]!), Ints(got[i]["input_ids"]!));
+                double[] a = Doubles(got[i]["embedding"]!), b = Doubles(want[i]["embedding"]!);
+                Assert.Equal(32, a.Length);
+                double error = Math.Sqrt(a.Select((v, j) => (v - b[j]) * (v - b[j])).Sum());
+                Assert.True(error <= 1e-6, $"line {i + 1}: batched differs from one at a time by {error:E2}");
+            }
+            Assert.Equal([2, 5, 6, 3], Ints(got[4]["input_ids"]!));
+            // The single-text verb gives the same line as the file's.
+            var text = CliRun.Run("embed", "--model", model, texts[0], "--threads", "1");
+            Assert.Equal(Doubles(want[0]["embedding"]!), Doubles(JsonNode.Parse(text.Out)!["embedding"]!));
+
+            File.WriteAllLines(input, [lines[0], """{"text": 3}"""]);
+            File.Delete(output);
+            var bad = CliRun.Run("embed", "--model", model, "--input", input, "--output", output);
+            Assert.NotEqual(0, bad.Code);
+            Assert.Contains("line 2", bad.Err);
+            Assert.False(File.Exists(output));
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+
+        static int[] Ints(JsonNode n) => n.AsArray().Select(v => (int)v!).ToArray();
+        static double[] Doubles(JsonNode n) => n.AsArray().Select(v => (double)v!).ToArray();
+    }
 }
