@@ -10,22 +10,23 @@ static class BenchVerbs
     public static void Register(List<CliApp.Verb> verbs)
     {
         verbs.Add(new CliApp.Verb("bench",
-            "time a kernel, the encoder or a training step (bench gemm | encoder | train)",
+            "time a kernel, the encoder, embeddings or a training step (bench gemm | encoder | embed | train)",
             """
             edgebert bench gemm --m M --k K --n N --threads T [--isa avx512|avx2|vector128|scalar] [--json]
               Times C[M,N] = A[M,K] * W^T with W [N,K] packed once as a PackedWeight (the forward-pass path),
               best of repeated runs over at least one second; prints ms and GFLOP/s (2*M*N*K / time),
               or with --json one object {"m","k","n","threads","isa","ms","gflops"}.
-            """ + "\n" + EncoderBench.Usage + "\n" + TrainVerbs.BenchTrainUsage, Run));
+            """ + "\n" + EncoderBench.Usage + "\n" + EmbedBench.Usage + "\n" + TrainVerbs.BenchTrainUsage, Run));
     }
 
     static int Run(ParsedArgs a, TextWriter o)
     {
-        if (a.Positionals.Count == 0) throw new UsageException("bench needs a kind: gemm, encoder or train");
+        if (a.Positionals.Count == 0) throw new UsageException("bench needs a kind: gemm, encoder, embed or train");
         return a.Positionals[0] switch
         {
             "gemm" => RunGemm(a, o),
             "encoder" => EncoderBench.Run(a, o),
+            "embed" => EmbedBench.Run(a, o),
             "train" => TrainVerbs.BenchTrain(a, o),
             _ => throw new UsageException($"unknown bench kind '{a.Positionals[0]}'"),
         };

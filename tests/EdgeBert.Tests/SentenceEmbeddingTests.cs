@@ -121,4 +121,36 @@ public class SentenceEmbeddingTests
         static int[] Ints(JsonNode n) => n.AsArray().Select(v => (int)v!).ToArray();
         static double[] Doubles(JsonNode n) => n.AsArray().Select(v => (double)v!).ToArray();
     }
+
+    [Fact]
+    public void BenchEmbedTimesOneTextACall()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"edgebert-bench-embed-{Environment.ProcessId}");
+        string model = Path.Combine(dir, "model"), input = Path.Combine(dir, "in.jsonl");
+        try
+        {
+            var imported = CliRun.Run("import", "--onnx",
+                Path.Combine(ModelTestFiles.Fixtures, "onnx_tiny", "named.onnx"), "--vocab",
+                Path.Combine(ModelTestFiles.Fixtures, "tiny_bert", "vocab.txt"), "--out", model);
+            Assert.True(imported.Code == 0, imported.Err);
+            File.WriteAllLines(input, ["""{"text": "you love this film !"}""", """{"text": ""}""",
+                """{"input_ids": [2, 5, 6, 3]}"""]);
+            var run = CliRun.Run("bench", "embed", "--model", model, "--input", input, "--threads", "2",
+                "--seconds", "0.05", "--json");
+            Assert.True(run.Code == 0, run.Err);
+            var json = JsonNode.Parse(run.Out)!;
+            Assert.Equal(3, (int)json["texts"]!);
+            Assert.Equal(2, (int)json["threads"]!);
+            Assert.True((double)json["texts_per_s"]! > 0);
+            Assert.True((int)json["passes"]! >= 1);
+
+            var text = CliRun.Run("bench", "embed", "--model", model, "--input", input, "--seconds", "0");
+            Assert.True(text.Code == 0, text.Err);
+            Assert.Contains("texts/s", text.Out);
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
 }
