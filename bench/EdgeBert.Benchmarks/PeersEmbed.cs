@@ -1,0 +1,275 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using EdgeBert.Kernels;
+using EdgeBert.Model;
+using Microsoft.ML.OnnxRuntime;
+using EngineRunOptions = EdgeBert.Model.RunOptions;
+
+namespace EdgeBert.Benchmarks;
+
+/// <summary>`peers-embed`: sentence embeddings one text a call, EdgeBert on an imported model against ONNX
+/// Runtime on the ONNX file it was imported from, same token ids, passes alternating.</summary>
+static class PeersEmbed
+{
+    public const string Usage = """
+        peers-embed --model DIR --onnx FILE --input IN.jsonl --threads T [--rounds R] [--seconds X] [--settle MS]
+          DIR is FILE imported by `edgebert import`. Each line of IN.jsonl is {"text": ...} (optionally
+          "text_pair") or {"input_ids": [...]}; texts are tokenized once by DIR's tokenizer (truncated to its
+          model_max_length) and both peers get those ids. Each peer embeds one text a call: EdgeBert's
+          encoder, or ONNX Runtime (all graph optimisations, T intra-op threads) on input_ids, attention_mask
+          and token_type_ids [1, n] into last_hidden_state; both pooled by the model's pooling (mean for
+          all-MiniLM-L6-v2) and L2-normalised. Every embedding pair must agree at cosine >= 0.9999. Then
+          passes over all texts alternate between the peers (at least R rounds and X seconds; defaults 5,
+          10), each after idling until the process uses no CPU (at least --settle MS, default 5), and it
+          prints each peer's texts/s (median and best pass) and EdgeBert's ratio to ONNX Runtime.
+        """;
+
+    const double MinCosine = 0.9999;
+    const int MaxSettleMs = 2000;
+
+    public static int Run(string[] args)
+    {
+        if (args.Contains("--help"))
+        {
+            Console.WriteLine(Usage);
+            return 0;
+        }
+        Dictionary<string, string> o;
+        try { o = Parse(args); }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}\n{Usage}");
+            return 2;
+        }
+        try { return Run(o); }
+        catch (Exception e) when (e is InvalidOperationException or InvalidDataException or IOException
+                                      or OnnxRuntimeException or JsonException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+
+    static Dictionary<string, string> Parse(string[] args)
+    {
+        string[] known = ["model", "onnx", "input", "threads", "rounds", "seconds", "settle"];
+        var values = new Dictionary<string, string>();
+        for (int i = 0; i < args.Length; i += 2)
+        {
+            string key = args[i].StartsWith("--", StringComparison.Ordinal) ? args[i][2..] : "";
+            if (!known.Contains(key)) throw new ArgumentException($"unexpected argument '{args[i]}'");
+            if (i + 1 >= args.Length) throw new ArgumentException($"{args[i]} needs a value");
+            values[key] = args[i + 1];
+        }
+        foreach (var key in known[..4])
+            if (!values.ContainsKey(key)) throw new ArgumentException($"--{key} is required");
+        return values;
+    }
+
+    static double Number(Dictionary<string, string> o, string key, double fallback, double min, double max)
+    {
+        if (!o.TryGetValue(key, out var text)) return fallback;
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || v < min
+            || v > max)
+            throw new InvalidDataException($"--{key} must be a number in [{min}, {max}], got '{text}'");
+        return v;
+    }
+
+    static int Run(Dictionary<string, string> o)
+    {
+        int threads = (int)Number(o, "threads", 1, 1, 256), rounds = (int)Number(o, "rounds", 5, 1, 1_000_000);
+        int settleMs = (int)Number(o, "settle", 5, 0, 10_000);
+        double seconds = Number(o, "seconds", 10, 0, 86_400);
+        var checkpoint = BertCheckpoint.Load(o["model"]);
+        var pooling = SentenceEmbedding.DefaultPooling(checkpoint.Config);
+        var sequences = ReadInputs(o["input"], checkpoint);
+        Console.WriteLine($"{sequences.Count} texts, {sequences.Sum(s => s.InputIds.Length)} tokens "
+            + $"(longest {sequences.Max(s => s.InputIds.Length)}), {threads} thread(s), pooling "
+            + $"{pooling.ToString().ToLowerInvariant()}, isa {IsaSelector.Name(IsaSelector.Default)}");
+
+        using var edgebert = new EdgeBertEmbedder(BertEngine.Load(checkpoint), threads, pooling);
+        using var ort = new OrtEmbedder(o["onnx"], threads, checkpoint.Config.HiddenSize, pooling);
+        IEmbedder[] peers = [edgebert, ort];
+
+        // Checked on every text before any timing: a fast wrong answer is no answer.
+        double minCosine = double.MaxValue;
+        int worst = 0;
+        for (int i = 0; i < sequences.Count; i++)
+        {
+            double cosine = Cosine(edgebert.Embed(sequences[i]), ort.Embed(sequences[i]));
+            if (cosine < minCosine) (minCosine, worst) = (cosine, i);
+        }
+        var inv = CultureInfo.InvariantCulture;
+        string verdict = minCosine >= MinCosine ? "ok (>= 0.9999)" : "FAILED: below 0.9999";
+        Console.WriteLine(string.Create(inv,
+            $"agreement: min cosine {minCosine:F9} (1 - {1 - minCosine:0.0E+0}, line {worst + 1}) {verdict}"));
+        if (minCosine < MinCosine)
+        {
+            Console.Error.WriteLine("error: the peers disagree; timings would compare different computations");
+            return 1;
+        }
+
+        var passes = peers.Select(_ => new List<double>()).ToArray();
+        foreach (var peer in peers) Pass(peer, sequences); // warm-up
+        var watch = Stopwatch.StartNew();
+        for (int round = 0; round < rounds || watch.Elapsed.TotalSeconds < seconds; round++)
+            for (int k = 0; k < peers.Length; k++)
+            {
+                // Alternate which peer goes first, so neither always follows the other's spinning threads.
+                int p = (round + k) % peers.Length;
+                ProcessIdle.Wait(settleMs, MaxSettleMs, []);
+                passes[p].Add(Pass(peers[p], sequences));
+            }
+        double[] median = passes.Select(t => sequences.Count / Median(t)).ToArray();
+        double[] best = passes.Select(t => sequences.Count / t.Min()).ToArray();
+        for (int p = 0; p < peers.Length; p++)
+            Console.WriteLine(string.Create(inv, $"{peers[p].Name,-13} {median[p],9:F1} texts/s median, "
+                + $"{best[p],9:F1} best ({passes[p].Count} passes)"));
+        Console.WriteLine(string.Create(inv, $"EdgeBert / ONNX Runtime: {median[0] / median[1]:F2}x median, "
+            + $"{best[0] / best[1]:F2}x best"));
+        Console.WriteLine(new JsonObject
+        {
+            ["threads"] = threads,
+            ["texts"] = sequences.Count,
+            ["edgebert_texts_per_s"] = Math.Round(median[0], 1),
+            ["ort_texts_per_s"] = Math.Round(median[1], 1),
+            ["ratio"] = Math.Round(median[0] / median[1], 3),
+            ["min_cosine"] = Math.Round(minCosine, 9),
+        }.ToJsonString());
+        return 0;
+    }
+
+    /// <summary>Seconds to embed every sequence, one a call.</summary>
+    static double Pass(IEmbedder peer, List<SequenceInput> sequences)
+    {
+        long start = Stopwatch.GetTimestamp();
+        foreach (var sequence in sequences) peer.Embed(sequence);
+        return Stopwatch.GetElapsedTime(start).TotalSeconds;
+    }
+
+    static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2]
+            : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    static double Cosine(float[] a, float[] b)
+    {
+        double dot = 0, na = 0, nb = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            dot += a[i] * (double)b[i];
+            na += a[i] * (double)a[i];
+            nb += b[i] * (double)b[i];
+        }
+        // Two zero vectors (nothing to embed) agree; one zero and one not do not.
+        return na == 0 && nb == 0 ? 1 : dot / Math.Sqrt(na * nb);
+    }
+
+    /// <summary>The token ids of every line, tokenized once so both peers get the same ids.</summary>
+    static List<SequenceInput> ReadInputs(string path, BertCheckpoint checkpoint)
+    {
+        var tokenizer = checkpoint.RequireTokenizer();
+        var sequences = new List<SequenceInput>();
+        int lineNumber = 0;
+        // A benchmark's own file: the 1M-character line cap is only there to fail clearly on a wrong file.
+        foreach (var line in InputFile.ReadLines(path, 1 << 20))
+        {
+            lineNumber++;
+            try
+            {
+                using var doc = JsonDocument.Parse(line);
+                var root = doc.RootElement;
+                if (root.TryGetProperty("input_ids", out var ids))
+                    sequences.Add(new SequenceInput(ids.EnumerateArray().Select(v => v.GetInt32()).ToArray()));
+                else
+                {
+                    string? pair = root.TryGetProperty("text_pair", out var p) ? p.GetString() : null;
+                    sequences.Add(SequenceInput.From(tokenizer.Encode(root.GetProperty("text").GetString()!, pair,
+                        checkpoint.MaxSequenceLength)));
+                }
+            }
+            catch (Exception e) when (e is JsonException or InvalidOperationException or KeyNotFoundException
+                                          or FormatException)
+            {
+                throw new InvalidDataException($"{path} line {lineNumber}: {e.Message}");
+            }
+        }
+        if (sequences.Count == 0) throw new InvalidDataException($"{path}: no input lines");
+        return sequences;
+    }
+
+    interface IEmbedder : IDisposable
+    {
+        string Name { get; }
+        float[] Embed(SequenceInput sequence);
+    }
+
+    /// <summary>What `edgebert embed` runs: the dense encoder, then the pooling.</summary>
+    sealed class EdgeBertEmbedder(BertEngine engine, int threads, Pooling pooling) : IEmbedder
+    {
+        readonly WorkerPool _pool = new(threads);
+        readonly InferenceWorkspace _workspace = new();
+        readonly EngineRunOptions _options = new(UseGates: false, ReturnHidden: true);
+
+        public string Name => "EdgeBert";
+
+        public float[] Embed(SequenceInput sequence) => SentenceEmbedding.Pool(
+            engine.Run([sequence], _workspace, _options, _pool)[0].Hidden!, engine.Hidden, pooling, normalize: true);
+
+        public void Dispose() => _pool.Dispose();
+    }
+
+    /// <summary>ONNX Runtime as an app calls it for one query: new [1, n] tensors each call, outputs
+    /// allocated by the session.</summary>
+    sealed class OrtEmbedder : IEmbedder
+    {
+        static readonly string[] InputNames = ["input_ids", "attention_mask", "token_type_ids"];
+        static readonly string[] OutputNames = ["last_hidden_state"];
+        readonly InferenceSession _session;
+        readonly Microsoft.ML.OnnxRuntime.RunOptions _runOptions = new();
+        readonly int _hidden;
+        readonly Pooling _pooling;
+
+        public OrtEmbedder(string onnxPath, int threads, int hidden, Pooling pooling)
+        {
+            using var options = new SessionOptions
+            {
+                GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+                IntraOpNumThreads = threads,
+                InterOpNumThreads = 1,
+                ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            };
+            _session = new InferenceSession(onnxPath, options);
+            (_hidden, _pooling) = (hidden, pooling);
+        }
+
+        public string Name => "ONNX Runtime";
+
+        public float[] Embed(SequenceInput sequence)
+        {
+            int n = sequence.InputIds.Length;
+            long[] shape = [1, n];
+            var ids = sequence.InputIds.Select(i => (long)i).ToArray();
+            var types = sequence.TokenTypeIds?.Select(i => (long)i).ToArray() ?? new long[n];
+            var mask = Enumerable.Repeat(1L, n).ToArray();
+            using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, shape);
+            using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, shape);
+            using var typesValue = OrtValue.CreateTensorValueFromMemory(types, shape);
+            using var outputs = _session.Run(_runOptions, InputNames, [idsValue, maskValue, typesValue], OutputNames);
+            var hidden = outputs[0].GetTensorDataAsSpan<float>();
+            if (hidden.Length != n * _hidden)
+                throw new InvalidDataException($"last_hidden_state has {hidden.Length} values, not {n} x {_hidden}");
+            return SentenceEmbedding.Pool(hidden, _hidden, _pooling, normalize: true);
+        }
+
+        public void Dispose()
+        {
+            _runOptions.Dispose();
+            _session.Dispose();
+        }
+    }
+}
