@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The GLUE table on all-MiniLM-L6-v2 (docs/glue-minilm.md): dense fine-tunes, two-stage gate sweeps and one-stage
+# gated fine-tunes on SST-2, CoLA, MRPC, STS-B and RTE, each evaluated with `edgebert eval --json`.
+#
+#   tools/glue-minilm.sh [STEP ...]     steps: dense, two-stage, one-stage, eval (default: all, in that order)
+#
+# Resumable: a finished run leaves RUNS/<task>/<run>.done and is skipped; an interrupted one continues from its
+# resume state (train --resume; sweep resumes by itself), so rerunning the same command after a stop goes on.
+# RUNS (default artifacts/glue-minilm, ignored by git) holds the models; MINILM the imported base model (default
+# RUNS/minilm, made by tools/import-nuget-model.sh when missing); GLUE the task directories (default
+# ../shared/data/glue); TASKS the tasks (default "SST-2 CoLA MRPC STS-B RTE"); EDGEBERT the CLI command (default:
+# the Release build of src/EdgeBert.Cli); THREADS 2.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+runs=${RUNS:-$root/artifacts/glue-minilm}
+glue=${GLUE:-$root/../shared/data/glue}
+minilm=${MINILM:-$runs/minilm}
+threads=${THREADS:-2}
+edgebert=${EDGEBERT:-"dotnet $root/src/EdgeBert.Cli/bin/Release/net10.0/edgebert.dll"}
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(dense two-stage one-stage eval)
+
+read -r -a tasks <<< "${TASKS:-SST-2 CoLA MRPC STS-B RTE}"
+# Per task: max length (= gate positions), dense epochs, gate-stage epochs, two-stage lambdas, one-stage lambda.
+declare -A max_len=([SST-2]=64 [CoLA]=64 [MRPC]=128 [STS-B]=128 [RTE]=128)
+declare -A epochs=([SST-2]=2 [CoLA]=3 [MRPC]=4 [STS-B]=4 [RTE]=4)
+declare -A gate_epochs=([SST-2]=1 [CoLA]=2 [MRPC]=3 [STS-B]=3 [RTE]=3)
+declare -A lambdas=([SST-2]=3,6 [CoLA]=4 [MRPC]=4 [STS-B]=4 [RTE]=4)
+declare -A one_stage_lambda=([SST-2]=3 [CoLA]=4 [MRPC]=4 [STS-B]=4 [RTE]=4)
+# SST-2's 67,349 training sentences: the gate stage sees 20,000 of them.
+declare -A gate_max_train=([SST-2]="--max-train 20000")
+
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+
+if [ ! -f "$minilm/config.json" ]; then
+    log "importing all-MiniLM-L6-v2 into $minilm"
+    "$root/tools/import-nuget-model.sh" MiniLM "$minilm"
+fi
+
+# run TASK NAME OUT -- ARGS: one resumable training run, skipped once done.
+run() {
+    local task=$1 name=$2 out=$3; shift 4
+    local done="$runs/$task/$name.done"
+    if [ -f "$done" ]; then log "$task $name: done"; return; fi
+    local resume=()
+    [ -d "$out/resume" ] && resume=(--resume)
+    log "$task $name: $*"
+    $edgebert "$@" "${resume[@]}" 2>&1 | tr '\r' '\n' | grep -v '%' | tee -a "$runs/$task/$name.log"
+    touch "$done"
+}
+
+for step in "${steps[@]}"; do
+    for task in "${tasks[@]}"; do
+        mkdir -p "$runs/$task"
+        common=(--task "$task" --data "$glue/$task" --max-len "${max_len[$task]}" --threads "$threads")
+        case $step in
+            dense)
+                run "$task" dense "$runs/$task/dense" -- train "${common[@]}" --init "$minilm" \
+                    --out "$runs/$task/dense" --epochs "${epochs[$task]}" --lr 1e-4 --batch-size 32 ;;
+            two-stage)
+                # shellcheck disable=SC2086
+                run "$task" two-stage "$runs/$task/two-stage" -- sweep "${common[@]}" --init "$runs/$task/dense" \
+                    --out "$runs/$task/two-stage" --lambdas "${lambdas[$task]}" --epochs "${gate_epochs[$task]}" \
+                    --lr 5e-5 --gate-lr 1e-2 --gate-positions "${max_len[$task]}" --timing-examples 300 \
+                    ${gate_max_train[$task]:-} ;;
+            one-stage)
+                run "$task" one-stage "$runs/$task/one-stage" -- train "${common[@]}" --init "$minilm" \
+                    --out "$runs/$task/one-stage" --epochs "${epochs[$task]}" --lr 1e-4 --batch-size 32 \
+                    --gates one-stage --lambda "${one_stage_lambda[$task]}" --gate-lr 1e-2 \
+                    --gate-positions "${max_len[$task]}" ;;
+            eval)
+                for model in "$runs/$task"/dense "$runs/$task"/two-stage/lambda-* "$runs/$task"/one-stage; do
+                    [ -f "$model/config.json" ] || continue
+                    for batch in 1 32; do
+                        $edgebert eval --model "$model" --task "$task" --data "$glue/$task/dev.tsv" --json \
+                            --threads 1 --batch-size "$batch" > "$model/eval-batch$batch.json"
+                    done
+                    log "$task $(basename "$model"): $(cat "$model/eval-batch32.json")"
+                done ;;
+            *) echo "unknown step '$step' (dense, two-stage, one-stage, eval)" >&2; exit 2 ;;
+        esac
+    done
+done
