@@ -14,16 +14,19 @@ namespace EdgeBert.Benchmarks;
 static class PeersEmbed
 {
     public const string Usage = """
-        peers-embed --model DIR --onnx FILE --input IN.jsonl --threads T [--rounds R] [--seconds X] [--settle MS]
+        peers-embed --model DIR --onnx FILE --input IN.jsonl --threads T [--batch B] [--rounds R] [--seconds X]
+                    [--settle MS]
           DIR is FILE imported by `edgebert import`. Each line of IN.jsonl is {"text": ...} (optionally
           "text_pair") or {"input_ids": [...]}; texts are tokenized once by DIR's tokenizer (truncated to its
-          model_max_length) and both peers get those ids. Each peer embeds one text a call: EdgeBert's
-          encoder, or ONNX Runtime (all graph optimisations, T intra-op threads) on input_ids, attention_mask
-          and token_type_ids [1, n] into last_hidden_state; both pooled by the model's pooling (mean for
-          all-MiniLM-L6-v2) and L2-normalised. Every embedding pair must agree at cosine >= 0.9999. Then
-          passes over all texts alternate between the peers (at least R rounds and X seconds; defaults 5,
-          10), each after idling until the process uses no CPU (at least --settle MS, default 5), and it
-          prints each peer's texts/s (median and best pass) and EdgeBert's ratio to ONNX Runtime.
+          model_max_length) and both peers get those ids. Each peer embeds B texts a call (default 1, the
+          way an app embeds a query): EdgeBert's encoder on the packed texts, or ONNX Runtime (all graph
+          optimisations, T intra-op threads) on input_ids, attention_mask and token_type_ids [B, n] padded
+          to the call's longest text, into last_hidden_state; both pooled over each text's own tokens by the
+          model's pooling (mean for all-MiniLM-L6-v2) and L2-normalised. Every embedding pair must agree at
+          cosine >= 0.9999. Then passes over all texts alternate between the peers (at least R rounds and X
+          seconds; defaults 5, 10), each after idling until the process uses no CPU (at least --settle MS,
+          default 5), and it prints each peer's texts/s (median and best pass) and EdgeBert's ratio to ONNX
+          Runtime.
         """;
 
     const double MinCosine = 0.9999;
@@ -54,7 +57,7 @@ static class PeersEmbed
 
     static Dictionary<string, string> Parse(string[] args)
     {
-        string[] known = ["model", "onnx", "input", "threads", "rounds", "seconds", "settle"];
+        string[] known = ["model", "onnx", "input", "threads", "batch", "rounds", "seconds", "settle"];
         var values = new Dictionary<string, string>();
         for (int i = 0; i < args.Length; i += 2)
         {
@@ -80,13 +83,14 @@ static class PeersEmbed
     static int Run(Dictionary<string, string> o)
     {
         int threads = (int)Number(o, "threads", 1, 1, 256), rounds = (int)Number(o, "rounds", 5, 1, 1_000_000);
-        int settleMs = (int)Number(o, "settle", 5, 0, 10_000);
+        int settleMs = (int)Number(o, "settle", 5, 0, 10_000), batch = (int)Number(o, "batch", 1, 1, 4096);
         double seconds = Number(o, "seconds", 10, 0, 86_400);
         var checkpoint = BertCheckpoint.Load(o["model"]);
         var pooling = SentenceEmbedding.DefaultPooling(checkpoint.Config);
         var sequences = ReadInputs(o["input"], checkpoint);
+        var calls = sequences.Chunk(batch).ToArray();
         Console.WriteLine($"{sequences.Count} texts, {sequences.Sum(s => s.InputIds.Length)} tokens "
-            + $"(longest {sequences.Max(s => s.InputIds.Length)}), {threads} thread(s), pooling "
+            + $"(longest {sequences.Max(s => s.InputIds.Length)}), {batch} a call, {threads} thread(s), pooling "
             + $"{pooling.ToString().ToLowerInvariant()}, isa {IsaSelector.Name(IsaSelector.Default)}");
 
         using var edgebert = new EdgeBertEmbedder(BertEngine.Load(checkpoint), threads, pooling);
@@ -96,10 +100,14 @@ static class PeersEmbed
         // Checked on every text before any timing: a fast wrong answer is no answer.
         double minCosine = double.MaxValue;
         int worst = 0;
-        for (int i = 0; i < sequences.Count; i++)
+        for (int c = 0; c < calls.Length; c++)
         {
-            double cosine = Cosine(edgebert.Embed(sequences[i]), ort.Embed(sequences[i]));
-            if (cosine < minCosine) (minCosine, worst) = (cosine, i);
+            var (mine, theirs) = (edgebert.Embed(calls[c]), ort.Embed(calls[c]));
+            for (int i = 0; i < mine.Length; i++)
+            {
+                double cosine = Cosine(mine[i], theirs[i]);
+                if (cosine < minCosine) (minCosine, worst) = (cosine, c * batch + i);
+            }
         }
         var inv = CultureInfo.InvariantCulture;
         string verdict = minCosine >= MinCosine ? "ok (>= 0.9999)" : "FAILED: below 0.9999";
@@ -112,7 +120,7 @@ static class PeersEmbed
         }
 
         var passes = peers.Select(_ => new List<double>()).ToArray();
-        foreach (var peer in peers) Pass(peer, sequences); // warm-up
+        foreach (var peer in peers) Pass(peer, calls); // warm-up
         var watch = Stopwatch.StartNew();
         for (int round = 0; round < rounds || watch.Elapsed.TotalSeconds < seconds; round++)
             for (int k = 0; k < peers.Length; k++)
@@ -120,7 +128,7 @@ static class PeersEmbed
                 // Alternate which peer goes first, so neither always follows the other's spinning threads.
                 int p = (round + k) % peers.Length;
                 ProcessIdle.Wait(settleMs, MaxSettleMs, []);
-                passes[p].Add(Pass(peers[p], sequences));
+                passes[p].Add(Pass(peers[p], calls));
             }
         double[] median = passes.Select(t => sequences.Count / Median(t)).ToArray();
         double[] best = passes.Select(t => sequences.Count / t.Min()).ToArray();
@@ -132,6 +140,7 @@ static class PeersEmbed
         Console.WriteLine(new JsonObject
         {
             ["threads"] = threads,
+            ["batch"] = batch,
             ["texts"] = sequences.Count,
             ["edgebert_texts_per_s"] = Math.Round(median[0], 1),
             ["ort_texts_per_s"] = Math.Round(median[1], 1),
@@ -141,11 +150,11 @@ static class PeersEmbed
         return 0;
     }
 
-    /// <summary>Seconds to embed every sequence, one a call.</summary>
-    static double Pass(IEmbedder peer, List<SequenceInput> sequences)
+    /// <summary>Seconds to embed every sequence, one batch a call.</summary>
+    static double Pass(IEmbedder peer, SequenceInput[][] calls)
     {
         long start = Stopwatch.GetTimestamp();
-        foreach (var sequence in sequences) peer.Embed(sequence);
+        foreach (var call in calls) peer.Embed(call);
         return Stopwatch.GetElapsedTime(start).TotalSeconds;
     }
 
@@ -205,7 +214,7 @@ static class PeersEmbed
     interface IEmbedder : IDisposable
     {
         string Name { get; }
-        float[] Embed(SequenceInput sequence);
+        float[][] Embed(SequenceInput[] batch);
     }
 
     /// <summary>What `edgebert embed` runs: the dense encoder, then the pooling.</summary>
@@ -217,13 +226,13 @@ static class PeersEmbed
 
         public string Name => "EdgeBert";
 
-        public float[] Embed(SequenceInput sequence) => SentenceEmbedding.Pool(
-            engine.Run([sequence], _workspace, _options, _pool)[0].Hidden!, engine.Hidden, pooling, normalize: true);
+        public float[][] Embed(SequenceInput[] batch) => engine.Run(batch, _workspace, _options, _pool)
+            .Select(r => SentenceEmbedding.Pool(r.Hidden!, engine.Hidden, pooling, normalize: true)).ToArray();
 
         public void Dispose() => _pool.Dispose();
     }
 
-    /// <summary>ONNX Runtime as an app calls it for one query: new [1, n] tensors each call, outputs
+    /// <summary>ONNX Runtime as an app calls it: new [B, n] tensors each call (padded, masked), outputs
     /// allocated by the session.</summary>
     sealed class OrtEmbedder : IEmbedder
     {
@@ -249,21 +258,32 @@ static class PeersEmbed
 
         public string Name => "ONNX Runtime";
 
-        public float[] Embed(SequenceInput sequence)
+        public float[][] Embed(SequenceInput[] batch)
         {
-            int n = sequence.InputIds.Length;
-            long[] shape = [1, n];
-            var ids = sequence.InputIds.Select(i => (long)i).ToArray();
-            var types = sequence.TokenTypeIds?.Select(i => (long)i).ToArray() ?? new long[n];
-            var mask = Enumerable.Repeat(1L, n).ToArray();
+            int n = batch.Max(s => s.InputIds.Length);
+            long[] shape = [batch.Length, n];
+            int size = batch.Length * n;
+            var (ids, types, mask) = (new long[size], new long[size], new long[size]);
+            for (int b = 0; b < batch.Length; b++)
+                for (int t = 0; t < batch[b].InputIds.Length; t++)
+                {
+                    ids[b * n + t] = batch[b].InputIds[t];
+                    types[b * n + t] = batch[b].TokenTypeIds?[t] ?? 0;
+                    mask[b * n + t] = 1;
+                }
             using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, shape);
             using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, shape);
             using var typesValue = OrtValue.CreateTensorValueFromMemory(types, shape);
             using var outputs = _session.Run(_runOptions, InputNames, [idsValue, maskValue, typesValue], OutputNames);
             var hidden = outputs[0].GetTensorDataAsSpan<float>();
-            if (hidden.Length != n * _hidden)
-                throw new InvalidDataException($"last_hidden_state has {hidden.Length} values, not {n} x {_hidden}");
-            return SentenceEmbedding.Pool(hidden, _hidden, _pooling, normalize: true);
+            if (hidden.Length != batch.Length * n * _hidden)
+                throw new InvalidDataException(
+                    $"last_hidden_state has {hidden.Length} values, not {batch.Length} x {n} x {_hidden}");
+            var embeddings = new float[batch.Length][];
+            for (int b = 0; b < batch.Length; b++)
+                embeddings[b] = SentenceEmbedding.Pool(
+                    hidden.Slice(b * n * _hidden, batch[b].InputIds.Length * _hidden), _hidden, _pooling, true);
+            return embeddings;
         }
 
         public void Dispose()
