@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The GLUE table on all-MiniLM-L6-v2 (docs/glue-minilm.md): dense fine-tunes, two-stage gate sweeps and one-stage
-# gated fine-tunes on SST-2, CoLA, MRPC, STS-B and RTE, each evaluated with `edgebert eval --json`.
+# The GLUE table on all-MiniLM-L6-v2 (docs/glue-minilm.md): dense fine-tunes, two-stage gate sweeps, retraining
+# under the frozen gates and one-stage gated fine-tunes on SST-2, CoLA, MRPC, STS-B and RTE, each evaluated with
+# `edgebert eval --json`.
 #
-#   tools/glue-minilm.sh [STEP ...]     steps: dense, two-stage, one-stage, eval (default: all, in that order)
+#   tools/glue-minilm.sh [STEP ...]   steps: dense, two-stage, frozen, one-stage, eval (default: all, in that order)
 #
 # Resumable: a finished run leaves RUNS/<task>/<run>.done and is skipped; an interrupted one continues from its
 # resume state (train --resume; sweep resumes by itself), so rerunning the same command after a stop goes on.
@@ -18,15 +19,20 @@ minilm=${MINILM:-$runs/minilm}
 threads=${THREADS:-2}
 edgebert=${EDGEBERT:-"dotnet $root/src/EdgeBert.Cli/bin/Release/net10.0/edgebert.dll"}
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(dense two-stage one-stage eval)
+[ ${#steps[@]} -gt 0 ] || steps=(dense two-stage frozen one-stage eval)
 
 read -r -a tasks <<< "${TASKS:-SST-2 CoLA MRPC STS-B RTE}"
-# Per task: max length (= gate positions), dense epochs, gate-stage epochs, two-stage lambdas, one-stage lambda.
+# Per task: max length (= gate positions), dense epochs, gate-stage epochs and learning rate, two-stage lambdas
+# (each then retrained under its frozen gates), one-stage lambda. The small tasks' gate stages take few steps, so
+# their gates learn faster.
 declare -A max_len=([SST-2]=64 [CoLA]=64 [MRPC]=128 [STS-B]=128 [RTE]=128)
 declare -A epochs=([SST-2]=2 [CoLA]=3 [MRPC]=4 [STS-B]=4 [RTE]=4)
-declare -A gate_epochs=([SST-2]=1 [CoLA]=2 [MRPC]=3 [STS-B]=3 [RTE]=3)
-declare -A lambdas=([SST-2]=3,6 [CoLA]=4 [MRPC]=4 [STS-B]=4 [RTE]=4)
-declare -A one_stage_lambda=([SST-2]=3 [CoLA]=4 [MRPC]=4 [STS-B]=4 [RTE]=4)
+declare -A gate_epochs=([SST-2]=1 [CoLA]=2 [MRPC]=2 [STS-B]=2 [RTE]=2)
+declare -A gate_lr=([SST-2]=1e-2 [CoLA]=2e-2 [MRPC]=2e-2 [STS-B]=2e-2 [RTE]=2e-2)
+declare -A lambdas=([SST-2]=3,6 [CoLA]=2 [MRPC]=2 [STS-B]=2 [RTE]=2)
+declare -A frozen_lambda=([SST-2]=3 [CoLA]=2 [MRPC]=2 [STS-B]=2 [RTE]=2)
+declare -A frozen_epochs=([SST-2]=1 [CoLA]=2 [MRPC]=2 [STS-B]=2 [RTE]=2)
+declare -A one_stage_lambda=([SST-2]=3 [CoLA]=2 [MRPC]=2 [STS-B]=2 [RTE]=2)
 # SST-2's 67,349 training sentences: the gate stage sees 20,000 of them.
 declare -A gate_max_train=([SST-2]="--max-train 20000")
 
@@ -61,15 +67,23 @@ for step in "${steps[@]}"; do
                 # shellcheck disable=SC2086
                 run "$task" two-stage "$runs/$task/two-stage" -- sweep "${common[@]}" --init "$runs/$task/dense" \
                     --out "$runs/$task/two-stage" --lambdas "${lambdas[$task]}" --epochs "${gate_epochs[$task]}" \
-                    --lr 5e-5 --gate-lr 1e-2 --gate-positions "${max_len[$task]}" --timing-examples 300 \
-                    ${gate_max_train[$task]:-} ;;
+                    --lr 5e-5 --gate-lr "${gate_lr[$task]}" --gate-positions "${max_len[$task]}" \
+                    --timing-examples 300 ${gate_max_train[$task]:-} ;;
+            frozen)
+                # PoWER-BERT's retraining step: gates become exactly 1 for the kept ranks and 0 after, and the
+                # model trains under the tokens inference keeps (the sweep's hard accuracy is far below its soft).
+                lambda=${frozen_lambda[$task]}
+                run "$task" "frozen-lambda-$lambda" "$runs/$task/frozen-lambda-$lambda" -- train "${common[@]}" \
+                    --init "$runs/$task/two-stage/lambda-$lambda" --out "$runs/$task/frozen-lambda-$lambda" \
+                    --gates two-stage --freeze-gates --epochs "${frozen_epochs[$task]}" --lr 5e-5 --batch-size 32 ;;
             one-stage)
                 run "$task" one-stage "$runs/$task/one-stage" -- train "${common[@]}" --init "$minilm" \
                     --out "$runs/$task/one-stage" --epochs "${epochs[$task]}" --lr 1e-4 --batch-size 32 \
-                    --gates one-stage --lambda "${one_stage_lambda[$task]}" --gate-lr 1e-2 \
+                    --gates one-stage --lambda "${one_stage_lambda[$task]}" --gate-lr "${gate_lr[$task]}" \
                     --gate-positions "${max_len[$task]}" ;;
             eval)
-                for model in "$runs/$task"/dense "$runs/$task"/two-stage/lambda-* "$runs/$task"/one-stage; do
+                for model in "$runs/$task"/dense "$runs/$task"/two-stage/lambda-* "$runs/$task"/frozen-lambda-* \
+                             "$runs/$task"/one-stage; do
                     [ -f "$model/config.json" ] || continue
                     for batch in 1 32; do
                         $edgebert eval --model "$model" --task "$task" --data "$glue/$task/dev.tsv" --json \
@@ -77,7 +91,7 @@ for step in "${steps[@]}"; do
                     done
                     log "$task $(basename "$model"): $(cat "$model/eval-batch32.json")"
                 done ;;
-            *) echo "unknown step '$step' (dense, two-stage, one-stage, eval)" >&2; exit 2 ;;
+            *) echo "unknown step '$step' (dense, two-stage, frozen, one-stage, eval)" >&2; exit 2 ;;
         esac
     done
 done

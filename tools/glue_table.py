@@ -3,7 +3,7 @@
 
     tools/glue_table.py RUNS
 
-Each model directory RUNS/<task>/{dense,two-stage/lambda-X,one-stage} holds eval-batch1.json and
+Each model directory RUNS/<task>/{dense,two-stage/lambda-X,frozen-lambda-X,one-stage} holds eval-batch1.json and
 eval-batch32.json (`edgebert eval --json`, 1 thread). A row per model: the task's official dev metrics,
 the loss in points against the dense fine-tune, the exact FLOPs ratio and the measured speed-ups.
 """
@@ -28,6 +28,7 @@ def models(task_dir):
     yield "dense", task_dir / "dense"
     for sweep in sorted((task_dir / "two-stage").glob("lambda-*"), key=lambda p: float(p.name[7:])):
         yield f"two-stage, lambda {sweep.name[7:]}", sweep
+        yield f"two-stage, lambda {sweep.name[7:]}, retrained under frozen gates", task_dir / f"frozen-{sweep.name}"
     yield "one-stage", task_dir / "one-stage"
 
 
