@@ -28,10 +28,4 @@ public sealed class ParameterGroup
     public float WeightDecay { get; }
 
     public Action<Span<float>>? Projection { get; }
-
-    /// <summary>The gates' projection (METHOD.md point 1): every value clipped to [0, 1].</summary>
-    public static void ClipToUnitInterval(Span<float> values)
-    {
-        for (int i = 0; i < values.Length; i++) values[i] = Math.Clamp(values[i], 0f, 1f);
-    }
 }

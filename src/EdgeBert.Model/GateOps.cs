@@ -9,6 +9,15 @@ namespace EdgeBert.Model;
 /// Ranks are constants of the forward pass, the sort is not differentiated (point 7).</summary>
 public static class GateOps
 {
+    /// <summary>The gates' projection after each optimizer step: every value clipped to [0, 1] (METHOD.md point 1),
+    /// and rank 0's gate held at 1. Rank 0 is [CLS], which inference always keeps (point 4): a gate that cannot
+    /// remove its token must not scale it either, or the soft pass computes what the hard one never does.</summary>
+    public static void ProjectGates(Span<float> gate)
+    {
+        for (int i = 0; i < gate.Length; i++) gate[i] = Math.Clamp(gate[i], 0f, 1f);
+        if (gate.Length > 0) gate[0] = 1f;
+    }
+
     /// <summary>y_t = gate[ranks[t]] * x_t for every token row t of x [T, H]; gradients flow to x
     /// and to the gate entries that were used.</summary>
     public static Tensor GateScale(this Tape tape, Tensor x, Tensor gate, int[] ranks)

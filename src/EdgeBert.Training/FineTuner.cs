@@ -370,7 +370,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
             _o.LearningRate);
         if (gated)
             yield return new ParameterGroup("gates", graph.Gates, _o.GateLearningRate,
-                projection: ParameterGroup.ClipToUnitInterval);
+                projection: GateOps.ProjectGates);
     }
 
     EpochReport EndOfEpoch(Stage stage, int stageIndex, int epoch, BertTrainingGraph graph, BertConfig config,

@@ -1,4 +1,5 @@
 using EdgeBert.Autograd;
+using EdgeBert.Model;
 
 namespace EdgeBert.Tests;
 
@@ -72,14 +73,15 @@ public class OptimizerTests
     }
 
     [Fact]
-    public void ProjectionClipsGatesToTheUnitInterval()
+    public void ProjectionClipsGatesToTheUnitIntervalAndKeepsRankZero()
     {
-        var gate = Tensor.Parameter("gate", [0.01f, 0.5f, 0.99f], 3);
-        var adam = new AdamW([new ParameterGroup("gates", [gate], 0.1f, 0f, ParameterGroup.ClipToUnitInterval)]);
-        SetGrad(gate, 1f, 0f, -1f);
+        var gate = Tensor.Parameter("gate", [1f, 0.01f, 0.5f, 0.99f], 4);
+        var adam = new AdamW([new ParameterGroup("gates", [gate], 0.1f, 0f, GateOps.ProjectGates)]);
+        SetGrad(gate, 1f, 1f, 0f, -1f);
         adam.Update();
-        // The first gate moves by -0.1 and the third by +0.1: both leave [0, 1] and are clipped back.
-        Assert.Equal([0f, 0.5f, 1f], gate.Data);
+        // Rank 0 ([CLS], always kept) stays 1 although its gradient pushes it down; the second gate moves by -0.1
+        // and the fourth by +0.1: both leave [0, 1] and are clipped back.
+        Assert.Equal([1f, 0f, 0.5f, 1f], gate.Data);
     }
 
     [Fact]
