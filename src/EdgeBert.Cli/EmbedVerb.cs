@@ -33,7 +33,7 @@ static class EmbedVerb
         // Checked before the model loads, so a typo does not cost the load.
         Pooling? poolingArg = a.String("pooling") is { } p ? SentenceEmbedding.ParsePooling(p) : null;
         bool normalize = !a.Flag("no-normalize");
-        int threads = a.Int("threads", Environment.ProcessorCount, 1, 256);
+        int threads = a.Threads();
         int? maxLen = a.Has("max-len") ? a.Int("max-len", 0, 2) : null;
         int batchSize = a.Int("batch-size", 16, 1, 4096);
         var engineOptions = PrecisionOption.Read(a);

@@ -19,8 +19,14 @@ sealed class ProgressBar(TextWriter output, string label, long total, bool inter
     public string Label => label;
     public long Total => total;
 
-    public static ProgressBar OnStandardError(string label, long total) =>
-        new(Console.Error, label, total, !Console.IsErrorRedirected);
+    /// <summary>A bar on the command's stderr (<see cref="CliApp.Error"/>): drawn in place only on the
+    /// process's stderr when that is a terminal, so logs and captured output get plain lines, never \r frames.
+    /// </summary>
+    public static ProgressBar OnStandardError(string label, long total)
+    {
+        var error = CliApp.Error;
+        return new(error, label, total, ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected);
+    }
 
     /// <summary>Progress so far, with optional details (loss, rate) shown after the count.</summary>
     public void Report(long done, string? details = null)

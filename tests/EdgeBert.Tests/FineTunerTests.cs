@@ -8,7 +8,7 @@ public class FineTunerTests
     static FineTuneOptions Sst2Options(string outDir, int epochs) => new()
     {
         Task = GlueTask.Sst2,
-        DataDirectory = SharedData.Glue("SST-2"),
+        Data = SharedData.Glue("SST-2"),
         Init = "random:tiny",
         Vocab = ModelTestFiles.BertBaseVocab,
         OutputDirectory = outDir,
