@@ -5,15 +5,20 @@ namespace EdgeBert.Cli;
 
 /// <summary>A one-line progress bar with rate-based ETA on stderr. On a terminal it redraws in place at
 /// most ten times a second; when stderr is a file or pipe (background runs) it writes a line per 10%.
-/// A total of 0 means not yet known: the line then shows the count without bar or ETA.</summary>
-sealed class ProgressBar(TextWriter output, string label, long total, bool interactive)
+/// A total of 0 means not yet known: the line then shows the count without bar or ETA. Nothing is shown during
+/// the first <paramref name="quietSeconds"/>, so work that finishes sooner prints nothing.</summary>
+sealed class ProgressBar(TextWriter output, string label, long total, bool interactive, double quietSeconds = 0)
 {
+    /// <summary>The quiet start of the bars the commands show: only runs longer than this report progress.
+    /// </summary>
+    public const double CommandQuietSeconds = 2;
+
     const int Width = 30;
     readonly Stopwatch _clock = Stopwatch.StartNew();
     long _lastDrawTicks = long.MinValue;
     int _lastDecile = -1;
     long _done;
-    bool _completed, _visible;
+    bool _completed, _visible, _shown;
     string _details = "";
 
     public string Label => label;
@@ -25,7 +30,8 @@ sealed class ProgressBar(TextWriter output, string label, long total, bool inter
     public static ProgressBar OnStandardError(string label, long total)
     {
         var error = CliApp.Error;
-        return new(error, label, total, ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected);
+        return new(error, label, total, ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected,
+            CommandQuietSeconds);
     }
 
     /// <summary>Progress so far, with optional details (loss, rate) shown after the count.</summary>
@@ -36,6 +42,8 @@ sealed class ProgressBar(TextWriter output, string label, long total, bool inter
         _details = details ?? _details;
         bool finished = total > 0 && done >= total;
         if (finished) _completed = true;
+        if (!_shown && _clock.Elapsed.TotalSeconds < quietSeconds) return;
+        _shown = true;
         if (interactive)
         {
             long now = _clock.ElapsedTicks;
@@ -60,6 +68,7 @@ sealed class ProgressBar(TextWriter output, string label, long total, bool inter
     {
         if (_completed) return;
         _completed = true;
+        if (!_shown) return;
         output.WriteLine((interactive ? "\r" : "") + Line(_done, true));
         output.Flush();
     }
