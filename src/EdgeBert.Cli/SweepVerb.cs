@@ -17,9 +17,9 @@ static class SweepVerb
           the task, else a dense fine-tune into OUT/dense (a gated --init loses its gates there). Each lambda
           trains gates (two-stage, from the dense baseline) into OUT/lambda-<value>; --mu defaults to each
           lambda; --gate-threshold as for train (stored in each model). Every model is evaluated on dev (hard
-          gates as `eval` runs them, soft gates at --max-len; exact FLOPs) and timed against the dense baseline at 1 thread,
-          one sequence per batch, alternating runs, best of 3 (--timing-examples: time on the first N dev
-          examples only).
+          gates as `eval` runs them, soft gates at --max-len; exact FLOPs) and timed against the dense
+          baseline at 1 thread, one sequence per batch, alternating runs, best of 3 (--timing-examples: time on
+          the first N dev examples only). --keep-gates and --freeze-gates are train's: a sweep learns its gates.
           Writes OUT/results.csv, OUT/tradeoff.svg and OUT/summary.md. Models already finished are reused and
           an interrupted one continues from its resume state, so rerunning the same command resumes a sweep.
         """, Run));
