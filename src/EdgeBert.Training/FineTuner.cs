@@ -67,7 +67,7 @@ public sealed record FineTuneOptions
     public IReadOnlyDictionary<string, string> ResumeSettings()
     {
         var inv = CultureInfo.InvariantCulture;
-        return new Dictionary<string, string>(StringComparer.Ordinal)
+        var settings = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["task"] = Task.Name, ["epochs"] = Epochs.ToString(inv), ["lr"] = LearningRate.ToString("R", inv),
             ["batch-size"] = BatchSize.ToString(inv), ["max-len"] = MaxLength.ToString(inv),
@@ -80,8 +80,10 @@ public sealed record FineTuneOptions
             ["gate-positions"] = GatePositions?.ToString(inv) ?? "unset",
             ["gate-threshold"] = GateThreshold?.ToString("R", inv) ?? "unset",
             ["distill"] = Distill.ToString("R", inv), ["freeze-gates"] = FreezeGates ? "yes" : "no",
-            ["keep-gates"] = KeepGates ? "yes" : "no",
         };
+        // Only when given, so resume states saved before the flag existed still match.
+        if (KeepGates) settings["keep-gates"] = "yes";
+        return settings;
     }
 
     /// <summary>The train and dev files <see cref="Data"/> names, checked to exist, so a wrong --data fails
