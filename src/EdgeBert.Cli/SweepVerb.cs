@@ -33,7 +33,6 @@ static class SweepVerb
             TimingExamples = a.Has("timing-examples") ? a.Int("timing-examples", 0, 1) : null,
         };
         a.RejectUnknown();
-        TrainVerbs.CheckPaths(options.Training);
 
         using var stop = new StopSignal();
         {

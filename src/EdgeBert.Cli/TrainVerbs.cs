@@ -104,7 +104,6 @@ static class TrainVerbs
         a.RejectUnknown();
         if (gates == GateTraining.None && (a.Has("lambda") || a.Has("mu") || a.Has("gate-lr")))
             throw new UsageException("--lambda, --mu and --gate-lr need --gates one-stage|two-stage");
-        CheckPaths(options);
 
         using var stop = new StopSignal();
         {
@@ -148,14 +147,6 @@ static class TrainVerbs
             FreezeGates = a.Flag("freeze-gates"),
             KeepGates = a.Flag("keep-gates"),
         };
-    }
-
-    /// <summary>The paths, checked before anything is loaded.</summary>
-    internal static void CheckPaths(FineTuneOptions options)
-    {
-        if (!options.Init.StartsWith("random:", StringComparison.Ordinal) && !Directory.Exists(options.Init))
-            throw new DirectoryNotFoundException($"{options.Init}: model directory not found");
-        options.DataFiles();
     }
 
     static int Pretrain(ParsedArgs a, TextWriter o)

@@ -49,8 +49,8 @@ public sealed record FineTuneOptions
     /// <summary>Train on from the --init model's gates; otherwise a gated --init loses them, so a plain fine-tune
     /// is dense and a gated one learns new gates.</summary>
     public bool KeepGates { get; init; }
-    /// <summary>The gates' keep threshold, stored in the written config.json; null keeps the --init model's
-    /// (0.5 for a model that has none).</summary>
+    /// <summary>The gates' keep threshold, stored in the written config.json; null keeps the threshold of the
+    /// --init model's kept gates (<see cref="KeepGates"/>), else 0.5.</summary>
     public float? GateThreshold { get; init; }
     /// <summary>Knowledge distillation in the gate stage: the targets become (1 - Distill) x labels + Distill x the
     /// probabilities of the --init model run densely (the teacher, which must be fine-tuned on the
@@ -155,8 +155,8 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         // The training pass ranks every token of a sequence, so each rank needs a gate; checked before any epoch.
         if (stages.Any(s => s.Gated) && maxLength > gatePositions)
             throw new ArgumentException($"--max-len {maxLength} exceeds the {gatePositions} gate positions: "
-                + (weights.HasGates ? $"give --max-len {gatePositions} or leave out --keep-gates"
-                    : $"give --gate-positions {maxLength} or --max-len {gatePositions}"));
+                + (!weights.HasGates ? $"give --gate-positions {maxLength} or --max-len {gatePositions}"
+                    : $"give --max-len {gatePositions}" + (_o.KeepGates ? " or leave out --keep-gates" : "")));
 
         var train = Encode(_o.TrainExamples ?? GlueReader.Read(task, files.Train), tokenizer, maxLength,
             _o.MaxTrainExamples);
