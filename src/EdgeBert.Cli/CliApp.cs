@@ -100,7 +100,6 @@ public static class CliApp
         o.WriteLine();
         o.WriteLine("commands:");
         foreach (var v in Verbs) o.WriteLine($"  {v.Name,-10} {v.Summary}");
-        o.WriteLine();
         o.WriteLine($"  {"version",-10} print the version (also --version)");
         o.WriteLine();
         o.WriteLine("'edgebert COMMAND --help' explains one command. --threads N defaults to the number of cores");

@@ -17,7 +17,8 @@ static class InferVerbs
                               [--precision fp32|int8] TEXT
               Prints the predicted label and its probability (regression models: the score).
               --model defaults to $EDGEBERT_MODEL, else the shipped weights/edgebert-mini-sst2.
-              --explain lists, per layer, the words that survive the token gates.
+              --explain lists, per layer, the words that survive the token gates. --threads: default the number
+              of cores.
               --json prints {"label","probability","logits","kept","flops","dense_flops"}.
               --precision: the linear layers' arithmetic (default: the model's own; fp32 unless written by quantize).
             """, Classify));

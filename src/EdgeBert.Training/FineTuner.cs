@@ -98,7 +98,7 @@ public sealed record FineTuneOptions
             : (Task.FilePath(data, GlueSplit.Train), Task.FilePath(data, GlueSplit.Dev));
         foreach (var path in new[] { files.Item1, files.Item2 })
             if (!File.Exists(path))
-                throw new FileNotFoundException($"{path}: file not found (--data is a {Task.Name} directory "
+                throw new FileNotFoundException($"{path}: file not found (--data is the {Task.Name} directory "
                     + $"holding {Task.TrainFileName} and {Task.DevFileName}, or a train file with "
                     + $"{Task.DevFileName} beside it)");
         return files;
