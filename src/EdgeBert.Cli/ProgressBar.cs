@@ -4,7 +4,8 @@ using System.Text;
 namespace EdgeBert.Cli;
 
 /// <summary>A one-line progress bar with rate-based ETA on stderr. On a terminal it redraws in place at
-/// most ten times a second; when stderr is a file or pipe (background runs) it writes a line per 10%.
+/// most ten times a second; when stderr is a file or pipe (background runs) it writes a line per 10%, at most
+/// one per <see cref="PlainLineSeconds"/> besides the last, so a short job leaves a few lines in a log.
 /// A total of 0 means not yet known: the line then shows the count without bar or ETA. Nothing is shown during
 /// the first <paramref name="quietSeconds"/>, so work that finishes sooner prints nothing.</summary>
 sealed class ProgressBar(TextWriter output, string label, long total, bool interactive, double quietSeconds = 0)
@@ -12,11 +13,13 @@ sealed class ProgressBar(TextWriter output, string label, long total, bool inter
     /// <summary>The quiet start of the bars the commands show: only runs longer than this report progress.
     /// </summary>
     public const double CommandQuietSeconds = 2;
+    public const double PlainLineSeconds = 5;
 
     const int Width = 30;
     readonly Stopwatch _clock = Stopwatch.StartNew();
     long _lastDrawTicks = long.MinValue;
     int _lastDecile = -1;
+    double _lastLineSeconds = double.NegativeInfinity;
     long _done;
     bool _completed, _visible, _shown;
     string _details = "";
@@ -56,8 +59,10 @@ sealed class ProgressBar(TextWriter output, string label, long total, bool inter
         else
         {
             int decile = total <= 0 ? -1 : (int)(10 * Math.Min(done, total) / total);
-            if (decile == _lastDecile) return;
+            double now = _clock.Elapsed.TotalSeconds;
+            if (decile == _lastDecile || (!finished && now - _lastLineSeconds < PlainLineSeconds)) return;
             _lastDecile = decile;
+            _lastLineSeconds = now;
             output.WriteLine(Line(done, finished));
         }
         output.Flush();
