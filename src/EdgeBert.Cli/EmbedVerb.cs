@@ -24,7 +24,7 @@ static class EmbedVerb
               {"input_ids": [..], "token_type_ids": [..](optional)} (an empty text is embedded too); each
               output line, in order, is {"input_ids","embedding"}. The output is written to a new temporary
               file and renamed when every line succeeded; on an error or Ctrl+C nothing is written.
-              --batch-size (default 16) sequences run through the encoder at once.
+              --batch-size (default 16) sequences run through the encoder at once; progress goes to stderr.
             """, Run));
 
     static int Run(ParsedArgs a, TextWriter o)
@@ -68,6 +68,7 @@ static class EmbedVerb
             AtomicFile.Write(output!, stream =>
             {
                 var newline = "\n"u8.ToArray();
+                var bar = ProgressBar.OnStandardError("embed", sequences.Count);
                 for (int start = 0; start < sequences.Count; start += batchSize)
                 {
                     // Throwing leaves AtomicFile to delete its temporary file, so Ctrl+C writes nothing.
@@ -79,6 +80,7 @@ static class EmbedVerb
                         Write(stream, batch[i], embeddings[i]);
                         stream.Write(newline);
                     }
+                    bar.Report(start + batch.Count);
                 }
             });
         }
