@@ -154,6 +154,15 @@ public sealed class FineTuningTrapsTests : IDisposable
     }
 
     [Fact]
+    public void TheShippedModelIsAnSst2ModelDespiteItsLabelNames()
+    {
+        var shipped = BertCheckpoint.Load(Path.Combine(ModelTestFiles.RepoRoot, "weights", "edgebert-mini-sst2"));
+        Assert.Equal(["negative", "positive"], shipped.Config.Labels);
+        Assert.True(TaskData.IsFineTunedOn(shipped, GlueTask.Sst2));
+        Assert.Null(TaskData.LabelWarning(shipped.Config, GlueTask.Sst2));
+    }
+
+    [Fact]
     public void TheRecordedTaskDecidesOverMatchingLabels()
     {
         var checkpoint = BertCheckpoint.Load(DenseTiny());
