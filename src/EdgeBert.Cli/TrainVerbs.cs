@@ -36,7 +36,8 @@ static class TrainVerbs
               Gates (METHOD.md): two-stage fine-tunes densely, then trains gates (skipped if --init is already
               fine-tuned on the task); one-stage trains everything at once. --lambda trades accuracy for
               computation (larger: fewer tokens); --mu (default = lambda) pushes gates to 0 or 1.
-              --gate-positions N (default 128): gates for ranks 0..N-1, at least --max-len.
+              --gate-positions N (default: a dense --init model's gate_positions, else 128): gates for ranks
+              0..N-1, at least --max-len (checked before training).
               --keep-gates trains a gated --init model's own gates on (and its positions); without it new gates
               are learned.
               --gate-threshold T (default: the kept gates', else 0.5): a gate >= T keeps its rank; T is
