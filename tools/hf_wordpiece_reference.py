@@ -199,7 +199,7 @@ def corpus(vocab_path, path, n, dll, model_dir):
     differ = 0
     for line in lines:
         expected = encode(line, None, 512, vocab)["input_ids"]
-        got = json.loads(subprocess.run(["dotnet", dll, "tokenize", "--model", model_dir, "--max-length", "512", line],
+        got = json.loads(subprocess.run(["dotnet", dll, "tokenize", "--model", model_dir, "--max-len", "512", line],
                                         capture_output=True, text=True, check=True).stdout)["input_ids"]
         if got != expected:
             differ += 1

@@ -18,8 +18,8 @@ esac
 out=${2:-$root/artifacts/models/$name}
 # What sentence-transformers runs each model with (its 1_Pooling config and max_seq_length).
 case "$name" in
-    MiniLM) settings=(--pooling mean --max-length 256) ;;
-    ArcticXs) settings=(--pooling cls --max-length 512) ;;
+    MiniLM) settings=(--pooling mean --max-len 256) ;;
+    ArcticXs) settings=(--pooling cls --max-len 512) ;;
 esac
 version=24.9.52193
 package=SentenceTransformers.$name

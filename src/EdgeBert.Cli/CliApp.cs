@@ -9,6 +9,12 @@ public static class CliApp
 
     static readonly List<Verb> Verbs = new();
 
+    static readonly AsyncLocal<TextWriter?> CurrentError = new();
+
+    /// <summary>The stderr of the running command (warnings, progress): the writer given to <see cref="Run"/>,
+    /// so a caller running verbs in-process captures it too.</summary>
+    internal static TextWriter Error => CurrentError.Value ?? Console.Error;
+
     static CliApp()
     {
         InferVerbs.Register(Verbs);
@@ -26,10 +32,36 @@ public static class CliApp
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
+        var outer = CurrentError.Value;
+        CurrentError.Value = stderr;
+        try { return RunVerb(args, stdout, stderr); }
+        finally { CurrentError.Value = outer; }
+    }
+
+    /// <summary>The version of the edgebert assembly (its informational version, without build metadata).
+    /// </summary>
+    public static string Version =>
+        (typeof(CliApp).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute),
+            false).FirstOrDefault() as System.Reflection.AssemblyInformationalVersionAttribute)?.InformationalVersion
+            .Split('+')[0] ?? "unknown";
+
+    static int RunVerb(string[] args, TextWriter stdout, TextWriter stderr)
+    {
         if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
         {
             PrintHelp(stdout);
             return args.Length == 0 ? 2 : 0;
+        }
+        if (args[0] is "--version" or "version")
+        {
+            if (args.Length > 1)
+            {
+                stderr.WriteLine($"error: unexpected argument '{args[1]}'");
+                stderr.WriteLine("usage: edgebert --version");
+                return 2;
+            }
+            stdout.WriteLine($"edgebert {Version}");
+            return 0;
         }
         var verb = Verbs.FirstOrDefault(v => v.Name == args[0]);
         if (verb is null)
@@ -68,8 +100,11 @@ public static class CliApp
         o.WriteLine();
         o.WriteLine("commands:");
         foreach (var v in Verbs) o.WriteLine($"  {v.Name,-10} {v.Summary}");
+        o.WriteLine($"  {"version",-10} print the version (also --version)");
         o.WriteLine();
-        o.WriteLine("'edgebert COMMAND --help' explains one command.");
+        o.WriteLine("'edgebert COMMAND --help' explains one command. --threads N defaults to the number of cores");
+        o.WriteLine("(the bench commands: 1, so measurements compare across machines). Runs longer than a few");
+        o.WriteLine("seconds show progress on stderr: a bar on a terminal, occasional plain lines when redirected.");
     }
 
     /// <summary>The usage line of the sub-command given (`bench encoder`), else the verb's first.</summary>

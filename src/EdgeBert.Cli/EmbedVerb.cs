@@ -24,7 +24,7 @@ static class EmbedVerb
               {"input_ids": [..], "token_type_ids": [..](optional)} (an empty text is embedded too); each
               output line, in order, is {"input_ids","embedding"}. The output is written to a new temporary
               file and renamed when every line succeeded; on an error or Ctrl+C nothing is written.
-              --batch-size (default 16) sequences run through the encoder at once.
+              --batch-size (default 16) sequences run through the encoder at once; progress goes to stderr.
             """, Run));
 
     static int Run(ParsedArgs a, TextWriter o)
@@ -33,7 +33,7 @@ static class EmbedVerb
         // Checked before the model loads, so a typo does not cost the load.
         Pooling? poolingArg = a.String("pooling") is { } p ? SentenceEmbedding.ParsePooling(p) : null;
         bool normalize = !a.Flag("no-normalize");
-        int threads = a.Int("threads", Environment.ProcessorCount, 1, 256);
+        int threads = a.Threads();
         int? maxLen = a.Has("max-len") ? a.Int("max-len", 0, 2) : null;
         int batchSize = a.Int("batch-size", 16, 1, 4096);
         var engineOptions = PrecisionOption.Read(a);
@@ -68,6 +68,7 @@ static class EmbedVerb
             AtomicFile.Write(output!, stream =>
             {
                 var newline = "\n"u8.ToArray();
+                var bar = ProgressBar.OnStandardError("embed", sequences.Count);
                 for (int start = 0; start < sequences.Count; start += batchSize)
                 {
                     // Throwing leaves AtomicFile to delete its temporary file, so Ctrl+C writes nothing.
@@ -79,6 +80,7 @@ static class EmbedVerb
                         Write(stream, batch[i], embeddings[i]);
                         stream.Write(newline);
                     }
+                    bar.Report(start + batch.Count);
                 }
             });
         }

@@ -10,16 +10,18 @@ static class ExportVerb
     {
         verbs.Add(new CliApp.Verb("export", "rewrite a model for shipping (F16 weights, no pretraining head)",
             """
-            edgebert export --model DIR --out DIR [--f16] [--keep-mlm-head] [--labels A,B,..]
+            edgebert export --model DIR --out DIR [--f16] [--keep-mlm-head] [--labels A,B,..] [--strip-gates]
               Writes config.json, model.safetensors, vocab.txt and tokenizer_config.json (made from the
               tokenizer's settings when the model has none) to --out.
               --f16 stores the weights as half precision (about half the size; the engine computes in F32).
               A classifier checkpoint drops its masked-LM head (cls.predictions.*) unless --keep-mlm-head.
               --labels renames the classes (id2label), e.g. --labels negative,positive for SST-2's 0,1.
+              --strip-gates writes a dense model: no gate tensors and no gate settings in config.json (e.g. a
+              gated model as the --init of `sweep`, or to compare against its dense self).
             """, (a, o) => Run(a, o, a.Flag("f16") ? TensorStorage.F16 : TensorStorage.F32)));
         verbs.Add(new CliApp.Verb("quantize", "rewrite a model with int8 weights (about 4x smaller, runs in INT8)",
             """
-            edgebert quantize --model DIR --out DIR [--keep-mlm-head] [--labels A,B,..]
+            edgebert quantize --model DIR --out DIR [--keep-mlm-head] [--labels A,B,..] [--strip-gates]
               Writes the model with its encoder's linear weights and its word embeddings in int8: symmetric, one
               scale per output feature (per token for the embeddings), stored as I8 tensors with an F32 tensor
               NAME_scale beside each; everything else stays F32 (docs/int8.md). config.json gets
@@ -59,13 +61,19 @@ static class ExportVerb
     static int Run(ParsedArgs a, TextWriter o, TensorStorage storage)
     {
         string model = a.RequiredString("model"), output = a.RequiredString("out");
-        bool keepHead = a.Flag("keep-mlm-head");
+        bool keepHead = a.Flag("keep-mlm-head"), stripGates = a.Flag("strip-gates");
         var labels = a.String("labels")?.Split(',', StringSplitOptions.TrimEntries);
         a.RejectUnknown();
         if (Path.GetFullPath(model) == Path.GetFullPath(output))
             throw new UsageException("--out must differ from --model");
         var checkpoint = BertCheckpoint.Load(model);
         if (!keepHead && checkpoint.Weights.ClassifierWeight is not null) checkpoint.Weights.MlmHead = null;
+        if (stripGates)
+        {
+            if (!checkpoint.Weights.HasGates)
+                throw new InvalidDataException($"{model}: the model has no gates to strip");
+            checkpoint.StripGates();
+        }
         if (labels is not null)
         {
             if (labels.Length != checkpoint.Config.NumLabels || labels.Any(string.IsNullOrEmpty)

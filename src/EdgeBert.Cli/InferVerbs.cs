@@ -17,14 +17,15 @@ static class InferVerbs
                               [--precision fp32|int8] TEXT
               Prints the predicted label and its probability (regression models: the score).
               --model defaults to $EDGEBERT_MODEL, else the shipped weights/edgebert-mini-sst2.
-              --explain lists, per layer, the words that survive the token gates.
+              --explain lists, per layer, the words that survive the token gates. --threads: default the number
+              of cores.
               --json prints {"label","probability","logits","kept","flops","dense_flops"}.
               --precision: the linear layers' arithmetic (default: the model's own; fp32 unless written by quantize).
             """, Classify));
         verbs.Add(new CliApp.Verb("infer", "run a model over a JSONL file of texts or token ids",
             """
-            edgebert infer --model DIR --input IN.jsonl --output OUT.jsonl [--no-gates] [--threads N] [--batch-size N]
-                           [--precision fp32|int8]
+            edgebert infer [--model DIR] --input IN.jsonl --output OUT.jsonl [--no-gates] [--threads N]
+                           [--batch-size N] [--precision fp32|int8]
               Each input line is {"text": "...", "text_pair": "..."(optional)} or
               {"input_ids": [..], "token_type_ids": [..](optional)}. Each output line, in order:
               {"input_ids","logits","label","kept","flops","dense_flops"}; kept[j] = tokens layer j's
@@ -32,7 +33,8 @@ static class InferVerbs
               Texts longer than the model's maximum length are truncated; id sequences are not.
               The output is written to a new temporary file and renamed when every line succeeded; on an error or
               Ctrl+C nothing is written. The input must be a regular file, each line at most 1M characters.
-              --threads defaults to the number of cores, --batch-size to 16.
+              --model as for classify; --threads defaults to the number of cores, --batch-size to 16.
+              Progress goes to stderr.
               --precision: the linear layers' arithmetic (default: the model's own; fp32 unless written by quantize).
             """, Infer));
     }
@@ -53,7 +55,7 @@ static class InferVerbs
     {
         string? modelArg = a.String("model"), pair = a.String("pair");
         bool json = a.Flag("json"), noGates = a.Flag("no-gates"), explain = a.Flag("explain");
-        int threads = a.Int("threads", Environment.ProcessorCount, 1, 256);
+        int threads = a.Threads();
         var engineOptions = PrecisionOption.Read(a);
         a.RejectUnknown(maxPositionals: 1);
         if (a.Positionals.Count == 0) throw new UsageException("classify needs a TEXT");
@@ -131,10 +133,10 @@ static class InferVerbs
 
     static int Infer(ParsedArgs a, TextWriter o)
     {
-        string modelDir = a.RequiredString("model"), input = a.RequiredString("input"),
-            output = a.RequiredString("output");
+        string? modelArg = a.String("model");
+        string input = a.RequiredString("input"), output = a.RequiredString("output");
         bool noGates = a.Flag("no-gates");
-        int threads = a.Int("threads", Environment.ProcessorCount, 1, 256);
+        int threads = a.Threads();
         var engineOptions = PrecisionOption.Read(a);
         int batchSize = a.Int("batch-size", 16, 1, 4096);
         a.RejectUnknown();
@@ -142,7 +144,7 @@ static class InferVerbs
             throw new UsageException($"--output {output} is the input file: it would be replaced by the results");
         InputFile.RequireRegular(input);
 
-        var model = Load(modelDir, engineOptions);
+        var model = Load(ModelLocator.Resolve(modelArg), engineOptions);
         var sequences = ReadInputs(input, model.Checkpoint, model.Engine, model.Checkpoint.MaxSequenceLength,
             allowEmptyText: false);
 
@@ -168,6 +170,7 @@ static class InferVerbs
             var workspace = new InferenceWorkspace();
             var options = new RunOptions(UseGates: !noGates);
             var newline = "\n"u8.ToArray();
+            var bar = ProgressBar.OnStandardError("infer", sequences.Count);
             for (int start = 0; start < sequences.Count; start += batchSize)
             {
                 // Throwing leaves AtomicFile to delete its temporary file, so Ctrl+C writes nothing.
@@ -190,6 +193,7 @@ static class InferVerbs
                     }
                     stream.Write(newline);
                 }
+                bar.Report(start + batch.Count);
             }
         });
     }

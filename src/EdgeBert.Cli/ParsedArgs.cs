@@ -83,11 +83,21 @@ public sealed class ParsedArgs
         return v;
     }
 
+    /// <summary>--threads N, by default the number of cores: one default for every verb that computes.</summary>
+    public int Threads() => Int("threads", Environment.ProcessorCount, 1, 256);
+
+    /// <summary>Old flag names and the names that replaced them (one name per flag across verbs).</summary>
+    static readonly Dictionary<string, string> Renamed = new(StringComparer.Ordinal) { ["max-length"] = "max-len" };
+
     /// <summary>Call after reading every option a verb knows: anything left is a usage error.</summary>
     public void RejectUnknown(int maxPositionals = 0)
     {
         foreach (var name in _options.Keys)
-            if (!_consumed.Contains(name)) throw new UsageException($"unknown option --{name}");
+        {
+            if (_consumed.Contains(name)) continue;
+            throw new UsageException(Renamed.TryGetValue(name, out var now)
+                ? $"--{name} is now --{now}" : $"unknown option --{name}");
+        }
         if (Positionals.Count > maxPositionals)
             throw new UsageException($"unexpected argument '{Positionals[maxPositionals]}'");
     }

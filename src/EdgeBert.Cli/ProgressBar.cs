@@ -4,23 +4,38 @@ using System.Text;
 namespace EdgeBert.Cli;
 
 /// <summary>A one-line progress bar with rate-based ETA on stderr. On a terminal it redraws in place at
-/// most ten times a second; when stderr is a file or pipe (background runs) it writes a line per 10%.
-/// A total of 0 means not yet known: the line then shows the count without bar or ETA.</summary>
-sealed class ProgressBar(TextWriter output, string label, long total, bool interactive)
+/// most ten times a second; when stderr is a file or pipe (background runs) it writes a line per 10%, at most
+/// one per <see cref="PlainLineSeconds"/> besides the last, so a short job leaves a few lines in a log.
+/// A total of 0 means not yet known: the line then shows the count without bar or ETA. Nothing is shown during
+/// the first <paramref name="quietSeconds"/>, so work that finishes sooner prints nothing.</summary>
+sealed class ProgressBar(TextWriter output, string label, long total, bool interactive, double quietSeconds = 0)
 {
+    /// <summary>The quiet start of the bars the commands show: only runs longer than this report progress.
+    /// </summary>
+    public const double CommandQuietSeconds = 2;
+    public const double PlainLineSeconds = 5;
+
     const int Width = 30;
     readonly Stopwatch _clock = Stopwatch.StartNew();
     long _lastDrawTicks = long.MinValue;
     int _lastDecile = -1;
+    double _lastLineSeconds = double.NegativeInfinity;
     long _done;
-    bool _completed, _visible;
+    bool _completed, _visible, _shown;
     string _details = "";
 
     public string Label => label;
     public long Total => total;
 
-    public static ProgressBar OnStandardError(string label, long total) =>
-        new(Console.Error, label, total, !Console.IsErrorRedirected);
+    /// <summary>A bar on the command's stderr (<see cref="CliApp.Error"/>): drawn in place only on the
+    /// process's stderr when that is a terminal, so logs and captured output get plain lines, never \r frames.
+    /// </summary>
+    public static ProgressBar OnStandardError(string label, long total)
+    {
+        var error = CliApp.Error;
+        return new(error, label, total, ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected,
+            CommandQuietSeconds);
+    }
 
     /// <summary>Progress so far, with optional details (loss, rate) shown after the count.</summary>
     public void Report(long done, string? details = null)
@@ -30,6 +45,8 @@ sealed class ProgressBar(TextWriter output, string label, long total, bool inter
         _details = details ?? _details;
         bool finished = total > 0 && done >= total;
         if (finished) _completed = true;
+        if (!_shown && _clock.Elapsed.TotalSeconds < quietSeconds) return;
+        _shown = true;
         if (interactive)
         {
             long now = _clock.ElapsedTicks;
@@ -42,8 +59,10 @@ sealed class ProgressBar(TextWriter output, string label, long total, bool inter
         else
         {
             int decile = total <= 0 ? -1 : (int)(10 * Math.Min(done, total) / total);
-            if (decile == _lastDecile) return;
+            double now = _clock.Elapsed.TotalSeconds;
+            if (decile == _lastDecile || (!finished && now - _lastLineSeconds < PlainLineSeconds)) return;
             _lastDecile = decile;
+            _lastLineSeconds = now;
             output.WriteLine(Line(done, finished));
         }
         output.Flush();
@@ -54,6 +73,7 @@ sealed class ProgressBar(TextWriter output, string label, long total, bool inter
     {
         if (_completed) return;
         _completed = true;
+        if (!_shown) return;
         output.WriteLine((interactive ? "\r" : "") + Line(_done, true));
         output.Flush();
     }

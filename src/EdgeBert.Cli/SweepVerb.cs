@@ -9,16 +9,17 @@ static class SweepVerb
     public static void Register(List<CliApp.Verb> verbs) => verbs.Add(new CliApp.Verb("sweep",
         "train one gated model per lambda plus the dense baseline and plot the trade-off",
         """
-        edgebert sweep --task T --data DIR --init MODEL_DIR|random:tiny|mini|small --lambdas a,b,c,.. --out DIR
+        edgebert sweep --task T --data DIR|FILE --init MODEL_DIR|random:tiny|mini|small --lambdas a,b,c,.. --out DIR
                        [--vocab FILE] [--epochs 3] [--lr 5e-5] [--warmup 0.1] [--batch-size 32] [--max-len 128]
                        [--seed 42] [--threads N] [--max-train N] [--mu X] [--gate-lr 1e-2] [--gate-positions N]
                        [--gate-threshold T] [--distill A] [--timing-examples N]
-          The dense baseline is --init if it is already fine-tuned on the task, else a dense fine-tune into
-          OUT/dense. Each lambda trains gates (two-stage, from the dense baseline) into OUT/lambda-<value>;
-          --mu defaults to each lambda; --gate-threshold as for train (stored in each model). Every model is
-          evaluated on dev (hard and soft gates, exact FLOPs) and timed against the dense baseline at 1 thread,
-          one sequence per batch, alternating runs, best of 3 (--timing-examples: time on the first N dev
-          examples only).
+          --data and --threads as for train. The dense baseline is --init if it is a dense model fine-tuned on
+          the task, else a dense fine-tune into OUT/dense (a gated --init loses its gates there). Each lambda
+          trains gates (two-stage, from the dense baseline) into OUT/lambda-<value>; --mu defaults to each
+          lambda; --gate-threshold as for train (stored in each model). Every model is evaluated on dev (hard
+          gates as `eval` runs them, soft gates at --max-len; exact FLOPs) and timed against the dense
+          baseline at 1 thread, one sequence per batch, alternating runs, best of 3 (--timing-examples: time on
+          the first N dev examples only). --keep-gates and --freeze-gates are train's: a sweep learns its gates.
           Writes OUT/results.csv, OUT/tradeoff.svg and OUT/summary.md. Models already finished are reused and
           an interrupted one continues from its resume state, so rerunning the same command resumes a sweep.
         """, Run));
@@ -32,7 +33,6 @@ static class SweepVerb
             TimingExamples = a.Has("timing-examples") ? a.Int("timing-examples", 0, 1) : null,
         };
         a.RejectUnknown();
-        TrainVerbs.CheckPaths(options.Training);
 
         using var stop = new StopSignal();
         {

@@ -3,28 +3,32 @@ using EdgeBert.Model;
 
 namespace EdgeBert.Cli;
 
-/// <summary>`edgebert tokenize --model DIR [--pair TEXT2] TEXT`: the HF-exact encoding as JSON.</summary>
+/// <summary>`edgebert tokenize [--model DIR] [--pair TEXT2] TEXT`: the HF-exact encoding as JSON.</summary>
 static class TokenizeVerb
 {
     public static void Register(List<CliApp.Verb> verbs) =>
         verbs.Add(new CliApp.Verb("tokenize", "show the tokens and ids of a text (or text pair)",
-            "edgebert tokenize --model DIR [--pair TEXT2] [--max-length N] TEXT", Run));
+            """
+            edgebert tokenize [--model DIR] [--pair TEXT2] [--max-len N] TEXT
+              --model defaults to $EDGEBERT_MODEL, else the shipped weights/edgebert-mini-sst2.
+              --max-len defaults to the model's maximum length.
+            """, Run));
 
     static int Run(ParsedArgs a, TextWriter o)
     {
-        string dir = a.RequiredString("model");
-        string? pair = a.String("pair");
-        int maxLength = a.Int("max-length", 0, min: 3);
+        string? modelArg = a.String("model"), pair = a.String("pair");
+        int maxLength = a.Int("max-len", 0, min: 3);
         a.RejectUnknown(maxPositionals: 1);
         if (a.Positionals.Count == 0) throw new UsageException("missing TEXT");
         string text = a.Positionals[0];
+        string dir = ModelLocator.Resolve(modelArg);
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"{dir}: model directory not found");
 
         string tokConfig = Path.Combine(dir, BertCheckpoint.TokenizerConfigFile);
         var tokenizer = BertWordPieceTokenizer.Load(Path.Combine(dir, BertCheckpoint.VocabFile),
             File.Exists(tokConfig) ? tokConfig : null);
         string configPath = Path.Combine(dir, BertCheckpoint.ConfigFile);
-        // Without --max-length, truncate to what the model accepts.
+        // Without --max-len, truncate to what the model accepts.
         if (maxLength == 0)
             maxLength = Math.Min(tokenizer.ModelMaxLength,
                                  File.Exists(configPath) ? BertConfig.Load(configPath).MaxPositionEmbeddings

@@ -20,24 +20,33 @@ static class TrainVerbs
     {
         verbs.Add(new CliApp.Verb("train", "fine-tune a model on a GLUE task, optionally learning token gates",
             """
-            edgebert train --task T --data DIR --init MODEL_DIR|random:tiny|mini|small --out DIR [--vocab FILE]
+            edgebert train --task T --data DIR|FILE --init MODEL_DIR|random:tiny|mini|small --out DIR [--vocab FILE]
                            [--epochs 3] [--lr 5e-5] [--batch-size 32] [--max-len 128] [--warmup 0.1] [--seed 42]
                            [--init-seed SEED] [--threads N] [--resume] [--max-train N] [--save-every STEPS]
                            [--gates one-stage|two-stage --lambda X [--mu X] [--gate-lr 1e-2] [--gate-positions N]
-                                   [--gate-threshold T] [--distill A] [--freeze-gates]]
-              Tasks: SST-2, CoLA, MRPC, RTE, STS-B, QNLI, WNLI, MNLI, QQP; DIR holds train.tsv and dev.tsv.
-              After each epoch the dev set is evaluated; the best dense epoch (a gated stage: its last epoch) is
-              saved to --out in the HuggingFace layout, and --out/resume holds the state --resume continues from
-              (weights, optimizer moments, step, RNG), also written on Ctrl+C.
+                                   [--gate-threshold T] [--distill A] [--keep-gates] [--freeze-gates]]
+              Tasks: SST-2, CoLA, MRPC, RTE, STS-B, QNLI, WNLI, MNLI, QQP. --data is the task's directory
+              (train.tsv and dev.tsv) or its train file (dev.tsv beside it). --threads: default the number of cores.
+              After each epoch the dev set is evaluated as `eval` does (texts truncated to the model's length, not
+              --max-len), so the logged dev numbers are eval's; the best dense epoch (a gated stage: its last
+              epoch) is saved to --out in the HuggingFace layout, with the task in config.json (finetuning_task:
+              the model stays recognised as fine-tuned on it after `export --labels`), and --out/resume holds the
+              state --resume continues from (weights, optimizer moments, step, RNG), also written on Ctrl+C.
+              Without --gates the written model is dense: the gates of a gated --init are dropped.
               Gates (METHOD.md): two-stage fine-tunes densely, then trains gates (skipped if --init is already
               fine-tuned on the task); one-stage trains everything at once. --lambda trades accuracy for
               computation (larger: fewer tokens); --mu (default = lambda) pushes gates to 0 or 1.
-              --gate-threshold T (default: the --init model's, else 0.5): a gate >= T keeps its rank; T is
+              --gate-positions N (default: a dense --init model's gate_positions, else 128): gates for ranks
+              0..N-1, at least --max-len (checked before training).
+              --keep-gates trains a gated --init model's own gates on (and its positions); without it new gates
+              are learned.
+              --gate-threshold T (default: the kept gates', else 0.5): a gate >= T keeps its rank; T is
               stored in the written config.json, and every verb serves the model at it.
               --distill A (0..1): the gate stage learns (1 - A) x labels + A x the probabilities of the --init
               model run densely (knowledge distillation; --init must be fine-tuned on the task).
-              --freeze-gates (with --gates two-stage and a gated --init): the gates become 1 for the kept ranks
-              and 0 after, and stay fixed while the model trains under exactly the tokens inference keeps.
+              --freeze-gates (with --gates two-stage and a gated --init, whose gates it keeps): the gates become 1
+              for the kept ranks and 0 after, and stay fixed while the model trains under exactly the tokens
+              inference keeps.
               Small models trained from scratch want a larger --lr (e.g. 1e-3).
               --seed sets data order, dropout and new weights; --init-seed, if given, sets the new weights
               (classifier, random model) alone, so runs with one --init-seed and several --seed values can be
@@ -59,12 +68,17 @@ static class TrainVerbs
               10% unchanged). --out/resume is rewritten atomically every --checkpoint-minutes and on Ctrl+C;
               --resume continues from it. The finished model (HF BertForMaskedLM layout) goes to --out.
             """, Pretrain));
-        verbs.Add(new CliApp.Verb("eval", "evaluate a model on a GLUE dev/test file",
+        verbs.Add(new CliApp.Verb("eval", "evaluate a model on a GLUE dev file",
             """
-            edgebert eval [--model DIR] --task T --data FILE [--no-gates] [--threads 1] [--batch-size 32] [--json]
+            edgebert eval [--model DIR] --task T --data DIR|FILE [--no-gates] [--threads N] [--batch-size 32] [--json]
                           [--precision fp32|int8]
               Prints the task's metrics, the FLOPs ratio (dense / run) and ms per example. For a gated model
               it also times the dense run and reports the measured speed-up.
+              --data is a labelled file, or the task's directory (its dev file). --model defaults to
+              $EDGEBERT_MODEL, else the shipped weights/edgebert-mini-sst2. --threads: default the number of cores.
+              Texts are truncated to the model's length. A model whose head has another number of labels than the
+              task is an error; one fine-tuned on another task (config.json finetuning_task), or whose label names
+              differ from the task's, runs with a warning on stderr (class i is read as the task's label i).
               --json: {"task","examples","metrics":{..},"flops_ratio","gate_threshold","precision","ms_per_example",
               "speedup"}. The gates run at the model's stored threshold (config.json gate_threshold, else 0.5).
               --precision: the linear layers' arithmetic (default: the model's own; fp32 unless written by quantize).
@@ -91,7 +105,6 @@ static class TrainVerbs
         a.RejectUnknown();
         if (gates == GateTraining.None && (a.Has("lambda") || a.Has("mu") || a.Has("gate-lr")))
             throw new UsageException("--lambda, --mu and --gate-lr need --gates one-stage|two-stage");
-        CheckPaths(options);
 
         using var stop = new StopSignal();
         {
@@ -114,7 +127,7 @@ static class TrainVerbs
         return new FineTuneOptions
         {
             Task = task,
-            DataDirectory = a.RequiredString("data"),
+            Data = a.RequiredString("data"),
             Init = a.RequiredString("init"),
             OutputDirectory = a.RequiredString("out"),
             Vocab = a.String("vocab"),
@@ -125,7 +138,7 @@ static class TrainVerbs
             WarmupFraction = a.Double("warmup", 0.1, 0, 1),
             Seed = a.Int("seed", 42, 0),
             InitSeed = a.Has("init-seed") ? a.Int("init-seed", 42, 0) : null,
-            Threads = a.Int("threads", Environment.ProcessorCount, 1, 256),
+            Threads = a.Threads(),
             MaxTrainExamples = a.Has("max-train") ? a.Int("max-train", 0, 1) : null,
             Mu = a.Has("mu") ? (float)a.Double("mu", 0, 0, 1e6) : null,
             GateLearningRate = (float)a.Double("gate-lr", 1e-2, 0, 10),
@@ -133,15 +146,8 @@ static class TrainVerbs
             GateThreshold = a.Has("gate-threshold") ? (float)a.Double("gate-threshold", 0.5, 0, 1) : null,
             Distill = (float)a.Double("distill", 0, 0, 1),
             FreezeGates = a.Flag("freeze-gates"),
+            KeepGates = a.Flag("keep-gates"),
         };
-    }
-
-    internal static void CheckPaths(FineTuneOptions options)
-    {
-        if (!options.Init.StartsWith("random:", StringComparison.Ordinal) && !Directory.Exists(options.Init))
-            throw new DirectoryNotFoundException($"{options.Init}: model directory not found");
-        if (!Directory.Exists(options.DataDirectory))
-            throw new DirectoryNotFoundException($"{options.DataDirectory}: data directory not found");
     }
 
     static int Pretrain(ParsedArgs a, TextWriter o)
@@ -159,7 +165,7 @@ static class TrainVerbs
             BatchSize = a.Int("batch-size", 32, 1, 4096),
             LearningRate = (float)a.Double("lr", 5e-4, 0, 1),
             WarmupFraction = a.Double("warmup", 0.05, 0, 1),
-            Threads = a.Int("threads", Environment.ProcessorCount, 1, 256),
+            Threads = a.Threads(),
             Seed = a.Int("seed", 42, 0),
             CheckpointMinutes = a.Double("checkpoint-minutes", 10, 0.01, 1e4),
             Resume = a.Flag("resume"),
@@ -207,22 +213,28 @@ static class TrainVerbs
         string data = a.RequiredString("data");
         string? modelArg = a.String("model");
         bool noGates = a.Flag("no-gates"), json = a.Flag("json");
-        int threads = a.Int("threads", 1, 1, 256), batchSize = a.Int("batch-size", 32, 1, 4096);
+        int threads = a.Threads(), batchSize = a.Int("batch-size", 32, 1, 4096);
         var engineOptions = PrecisionOption.Read(a);
         a.RejectUnknown();
-        if (!File.Exists(data)) throw new FileNotFoundException($"{data}: file not found");
+        string file = Directory.Exists(data) ? task.FilePath(data, GlueSplit.Dev) : data;
+        if (!File.Exists(file)) throw new FileNotFoundException($"{file}: file not found");
 
         var checkpoint = BertCheckpoint.Load(ModelLocator.Resolve(modelArg));
-        var labels = task.IsRegression ? (IReadOnlyList<string>)["score"] : task.Labels;
-        if (checkpoint.Config.NumLabels != labels.Count)
-            throw new InvalidDataException($"the model has {checkpoint.Config.NumLabels} labels, "
-                + $"{task.Name} needs {labels.Count}");
+        if (TaskData.LabelWarning(checkpoint.Config, task) is { } warning)
+            CliApp.Error.WriteLine($"warning: {warning}");
         var engine = BertEngine.Load(checkpoint, engineOptions);
-        var examples = TaskData.Encode(GlueReader.Read(task, data), checkpoint.RequireTokenizer(),
+        var examples = TaskData.Encode(GlueReader.Read(task, file), checkpoint.RequireTokenizer(),
             checkpoint.MaxSequenceLength);
         using var pool = new WorkerPool(threads);
         bool gated = engine.HasGates && !noGates;
-        var result = Evaluator.Evaluate(engine, task, examples, gated, pool, batchSize);
+        EvalResult Pass(string what, bool useGates)
+        {
+            var bar = ProgressBar.OnStandardError(what, examples.Length);
+            var pass = Evaluator.Evaluate(engine, task, examples, useGates, pool, batchSize, done => bar.Report(done));
+            bar.Complete();
+            return pass;
+        }
+        var result = Pass("evaluating", gated);
         double? speedup = null;
         if (gated)
         {
@@ -230,10 +242,8 @@ static class TrainVerbs
             double gatedMs = result.MillisecondsPerExample, denseMs = double.MaxValue;
             for (int round = 0; round < 2; round++)
             {
-                denseMs = Math.Min(denseMs,
-                    Evaluator.Evaluate(engine, task, examples, false, pool, batchSize).MillisecondsPerExample);
-                gatedMs = Math.Min(gatedMs,
-                    Evaluator.Evaluate(engine, task, examples, true, pool, batchSize).MillisecondsPerExample);
+                denseMs = Math.Min(denseMs, Pass($"timing dense {round + 1}/2", false).MillisecondsPerExample);
+                gatedMs = Math.Min(gatedMs, Pass($"timing gated {round + 1}/2", true).MillisecondsPerExample);
             }
             speedup = denseMs / gatedMs;
             result = result with { MillisecondsPerExample = gatedMs };

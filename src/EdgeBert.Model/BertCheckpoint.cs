@@ -39,6 +39,16 @@ public sealed partial class BertCheckpoint
     /// tokenizer's model_max_length when that is smaller.</summary>
     public int MaxSequenceLength => Math.Min(Config.MaxPositionEmbeddings, Tokenizer?.ModelMaxLength ?? int.MaxValue);
 
+    /// <summary>Makes the model dense: no gate tensors, and the gate settings back at their defaults, as a
+    /// config.json without gate keys loads.</summary>
+    public void StripGates()
+    {
+        foreach (var layer in Weights.Layers) layer.Gate = null;
+        var defaults = new BertConfig();
+        Config.GatePositions = defaults.GatePositions;
+        Config.GateThreshold = defaults.GateThreshold;
+    }
+
     public static BertCheckpoint Load(string directory)
     {
         if (!Directory.Exists(directory))
@@ -225,12 +235,14 @@ public sealed partial class BertCheckpoint
         else yield return StoredTensor.F32(name, p.Shape, p.Values);
     }
 
-    /// <summary>A gated model's config.json records the threshold it is served at and the kept counts that
-    /// follow (for the reader; loading recomputes them); a dense model's has neither.</summary>
+    /// <summary>A gated model's config.json records its gate positions, the threshold it is served at and the
+    /// kept counts that follow (for the reader; loading recomputes them); a dense model's has none of them.
+    /// </summary>
     void WriteGateSettings(System.Text.Json.Nodes.JsonObject config)
     {
         if (!Weights.HasGates)
         {
+            config.Remove("gate_positions");
             config.Remove("gate_threshold");
             config.Remove("gate_kept_counts");
             return;

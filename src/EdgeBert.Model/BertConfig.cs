@@ -27,6 +27,9 @@ public sealed class BertConfig
     public IReadOnlyList<string> Labels { get; set; } = ["LABEL_0", "LABEL_1"];
     /// <summary>"regression", "single_label_classification", "multi_label_classification" or null.</summary>
     public string? ProblemType { get; set; }
+    /// <summary>The task the classifier was fine-tuned on (HF's "finetuning_task"), e.g. "SST-2", or null. It
+    /// names the task when the labels have been renamed (negative, positive for SST-2's 0, 1).</summary>
+    public string? FinetuningTask { get; set; }
     /// <summary>N of METHOD.md: the longest sequence the token gates are trained for (gate vector length).</summary>
     public int GatePositions { get; set; } = 128;
     /// <summary>A gate at or above this value keeps its rank position (METHOD.md point 4); stored with the
@@ -87,6 +90,7 @@ public sealed class BertConfig
         c.PadTokenId = NonNegativeInt(obj, "pad_token_id", c.PadTokenId, source);
         c.HiddenAct = String(obj, "hidden_act", source) ?? c.HiddenAct;
         c.ProblemType = String(obj, "problem_type", source);
+        c.FinetuningTask = String(obj, "finetuning_task", source);
         if (obj["layer_norm_eps"] is JsonNode epsNode)
         {
             if (!TryDouble(epsNode, out double eps) || !(eps > 0) || double.IsInfinity(eps))
@@ -221,6 +225,8 @@ public sealed class BertConfig
         o.Remove("num_labels");
         if (ProblemType is null) o.Remove("problem_type");
         else o["problem_type"] = ProblemType;
+        if (FinetuningTask is null) o.Remove("finetuning_task");
+        else o["finetuning_task"] = FinetuningTask;
         return o;
     }
 

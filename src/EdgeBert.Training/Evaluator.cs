@@ -21,9 +21,10 @@ public sealed record EvalResult(
 
 public static class Evaluator
 {
-    /// <summary>Runs the inference engine (hard gates unless <paramref name="useGates"/> is false).</summary>
+    /// <summary>Runs the inference engine (hard gates unless <paramref name="useGates"/> is false), telling
+    /// <paramref name="progress"/> the examples done after each batch.</summary>
     public static EvalResult Evaluate(BertEngine engine, GlueTask task, IReadOnlyList<EncodedExample> examples,
-        bool useGates, WorkerPool pool, int batchSize = 32)
+        bool useGates, WorkerPool pool, int batchSize = 32, Action<int>? progress = null)
     {
         var workspace = new InferenceWorkspace();
         var options = new RunOptions(UseGates: useGates);
@@ -44,6 +45,7 @@ public static class Evaluator
                 dense += results[i].DenseFlops;
                 for (int j = 0; j < kept.Length; j++) kept[j] += results[i].Kept[j];
             }
+            progress?.Invoke(start + count);
         }
         double ms = clock.Elapsed.TotalMilliseconds / Math.Max(1, examples.Count);
         for (int j = 0; j < kept.Length; j++) kept[j] /= Math.Max(1, examples.Count);

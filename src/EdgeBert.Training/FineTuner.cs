@@ -12,8 +12,9 @@ public enum GateTraining { None, OneStage, TwoStage }
 public sealed record FineTuneOptions
 {
     public required GlueTask Task { get; init; }
-    /// <summary>The task's directory (train.tsv, dev.tsv), unless the examples are given directly.</summary>
-    public string? DataDirectory { get; init; }
+    /// <summary>The task's directory (train.tsv, dev.tsv) or its train file (the dev file beside it), unless the
+    /// examples are given directly.</summary>
+    public string? Data { get; init; }
     public IReadOnlyList<GlueExample>? TrainExamples { get; init; }
     public IReadOnlyList<GlueExample>? DevExamples { get; init; }
     /// <summary>A model directory, or "random:tiny|mini|small|base" with <see cref="Vocab"/>.</summary>
@@ -45,8 +46,11 @@ public sealed record FineTuneOptions
     public float? Mu { get; init; }
     public float GateLearningRate { get; init; } = 1e-2f;
     public int? GatePositions { get; init; }
-    /// <summary>The gates' keep threshold, stored in the written config.json; null keeps the --init model's
-    /// (0.5 for a model that has none).</summary>
+    /// <summary>Train on from the --init model's gates; otherwise a gated --init loses them, so a plain fine-tune
+    /// is dense and a gated one learns new gates.</summary>
+    public bool KeepGates { get; init; }
+    /// <summary>The gates' keep threshold, stored in the written config.json; null keeps the threshold of the
+    /// --init model's kept gates (<see cref="KeepGates"/>), else 0.5.</summary>
     public float? GateThreshold { get; init; }
     /// <summary>Knowledge distillation in the gate stage: the targets become (1 - Distill) x labels + Distill x the
     /// probabilities of the --init model run densely (the teacher, which must be fine-tuned on the
@@ -63,7 +67,7 @@ public sealed record FineTuneOptions
     public IReadOnlyDictionary<string, string> ResumeSettings()
     {
         var inv = CultureInfo.InvariantCulture;
-        return new Dictionary<string, string>(StringComparer.Ordinal)
+        var settings = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["task"] = Task.Name, ["epochs"] = Epochs.ToString(inv), ["lr"] = LearningRate.ToString("R", inv),
             ["batch-size"] = BatchSize.ToString(inv), ["max-len"] = MaxLength.ToString(inv),
@@ -77,6 +81,27 @@ public sealed record FineTuneOptions
             ["gate-threshold"] = GateThreshold?.ToString("R", inv) ?? "unset",
             ["distill"] = Distill.ToString("R", inv), ["freeze-gates"] = FreezeGates ? "yes" : "no",
         };
+        // Only when given, so resume states saved before the flag existed still match.
+        if (KeepGates) settings["keep-gates"] = "yes";
+        return settings;
+    }
+
+    /// <summary>The train and dev files <see cref="Data"/> names, checked to exist, so a wrong --data fails
+    /// before anything is loaded.</summary>
+    public (string Train, string Dev) DataFiles()
+    {
+        string data = Data ?? throw new ArgumentException("no --data given");
+        bool file = File.Exists(data);
+        if (!file && !Directory.Exists(data))
+            throw new FileNotFoundException($"{data}: no such task directory or file");
+        var files = file ? (data, Task.FilePath(Path.GetDirectoryName(Path.GetFullPath(data))!, GlueSplit.Dev))
+            : (Task.FilePath(data, GlueSplit.Train), Task.FilePath(data, GlueSplit.Dev));
+        foreach (var path in new[] { files.Item1, files.Item2 })
+            if (!File.Exists(path))
+                throw new FileNotFoundException($"{path}: file not found (--data is the {Task.Name} directory "
+                    + $"holding {Task.TrainFileName} and {Task.DevFileName}, or a train file with "
+                    + $"{Task.DevFileName} beside it)");
+        return files;
     }
 }
 
@@ -106,6 +131,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
     {
         var task = _o.Task;
         ValidateOptions();
+        var files = _o.TrainExamples is null || _o.DevExamples is null ? _o.DataFiles() : default;
         string resumeDir = Path.Combine(_o.OutputDirectory, ResumeFolder);
         if (_o.Resume && RunFiles.RecoverDirectory(resumeDir) is { } recovered) log.WriteLine(recovered);
         bool resuming = _o.Resume && File.Exists(Path.Combine(resumeDir, StateFile));
@@ -118,26 +144,38 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         var config = checkpoint.Config;
         var weights = checkpoint.Weights;
         var tokenizer = checkpoint.RequireTokenizer();
-        bool fineTuned = !resuming && Classifies(checkpoint, task);
+        bool fineTuned = !resuming && TaskData.IsFineTunedOn(checkpoint, task);
+        if (!resuming) PrepareGates(checkpoint);
         if (!resuming) PrepareHead(checkpoint);
         if (_o.Gates != GateTraining.None) config.GateThreshold = _o.GateThreshold ?? config.GateThreshold;
         if (_o.FreezeGates && !resuming) BinarizeGates(config, weights);
         int maxLength = Math.Min(_o.MaxLength, checkpoint.MaxSequenceLength);
-
-        var train = Encode(_o.TrainExamples ?? GlueReader.Read(task, DataDir(), GlueSplit.Train), tokenizer, maxLength,
-            _o.MaxTrainExamples);
-        var dev = Encode(_o.DevExamples ?? GlueReader.Read(task, DataDir(), GlueSplit.Dev), tokenizer, maxLength, null);
-        log.WriteLine($"{task.Name}: {train.Length} training and {dev.Length} dev examples, max length {maxLength}");
-
         var stages = Stages(fineTuned);
+        int gatePositions = weights.HasGates ? config.GatePositions : _o.GatePositions ?? config.GatePositions;
+        // The training pass ranks every token of a sequence, so each rank needs a gate; checked before any epoch.
+        if (stages.Any(s => s.Gated) && maxLength > gatePositions)
+            throw new ArgumentException($"--max-len {maxLength} exceeds the {gatePositions} gate positions: "
+                + (!weights.HasGates ? $"give --gate-positions {maxLength} or --max-len {gatePositions}"
+                    : $"give --max-len {gatePositions}" + (_o.KeepGates ? " or leave out --keep-gates" : "")));
+
+        var train = Encode(_o.TrainExamples ?? GlueReader.Read(task, files.Train), tokenizer, maxLength,
+            _o.MaxTrainExamples);
+        // Dev metrics are computed as `eval` computes them (texts truncated to the model's length), so the logged
+        // numbers are eval's; the soft metric of a gate stage runs the training pass, at the training length.
+        var devExamples = _o.DevExamples ?? GlueReader.Read(task, files.Dev);
+        var dev = Encode(devExamples, tokenizer, checkpoint.MaxSequenceLength, null);
+        var devSoft = checkpoint.MaxSequenceLength == maxLength ? dev : Encode(devExamples, tokenizer, maxLength, null);
+        log.WriteLine($"{task.Name}: {train.Length} training and {dev.Length} dev examples, max length {maxLength} "
+            + $"(dev: {checkpoint.MaxSequenceLength}, as eval)");
+
         var teacher = _o.Distill > 0 ? LoadTeacher() : null;
         using var pool = new WorkerPool(_o.Threads);
         for (int s = state.Stage; s < stages.Count; s++)
         {
             var stage = stages[s];
-            if (stage.Gated && !weights.HasGates) AddGates(config, weights);
+            if (stage.Gated && !weights.HasGates) AddGates(config, weights, gatePositions);
             if (s != state.Stage) state = new TrainerState { Stage = s };
-            if (!RunStage(stage, s, config, checkpoint, train, dev, state, pool, teacher, cancel)) return;
+            if (!RunStage(stage, s, config, checkpoint, train, dev, devSoft, state, pool, teacher, cancel)) return;
         }
         log.WriteLine($"done: best checkpoint in {_o.OutputDirectory}");
     }
@@ -153,9 +191,35 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
             throw new ArgumentException("--distill applies to gate training: give --gates");
         if (_o.FreezeGates && _o.Gates != GateTraining.TwoStage)
             throw new ArgumentException("--freeze-gates trains a gated --init model further: give --gates two-stage");
+        if (_o.KeepGates && _o.Gates == GateTraining.None)
+            throw new ArgumentException("--keep-gates trains the --init model's gates further: give --gates "
+                + "(without --gates the fine-tune is dense)");
     }
 
-    string DataDir() => _o.DataDirectory ?? throw new ArgumentException("no --data directory given");
+    /// <summary>A gated --init keeps its gates only when asked (--keep-gates, or --freeze-gates, which fixes
+    /// them); otherwise they are dropped, so nothing of another task's token selection is inherited silently.
+    /// </summary>
+    void PrepareGates(BertCheckpoint checkpoint)
+    {
+        bool keep = _o.KeepGates || _o.FreezeGates;
+        if (!checkpoint.Weights.HasGates)
+        {
+            if (_o.KeepGates)
+                throw new ArgumentException($"--keep-gates needs a gated --init model; {_o.Init} has no gates");
+            return;
+        }
+        if (keep)
+        {
+            if (_o.GatePositions is { } n && n != checkpoint.Config.GatePositions)
+                throw new ArgumentException($"--gate-positions {n}: the kept gates of {_o.Init} have "
+                    + $"{checkpoint.Config.GatePositions} positions (leave out --keep-gates to learn new gates)");
+            return;
+        }
+        checkpoint.StripGates();
+        log.WriteLine(_o.Gates == GateTraining.None
+            ? $"{_o.Init} has gates: dropped, the fine-tune is dense (--gates --keep-gates trains them on)"
+            : $"{_o.Init} has gates: dropped, new gates are learned (--keep-gates trains the old ones on)");
+    }
 
     /// <summary>Gates become the hard model's: 1 for the first m_j ranks of layer j, 0 after.</summary>
     void BinarizeGates(BertConfig config, BertWeights weights)
@@ -182,7 +246,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         if (_o.Task.IsRegression) throw new ArgumentException("--distill is for classification tasks");
         if (_o.Init.StartsWith("random:", StringComparison.Ordinal)) throw new ArgumentException(why);
         var teacher = BertCheckpoint.Load(_o.Init);
-        if (!Classifies(teacher, _o.Task)) throw new ArgumentException(why);
+        if (!TaskData.IsFineTunedOn(teacher, _o.Task)) throw new ArgumentException(why);
         return new Teacher(new BertEngine(teacher.Config, teacher.Weights), new InferenceWorkspace());
     }
 
@@ -202,13 +266,6 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         return targets;
     }
 
-    static IReadOnlyList<string> TaskLabels(GlueTask task) => task.IsRegression ? ["score"] : task.Labels;
-
-    /// <summary>True when the checkpoint already has a classifier for the task's labels (it
-    /// is fine-tuned on it).</summary>
-    internal static bool Classifies(BertCheckpoint checkpoint, GlueTask task) =>
-        checkpoint.Weights.ClassifierWeight is not null && checkpoint.Config.Labels.SequenceEqual(TaskLabels(task));
-
     BertCheckpoint LoadInit()
     {
         if (!_o.Init.StartsWith("random:", StringComparison.Ordinal)) return BertCheckpoint.Load(_o.Init);
@@ -227,10 +284,14 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
     }
 
     /// <summary>A classifier for the task's labels, freshly initialised unless the
-    /// checkpoint already has one.</summary>
+    /// checkpoint already has one (whose label names it keeps).</summary>
     void PrepareHead(BertCheckpoint checkpoint)
     {
-        if (Classifies(checkpoint, _o.Task)) return;
+        if (TaskData.IsFineTunedOn(checkpoint, _o.Task))
+        {
+            checkpoint.Config.FinetuningTask = _o.Task.Name;
+            return;
+        }
         var (config, weights) = (checkpoint.Config, checkpoint.Weights);
         TaskData.ApplyTask(config, _o.Task);
         var fresh = WeightInit.Random(config, (_o.InitSeed ?? _o.Seed) + 1);
@@ -238,15 +299,13 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         weights.PoolerBias ??= fresh.PoolerBias;
         weights.ClassifierWeight = fresh.ClassifierWeight;
         weights.ClassifierBias = fresh.ClassifierBias;
-        log.WriteLine($"new classifier for {_o.Task.Name}: labels {string.Join(", ", TaskLabels(_o.Task))}");
+        log.WriteLine($"new classifier for {_o.Task.Name}: labels "
+            + string.Join(", ", TaskData.TaskLabels(_o.Task)));
     }
 
-    void AddGates(BertConfig config, BertWeights weights)
+    static void AddGates(BertConfig config, BertWeights weights, int positions)
     {
-        config.GatePositions = _o.GatePositions ?? config.GatePositions;
-        if (_o.MaxLength > config.GatePositions)
-            throw new ArgumentException($"--max-len {_o.MaxLength} exceeds --gate-positions {config.GatePositions}: "
-                + "every rank needs a gate");
+        config.GatePositions = positions;
         foreach (var layer in weights.Layers)
             layer.Gate = new Param([config.GatePositions], Enumerable.Repeat(1f, config.GatePositions).ToArray());
     }
@@ -268,7 +327,8 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
 
     /// <summary>Returns false when cancelled (after saving the resume state).</summary>
     bool RunStage(Stage stage, int stageIndex, BertConfig config, BertCheckpoint checkpoint, EncodedExample[] train,
-        EncodedExample[] dev, TrainerState state, WorkerPool pool, Teacher? teacher, CancellationToken cancel)
+        EncodedExample[] dev, EncodedExample[] devSoft, TrainerState state, WorkerPool pool, Teacher? teacher,
+        CancellationToken cancel)
     {
         var weights = checkpoint.Weights;
         var graph = new BertTrainingGraph(config, weights);
@@ -338,7 +398,8 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
                 }
             }
 
-            var report = EndOfEpoch(stage, stageIndex, epoch, graph, config, weights, checkpoint, dev, state, pool);
+            var report = EndOfEpoch(stage, stageIndex, epoch, graph, config, weights, checkpoint, dev, devSoft, state,
+                pool);
             Reports.Add(report);
             LogEpoch(report);
             state.Epoch = epoch + 1;
@@ -375,7 +436,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
 
     EpochReport EndOfEpoch(Stage stage, int stageIndex, int epoch, BertTrainingGraph graph, BertConfig config,
         BertWeights weights,
-        BertCheckpoint checkpoint, EncodedExample[] dev, TrainerState state, WorkerPool pool)
+        BertCheckpoint checkpoint, EncodedExample[] dev, EncodedExample[] devSoft, TrainerState state, WorkerPool pool)
     {
         var engine = new BertEngine(config, weights);
         var hard = Evaluator.Evaluate(engine, _o.Task, dev, useGates: true, pool);
@@ -384,7 +445,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         int[]? kept = null;
         if (stage.Gated)
         {
-            soft = Evaluator.EvaluateSoft(graph, _o.Task, dev, pool);
+            soft = Evaluator.EvaluateSoft(graph, _o.Task, devSoft, pool);
             var gates = weights.Layers.Select(l => l.Gate!.Values).ToArray();
             meanGate = gates.SelectMany(g => g).Average(g => (double)g);
             undecided = gates.SelectMany(g => g).Count(g => g > 0.1f && g < 0.9f) / (double)gates.Sum(g => g.Length);

@@ -81,22 +81,20 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
         var folders = _o.Lambdas.Select(SweepFiles.LambdaFolder).ToList();
         if (folders.Distinct().Count() != folders.Count) throw new ArgumentException("--lambdas lists a value twice");
         if (_o.TimingRounds < 1) throw new ArgumentException("timing needs at least one round");
-        if (_o.Training.FreezeGates)
-            throw new ArgumentException("--freeze-gates is an option of train (with a gated --init); "
-                + "a sweep learns its gates");
+        if (_o.Training.FreezeGates || _o.Training.KeepGates)
+            throw new ArgumentException($"--{(_o.Training.FreezeGates ? "freeze" : "keep")}-gates is an option of "
+                + "train (with a gated --init); a sweep learns its gates");
+        if (_o.Training.DevExamples is null) _o.Training.DataFiles();
     }
 
-    /// <summary>The dense baseline's folder: --init itself when it is already fine-tuned on the task,
-    /// else a dense fine-tune into OUT/dense.</summary>
+    /// <summary>The dense baseline's folder: --init itself when it is a dense model fine-tuned on the task,
+    /// else a dense fine-tune into OUT/dense (which drops the gates of a gated --init).</summary>
     string DenseModel(CancellationToken cancel, int models)
     {
         if (!_o.Training.Init.StartsWith("random:", StringComparison.Ordinal))
         {
             var init = BertCheckpoint.Load(_o.Training.Init);
-            if (init.Weights.HasGates)
-                throw new ArgumentException($"{_o.Training.Init} already has gates: "
-                    + "the sweep needs a dense model as --init");
-            if (FineTuner.Classifies(init, _o.Training.Task))
+            if (!init.Weights.HasGates && TaskData.IsFineTunedOn(init, _o.Training.Task))
             {
                 log.WriteLine($"[1/{models}] dense: {_o.Training.Init} is fine-tuned on "
                     + $"{_o.Training.Task.Name}, evaluated as is");
@@ -178,9 +176,12 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
         var task = _o.Training.Task;
         var denseCheckpoint = BertCheckpoint.Load(denseDir);
         int maxLength = Math.Min(_o.Training.MaxLength, denseCheckpoint.MaxSequenceLength);
-        var devExamples = _o.Training.DevExamples ?? GlueReader.Read(task,
-            _o.Training.DataDirectory ?? throw new ArgumentException("no --data directory given"), GlueSplit.Dev);
-        var dev = TaskData.Encode(devExamples, denseCheckpoint.RequireTokenizer(), maxLength);
+        var devExamples = _o.Training.DevExamples ?? GlueReader.Read(task, _o.Training.DataFiles().Dev);
+        // Hard metrics as `eval` computes them (the model's length); soft ones run the training pass, whose
+        // sequences must fit the gates (the training length).
+        var dev = TaskData.Encode(devExamples, denseCheckpoint.RequireTokenizer(), denseCheckpoint.MaxSequenceLength);
+        var devSoft = maxLength == denseCheckpoint.MaxSequenceLength ? dev
+            : TaskData.Encode(devExamples, denseCheckpoint.RequireTokenizer(), maxLength);
         var timed = _o.TimingExamples is { } n && n < dev.Length ? dev[..n] : dev;
         log.WriteLine($"evaluating on {dev.Length} dev examples, timing on {timed.Length} at 1 thread, batch size 1, "
             + $"best of {_o.TimingRounds}");
@@ -194,7 +195,8 @@ public sealed class Sweep(SweepOptions options, TextWriter log, Action<string, T
         {
             var checkpoint = BertCheckpoint.Load(gatedDirs[i]);
             double soft = TaskMetrics.Main(task,
-                Evaluator.EvaluateSoft(new BertTrainingGraph(checkpoint.Config, checkpoint.Weights), task, dev, pool));
+                Evaluator.EvaluateSoft(new BertTrainingGraph(checkpoint.Config, checkpoint.Weights), task, devSoft,
+                    pool));
             var engine = BertEngine.Load(checkpoint);
             var hard = Evaluator.Evaluate(engine, task, dev, useGates: true, pool);
             var (denseMs, gatedMs) = TimePair(denseEngine, engine, timed);

@@ -8,7 +8,7 @@ public class FineTunerTests
     static FineTuneOptions Sst2Options(string outDir, int epochs) => new()
     {
         Task = GlueTask.Sst2,
-        DataDirectory = SharedData.Glue("SST-2"),
+        Data = SharedData.Glue("SST-2"),
         Init = "random:tiny",
         Vocab = ModelTestFiles.BertBaseVocab,
         OutputDirectory = outDir,
@@ -39,11 +39,13 @@ public class FineTunerTests
 
         var saved = BertCheckpoint.Load(dir.Path);
         Assert.Equal(["0", "1"], saved.Config.Labels);
+        // Dev is encoded as `eval` encodes it (the model's length, not the training --max-len 48)...
         var dev = TaskData.Encode(GlueReader.Read(GlueTask.Sst2, SharedData.Glue("SST-2"), GlueSplit.Dev),
-            saved.RequireTokenizer(), 48);
+            saved.RequireTokenizer(), saved.MaxSequenceLength);
+        Assert.True(saved.MaxSequenceLength > 48);
         var result = Evaluator.Evaluate(BertEngine.Load(saved), GlueTask.Sst2, dev, useGates: true,
             Kernels.WorkerPool.Single);
-        // The saved model is the best epoch's, so its dev accuracy is the best one reported.
+        // ...and the saved model is the best epoch's, so its dev accuracy is the best one reported.
         Assert.Equal(tuner.Reports.Max(r => r.Hard.MainMetric), result.MainMetric, 6);
     }
 

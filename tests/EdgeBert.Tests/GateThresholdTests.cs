@@ -14,7 +14,7 @@ public class GateThresholdTests
         using var dir = new ModelTestFiles.TempDir();
         new FineTuner(new FineTuneOptions
         {
-            Task = GlueTask.Sst2, DataDirectory = SharedData.Glue("SST-2"), Init = "random:tiny",
+            Task = GlueTask.Sst2, Data = SharedData.Glue("SST-2"), Init = "random:tiny",
             Vocab = ModelTestFiles.BertBaseVocab, OutputDirectory = dir.Path, Epochs = 1, LearningRate = 2e-3f,
             BatchSize = 16, MaxLength = 32, MaxTrainExamples = 64, Threads = 2, Seed = 7,
             Gates = GateTraining.OneStage, Lambda = 0.1f, GatePositions = 32, GateThreshold = 0.3f,

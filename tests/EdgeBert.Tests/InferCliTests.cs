@@ -195,7 +195,7 @@ public sealed class InferCliTests : IDisposable
 
     public static TheoryData<string[]> UsageErrors => new()
     {
-        new[] { "infer", "--input", "in.jsonl", "--output", "out.jsonl" },
+        new[] { "infer", "--model", "m", "--input", "in.jsonl", "--output", "out.jsonl", "--max-length", "8" },
         new[] { "infer", "--model", "m", "--output", "out.jsonl" },
         new[] { "infer", "--model", "m", "--input", "in.jsonl" },
         new[] { "infer", "--model", "m", "--input", "in.jsonl", "--output", "out.jsonl", "--bogus", "1" },

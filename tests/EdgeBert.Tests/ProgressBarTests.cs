@@ -41,4 +41,32 @@ public class ProgressBarTests
         bar.Report(100);
         Assert.Contains("100/100", output.ToString());
     }
+
+    [Fact]
+    public void Redirected_output_gets_plain_lines_and_never_a_carriage_return()
+    {
+        var output = new StringWriter();
+        var bar = new ProgressBar(output, "work", 100, interactive: false);
+        for (int i = 1; i <= 60; i++) bar.Report(i, $"loss {i}");
+        bar.Clear();
+        bar.Complete();
+        string text = output.ToString();
+        Assert.DoesNotContain("\r", text);
+        // Within seconds: the first line, and the closing one.
+        Assert.Equal(2, text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+    }
+
+    [Fact]
+    public void Work_done_within_the_quiet_start_prints_nothing()
+    {
+        foreach (bool interactive in new[] { true, false })
+        {
+            var output = new StringWriter();
+            var bar = new ProgressBar(output, "work", 10, interactive, quietSeconds: 3600);
+            bar.Report(5);
+            bar.Report(10);
+            bar.Complete();
+            Assert.Equal("", output.ToString());
+        }
+    }
 }

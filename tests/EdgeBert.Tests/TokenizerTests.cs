@@ -55,7 +55,7 @@ public class TokenizerTests
                 StandardOutputEncoding = Encoding.UTF8 };
             psi.Environment["DOTNET_SYSTEM_GLOBALIZATION_INVARIANT"] = "1";
             foreach (var a in new[] { dll, "tokenize", "--model", Path.GetDirectoryName(ModelTestFiles.BertBaseVocab)!,
-                "--max-length", c!["max_length"]!.ToString() })
+                "--max-len", c!["max_length"]!.ToString() })
                 psi.ArgumentList.Add(a);
             if (c["pair"] is JsonNode pair) { psi.ArgumentList.Add("--pair"); psi.ArgumentList.Add((string)pair!); }
             psi.ArgumentList.Add((string)c["text"]!);
