@@ -9,6 +9,7 @@ import struct
 import torch
 
 WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE = "model.safetensors", "config.json", "vocab.txt"
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64,
           "I64": torch.int64, "I32": torch.int32, "I8": torch.int8, "U8": torch.uint8}
 
@@ -92,9 +93,10 @@ def load_tensors(directory):
     return {hf_name(k): v.to(torch.float32) for k, v in stored.items() if not k.endswith("position_ids")}
 
 
-def save_directory(directory, config, tensors, kept_counts=None, vocab_source=None):
+def save_directory(directory, config, tensors, kept_counts=None, copy_files=()):
     """Writes the HF layout EdgeBert reads: model.safetensors (F32), config.json with gate_threshold and
-    gate_kept_counts when the model has gates (as `edgebert train` writes them), and vocab.txt."""
+    gate_kept_counts when the model has gates (as `edgebert train` writes them), and copies of copy_files
+    (vocab.txt, tokenizer_config.json) under their own names."""
     os.makedirs(directory, exist_ok=True)
     write_safetensors(os.path.join(directory, WEIGHTS_FILE), tensors)
     config = dict(config)
@@ -112,7 +114,7 @@ def save_directory(directory, config, tensors, kept_counts=None, vocab_source=No
         json.dump(config, f, indent=2)
         f.write("\n")
     os.replace(tmp, os.path.join(directory, CONFIG_FILE))
-    if vocab_source is not None:
-        target = os.path.join(directory, VOCAB_FILE)
-        if os.path.abspath(vocab_source) != os.path.abspath(target):
-            shutil.copyfile(vocab_source, target)
+    for source in copy_files:
+        target = os.path.join(directory, os.path.basename(source))
+        if os.path.exists(source) and os.path.abspath(source) != os.path.abspath(target):
+            shutil.copyfile(source, target)
