@@ -272,8 +272,9 @@ class Run:
             hard, kept_share = self.evaluate(model, dev, soft=False)
             main = hard[self.task.main_metric]
             save = epoch + 1 == epochs if gated else main > state["best"]
-            line = (f"stage {stage + 1} epoch {epoch + 1}: train loss {state['loss_sum'] / max(1, state['loss_count']):.4f}"
-                    f", dev " + ", ".join(f"{k} {v:.4f}" for k, v in hard.items()) + f" ({seconds:.0f} s)")
+            train_loss = state["loss_sum"] / max(1, state["loss_count"])
+            line = (f"stage {stage + 1} epoch {epoch + 1}: train loss {train_loss:.4f}, dev "
+                    + ", ".join(f"{k} {v:.4f}" for k, v in hard.items()) + f" ({seconds:.0f} s)")
             if gated:
                 soft, _ = self.evaluate(model, dev, soft=True)
                 gates = torch.cat([g.detach().cpu() for g in model.gates])

@@ -115,7 +115,10 @@ public class TorchEquivalenceTests
     {
         using var dir = new ModelTestFiles.TempDir();
         var lines = GatedCases().Select(c => IdsLine(c!)).ToList();
-        lines.Add("""{"text": "the cat sat on the mat and the dog ran under the big red tree", "text_pair": "i saw it"}""");
+        lines.Add(new JsonObject
+        {
+            ["text"] = "the cat sat on the mat and the dog ran under the big red tree", ["text_pair"] = "i saw it",
+        }.ToJsonString());
         File.WriteAllLines(dir.File("in.jsonl"), lines);
         int reduced = AssertInferAgrees(Gated, dir.File("in.jsonl"), 1e-4);
         // Kept counts 22, 12, 6, 3: every sequence longer than 3 tokens loses some.
@@ -193,7 +196,8 @@ public class TorchEquivalenceTests
     static void WriteGlueTask(string dir, int train, int dev)
     {
         string[] positive = ["good", "great", "happy", "love", "very"], negative = ["bad", "terrible", "sad", "hate",
-            "not"], filler = "the a cat dog movie film this that it was is on mat tree house big small red blue".Split();
+            "not"];
+        string[] filler = "the a cat dog movie film this that it was is on mat tree house big small red blue".Split();
         var rng = new Random(5);
         string Rows(int n) => "sentence\tlabel\n" + string.Concat(Enumerable.Range(0, n).Select(i =>
         {
