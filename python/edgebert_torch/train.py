@@ -328,8 +328,9 @@ class Run:
         train = self.encode(train, vocab, max_length)
         dev = self.encode(glue.read(self.task, os.path.join(a.data, self.task.dev_file)), vocab, max_length)
         self.log(f"{self.task.name}: {len(train)} training and {len(dev)} dev examples, max length {max_length}")
-        stages = ([False] if a.gates is None else [True] if a.gates == "one-stage" or fine_tuned
-                  else [False, True])
+        # A resumed run keeps its stage list: its model now classifies the task, which would drop the dense stage.
+        stages = state.get("stages") or ([False] if a.gates is None else [True] if a.gates == "one-stage" or fine_tuned
+                                         else [False, True])
         for s in range(state["stage"], len(stages)):
             if stages[s] and not model.has_gates:
                 positions = a.gate_positions or model.config.get("gate_positions", 128)
@@ -340,6 +341,7 @@ class Run:
             if s != state["stage"]:
                 state = dict(stage=s, epoch=0, batch=0, step=0, loss_sum=0.0, loss_count=0, best=-math.inf,
                              optimizer=None)
+            state["stages"] = stages
             self.run_stage(model, s, stages[s], a.epochs, train, dev, state, files, teacher)
         self.log(f"done: best checkpoint in {a.out}")
         if self.world > 1:
