@@ -23,8 +23,11 @@ static class TorchPeer
     static readonly Lazy<string?> MissingReason = new(() =>
     {
         if (!File.Exists(Python)) return $"{Python} is absent";
-        var (code, _, _) = Start(Python, ["-c", "import torch"], TimeSpan.FromMinutes(1));
-        return code == 0 ? null : $"torch is not importable by {Python} (apt-get install python3-torch)";
+        // find_spec only locates the package: importing torch can take minutes on a loaded machine, and a slow
+        // import must not turn into a skip.
+        const string locate = "import importlib.util, sys; sys.exit(not importlib.util.find_spec('torch'))";
+        var (code, _, _) = Start(Python, ["-c", locate], TimeSpan.FromMinutes(5));
+        return code is 0 or -1 ? null : $"torch is not installed for {Python} (apt-get install python3-torch)";
     });
 
     public static string? Missing => MissingReason.Value;
