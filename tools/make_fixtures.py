@@ -31,13 +31,15 @@ the files are reproducible.
 import json
 import math
 import os
-import struct
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hf_wordpiece_reference as ref  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from edgebert_torch.checkpoint import write_safetensors  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
 WORDS = ("the a an cat dog bird sat ran flew on in under mat tree house happy sad big small red blue "
@@ -133,33 +135,6 @@ def forward(w, ids, types, mask=None, c=CONFIG):
     return x, pooled, lin(pooled, "classifier")
 
 
-def write_safetensors(path, tensors, dtype, pad_header=True, extra=None):
-    """Plain safetensors writer (the safetensors package is not in Debian)."""
-    items = [(name, t, dtype) for name, t in sorted(tensors.items())] + list((extra or {}).items())
-    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
-    for item in items:
-        name, t, dt = item if len(item) == 3 else (item[0], item[1][0], item[1][1])
-        if dt == "F32":
-            data = t.to(torch.float32).contiguous().numpy().tobytes()
-        elif dt == "F16":
-            data = t.to(torch.float16).contiguous().numpy().tobytes()
-        elif dt == "I64":
-            data = t.to(torch.int64).contiguous().numpy().tobytes()
-        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    if pad_header:
-        text += b" " * (-len(text) % 8)
-    elif len(text) % 2 == 0:
-        text += b" "  # odd length: every tensor starts at an odd file offset
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
-
-
 def write_model_dir(name, weights, dtype, pad_header, extra=None, config=CONFIG):
     d = os.path.join(ROOT, name)
     os.makedirs(d, exist_ok=True)
@@ -172,7 +147,9 @@ def write_model_dir(name, weights, dtype, pad_header, extra=None, config=CONFIG)
         json.dump({"do_lower_case": True, "model_max_length": CONFIG["max_position_embeddings"],
                    "tokenizer_class": "BertTokenizer"}, f, indent=2)
         f.write("\n")
-    write_safetensors(os.path.join(d, "model.safetensors"), weights, dtype, pad_header, extra)
+    tensors = dict(weights, **{name: t for name, (t, _) in (extra or {}).items()})
+    dtypes = dict({name: dtype for name in weights}, **{name: dt for name, (_, dt) in (extra or {}).items()})
+    write_safetensors(os.path.join(d, "model.safetensors"), tensors, dtypes, pad_header)
 
 
 # ---------------------------------------------------------------------------------------------

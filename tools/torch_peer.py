@@ -19,13 +19,14 @@ import argparse
 import json
 import math
 import os
-import struct
 import sys
 import time
 
-import numpy as np
 import torch
 from torch import nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from edgebert_torch.checkpoint import load_tensors  # noqa: E402
 
 SHAPES = {  # the shapes of BertConfig.ForShape in EdgeBert.Model
     "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
@@ -180,53 +181,17 @@ class BertForSequenceClassification(nn.Module):
 
 # --- loading ---
 
-def read_safetensors(path):
-    """name -> float32 numpy array; F32, F16 and BF16 tensors."""
-    with open(path, "rb") as f:
-        (header_len,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(header_len))
-        data = f.read()
-    tensors = {}
-    for name, meta in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = meta["data_offsets"]
-        raw = data[begin:end]
-        dtype = meta["dtype"]
-        if dtype == "F32":
-            a = np.frombuffer(raw, dtype="<f4")
-        elif dtype == "F16":
-            a = np.frombuffer(raw, dtype="<f2").astype(np.float32)
-        elif dtype == "BF16":
-            a = (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
-        else:
-            sys.exit(f"error: {path}: tensor {name} has unsupported dtype {dtype}")
-        tensors[name] = a.reshape(meta["shape"]).astype(np.float32)
-    return tensors
-
-
-def hf_name(name):
-    """The BertForSequenceClassification name of a checkpoint tensor (bare BertModel names, legacy gamma/beta)."""
-    if not (name.startswith("bert.") or name.startswith("classifier.") or name.startswith("cls.")):
-        name = "bert." + name
-    if name.endswith(".gamma"):
-        name = name[: -len("gamma")] + "weight"
-    if name.endswith(".beta"):
-        name = name[: -len("beta")] + "bias"
-    return name
-
-
 def load_model(directory):
     with open(os.path.join(directory, "config.json")) as f:
         c = Config(json.load(f))
-    tensors = {hf_name(k): v for k, v in read_safetensors(os.path.join(directory, "model.safetensors")).items()}
+    tensors = load_tensors(directory)
     model = BertForSequenceClassification(c, classifier="classifier.weight" in tensors)
     state = model.state_dict()
     missing = [k for k in state if k not in tensors]
     if missing:
         sys.exit(f"error: {directory}: missing tensors {missing[:5]}")
     # Gates, MLM head and NSP head tensors are not part of the dense classifier forward pass.
-    model.load_state_dict({k: torch.from_numpy(tensors[k].copy()) for k in state})
+    model.load_state_dict({k: tensors[k] for k in state})
     return model.eval()
 
 
