@@ -254,8 +254,11 @@ class Run:
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 with torch.no_grad():
+                    # The projection after every step, as EdgeBert's GateOps.ProjectGates: clipped to [0, 1]
+                    # (METHOD.md point 1), rank 0 ([CLS], always kept) held at 1.
                     for g in model.gates:
-                        g.clamp_(0.0, 1.0)  # the projection after every step (METHOD.md point 1)
+                        g.clamp_(0.0, 1.0)
+                        g[0] = 1.0
                 value = loss.detach().clone()
                 if self.world > 1:
                     dist.all_reduce(value)
