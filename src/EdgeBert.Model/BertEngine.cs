@@ -45,8 +45,10 @@ public sealed record RunOptions(bool UseGates = true, bool ReturnHidden = false,
 /// at construction (copies: what the caller passed in is never changed; embeddings and LayerNorm
 /// parameters are read in place). Immutable, so one engine is shared freely: many threads can run it at
 /// once, each with its own <see cref="InferenceWorkspace"/> (a workspace shared by two running threads is detected
-/// and refused, since their activations would overwrite each other's).</summary>
-public sealed class BertEngine
+/// and refused, since their activations would overwrite each other's). Dispose frees the packed weights' native
+/// memory once the runs in progress have finished; a run started afterwards throws ObjectDisposedException.
+/// </summary>
+public sealed class BertEngine : IDisposable
 {
     sealed class Layer
     {
@@ -58,6 +60,9 @@ public sealed class BertEngine
     readonly Layer[] _layers;
     readonly LinearLayer? _pooler, _classifier;
     readonly float _eps;
+    /// <summary>1 for the owner plus 1 per run in progress; the weights are freed when it reaches 0.</summary>
+    int _references = 1;
+    int _disposed;
 
     public BertConfig Config { get; }
     public Precision Precision { get; }
@@ -159,15 +164,51 @@ public sealed class BertEngine
         RunOptions? options = null, WorkerPool? pool = null)
     {
         Validate(batch);
-        workspace.Enter();
+        AddReference();
         try
         {
-            return Forward(batch, workspace, options ?? new RunOptions(), pool ?? WorkerPool.Single);
+            workspace.Enter();
+            try
+            {
+                return Forward(batch, workspace, options ?? new RunOptions(), pool ?? WorkerPool.Single);
+            }
+            finally
+            {
+                workspace.Exit();
+            }
         }
         finally
         {
-            workspace.Exit();
+            Release();
         }
+    }
+
+    void AddReference()
+    {
+        for (int seen = Volatile.Read(ref _references); ; )
+        {
+            if (seen == 0) throw new ObjectDisposedException(nameof(BertEngine));
+            int before = Interlocked.CompareExchange(ref _references, seen + 1, seen);
+            if (before == seen) return;
+            seen = before;
+        }
+    }
+
+    void Release()
+    {
+        if (Interlocked.Decrement(ref _references) != 0) return;
+        foreach (var layer in _layers)
+            foreach (var linear in (LinearLayer[])[layer.Qkv, layer.AttentionOutput, layer.Intermediate, layer.Output])
+                linear.Dispose();
+        _pooler?.Dispose();
+        _classifier?.Dispose();
+    }
+
+    /// <summary>Frees the packed weights (native memory) now, or when the last run in progress ends; runs started
+    /// afterwards throw ObjectDisposedException. Calling it again does nothing.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) Release();
     }
 
     public SequenceResult[] Run(IReadOnlyList<SequenceInput> batch, RunOptions? options = null,

@@ -113,15 +113,23 @@ public sealed class BertWordPieceTokenizer
             options);
     }
 
+    /// <summary>A tokenizer from vocab.txt's bytes; <paramref name="name"/> stands for them in error messages.
+    /// </summary>
+    internal static BertWordPieceTokenizer FromBytes(byte[] vocab, string name, BertTokenizerOptions options) =>
+        new(name, vocab, options);
+
     /// <summary>Reads do_lower_case, strip_accents, tokenize_chinese_chars, model_max_length
     /// and the special tokens.</summary>
-    public static BertTokenizerOptions ReadOptions(string path)
+    public static BertTokenizerOptions ReadOptions(string path) =>
+        ParseOptions(ModelFiles.ReadText(path, ModelFiles.MaxJsonBytes), path);
+
+    /// <summary>Parses tokenizer_config.json text; <paramref name="path"/> names it in error messages.</summary>
+    internal static BertTokenizerOptions ParseOptions(string json, string path)
     {
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(ModelFiles.ReadText(path, ModelFiles.MaxJsonBytes),
-                documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false });
+            root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false });
         }
         catch (JsonException e) { throw new InvalidDataException($"{path}: invalid JSON ({e.Message})"); }
         if (root is not JsonObject o) throw new InvalidDataException($"{path}: top level is not a JSON object");

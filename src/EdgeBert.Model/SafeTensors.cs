@@ -26,15 +26,16 @@ public sealed class SafeTensorsFile : IDisposable
     const long MaxHeaderBytes = 100L << 20;
     const int MaxNameLength = 1000;
 
-    readonly FileStream _stream;
+    readonly Stream _stream;
     readonly long _dataStart;
     readonly Dictionary<string, SafeTensorInfo> _tensors;
 
+    /// <summary>The file's path, or the name a stream was given.</summary>
     public string Path { get; }
     public IReadOnlyDictionary<string, SafeTensorInfo> Tensors => _tensors;
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
-    SafeTensorsFile(string path, FileStream stream, long dataStart, Dictionary<string, SafeTensorInfo> tensors,
+    SafeTensorsFile(string path, Stream stream, long dataStart, Dictionary<string, SafeTensorInfo> tensors,
                     Dictionary<string, string> metadata)
     {
         Path = path;
@@ -44,26 +45,36 @@ public sealed class SafeTensorsFile : IDisposable
         Metadata = metadata;
     }
 
-    public static SafeTensorsFile Open(string path)
+    public static SafeTensorsFile Open(string path) => Open(ModelFiles.OpenRegular(path, long.MaxValue), path);
+
+    /// <summary>Reads the safetensors data that starts at <paramref name="stream"/>'s position and runs to its end;
+    /// <paramref name="name"/> stands for it in error messages. The file takes ownership of the stream. A stream
+    /// that cannot seek is copied into memory first, at most 2 GB of it.</summary>
+    public static SafeTensorsFile Open(Stream stream, string name)
     {
-        var stream = ModelFiles.OpenRegular(path, long.MaxValue);
         try
         {
-            long fileLength = stream.Length;
-            if (fileLength < 8) throw Bad(path, $"file is {fileLength} bytes, too short for the 8-byte header length");
+            if (!stream.CanSeek)
+            {
+                var copy = new MemoryStream(ModelFiles.ReadBytes(stream, Array.MaxLength, name), writable: false);
+                stream.Dispose();
+                stream = copy;
+            }
+            long start = stream.Position, fileLength = stream.Length - start;
+            if (fileLength < 8) throw Bad(name, $"file is {fileLength} bytes, too short for the 8-byte header length");
             Span<byte> lengthBytes = stackalloc byte[8];
             stream.ReadExactly(lengthBytes);
             ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
             // The value comes from foreign bytes (another file renamed, say): saying it would print those bytes.
             if (headerLength > (ulong)(fileLength - 8))
-                throw Bad(path, $"header length field goes beyond the end of the file ({fileLength} bytes)");
+                throw Bad(name, $"header length field goes beyond the end of the file ({fileLength} bytes)");
             if ((long)headerLength > MaxHeaderBytes)
-                throw Bad(path, "header length field is above the 100 MB limit");
+                throw Bad(name, "header length field is above the 100 MB limit");
             var header = new byte[headerLength];
             stream.ReadExactly(header);
-            long dataStart = 8 + (long)headerLength;
-            var (tensors, metadata) = ParseHeader(path, header, fileLength - dataStart);
-            return new SafeTensorsFile(path, stream, dataStart, tensors, metadata);
+            long dataStart = start + 8 + (long)headerLength;
+            var (tensors, metadata) = ParseHeader(name, header, fileLength - 8 - (long)headerLength);
+            return new SafeTensorsFile(name, stream, dataStart, tensors, metadata);
         }
         catch
         {
@@ -237,13 +248,9 @@ public sealed class SafeTensorsFile : IDisposable
 
     void ReadExactlyAt(long offset, Span<byte> buffer, SafeTensorInfo info)
     {
-        int read = 0;
-        while (read < buffer.Length)
-        {
-            int n = RandomAccess.Read(_stream.SafeFileHandle, buffer[read..], offset + read);
-            if (n == 0) throw new InvalidDataException($"{Path}: file ended while reading tensor '{info.Name}'");
-            read += n;
-        }
+        _stream.Position = offset;
+        if (_stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false) < buffer.Length)
+            throw new InvalidDataException($"{Path}: file ended while reading tensor '{info.Name}'");
     }
 
     public void Dispose() => _stream.Dispose();
