@@ -170,7 +170,7 @@ public sealed class TextClassifier : IDisposable
         int best = 0;
         for (int i = 1; i < logits.Length; i++) if (logits[i] > logits[best]) best = i;
         // Shifted by the largest logit, so exp never overflows.
-        var exps = logits.Select(z => Math.Exp(z - logits[best])).ToArray();
+        var exps = logits.Select(z => Math.Exp((double)z - logits[best])).ToArray();
         double sum = exps.Sum();
         return new Classification
         {
