@@ -10,7 +10,9 @@ public sealed unsafe class PackedWeight : IDisposable
 {
     readonly PanelMemory _memory;
 
+    /// <summary>Rows of the weight (outputs of the layer).</summary>
     public int OutFeatures { get; }
+    /// <summary>Columns of the weight (inputs of the layer).</summary>
     public int InFeatures { get; }
 
     /// <summary>The path this weight was packed for.</summary>

@@ -17,8 +17,11 @@ public sealed unsafe class QuantizedWeight : IDisposable
     /// sums up to 255 * 127 per k before its correction.</summary>
     public const int MaxInFeatures = int.MaxValue / (255 * 127);
 
+    /// <summary>Rows of the weight (outputs of the layer).</summary>
     public int OutFeatures { get; }
+    /// <summary>Columns of the weight (inputs of the layer).</summary>
     public int InFeatures { get; }
+    /// <summary>The path the weight was packed for.</summary>
     public Int8Path Path { get; }
     /// <summary>One scale per output feature.</summary>
     public ReadOnlySpan<float> Scales => _scales;

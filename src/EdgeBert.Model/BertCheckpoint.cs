@@ -7,10 +7,13 @@ namespace EdgeBert.Model;
 /// (optional for id-only use), tokenizer_config.json (optional).</summary>
 public sealed partial class BertCheckpoint
 {
+    /// <summary>The file names of the HuggingFace layout.</summary>
     public const string ConfigFile = "config.json", WeightsFile = "model.safetensors",
                         VocabFile = "vocab.txt", TokenizerConfigFile = "tokenizer_config.json";
 
+    /// <summary>The model's config.json.</summary>
     public BertConfig Config { get; }
+    /// <summary>The parameters, in the layout the engine and the training graph read.</summary>
     public BertWeights Weights { get; }
     /// <summary>The HF-exact tokenizer, or null when the directory has no vocab.txt.</summary>
     public BertWordPieceTokenizer? Tokenizer { get; }
@@ -21,6 +24,7 @@ public sealed partial class BertCheckpoint
     /// caller that wants to warn.</summary>
     public IReadOnlyList<string> IgnoredTensors { get; }
 
+    /// <summary>A checkpoint from its parts (e.g. freshly initialised or trained weights).</summary>
     public BertCheckpoint(BertConfig config, BertWeights weights, BertWordPieceTokenizer? tokenizer = null,
                           string? sourceDirectory = null, IReadOnlyList<string>? ignoredTensors = null)
     {
@@ -31,6 +35,7 @@ public sealed partial class BertCheckpoint
         IgnoredTensors = ignoredTensors ?? [];
     }
 
+    /// <summary>The tokenizer, or FileNotFoundException naming the missing vocab.txt.</summary>
     public BertWordPieceTokenizer RequireTokenizer() => Tokenizer ??
         throw new FileNotFoundException($"{Path.Combine(SourceDirectory ?? ".", VocabFile)}: "
             + "file not found (text input needs the vocabulary)");
@@ -39,6 +44,7 @@ public sealed partial class BertCheckpoint
     /// tokenizer's model_max_length when that is smaller.</summary>
     public int MaxSequenceLength => Math.Min(Config.MaxPositionEmbeddings, Tokenizer?.ModelMaxLength ?? int.MaxValue);
 
+    /// <summary>Loads a model directory; every file is checked, and errors are one line naming the file.</summary>
     public static BertCheckpoint Load(string directory)
     {
         if (!Directory.Exists(directory))

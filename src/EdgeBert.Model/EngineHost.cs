@@ -16,6 +16,9 @@ internal sealed class EngineHost : IDisposable
     public BertCheckpoint Checkpoint { get; }
     public BertEngine Engine { get; }
 
+    /// <param name="source">Where the model's files come from.</param>
+    /// <param name="threads">Threads of the shared worker pool.</param>
+    /// <param name="options">Precision and gate threshold of the engine.</param>
     /// <param name="owner">The public class, for ObjectDisposedException's message.</param>
     public EngineHost(ModelSource source, int threads, EngineOptions options, string owner)
     {

@@ -62,7 +62,8 @@ static class ModelFiles
 
     /// <summary>Text as <see cref="ReadText(string, long)"/> decodes it, from a stream read as
     /// <see cref="ReadBytes(Stream, long, string)"/> does.</summary>
-    public static string ReadText(Stream stream, long maxBytes, string name) => Decode(ReadBytes(stream, maxBytes, name));
+    public static string ReadText(Stream stream, long maxBytes, string name) =>
+        Decode(ReadBytes(stream, maxBytes, name));
 
     /// <summary>The text of a file as File.ReadAllText decodes it (UTF-8 unless a byte order mark says otherwise).
     /// </summary>
