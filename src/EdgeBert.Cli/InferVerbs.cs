@@ -15,7 +15,8 @@ static class InferVerbs
             edgebert classify [--model DIR] [--pair TEXT2] [--json] [--no-gates] [--explain] [--threads N]
                               [--precision fp32|int8] TEXT
               Prints the predicted label and its probability (regression models: the score).
-              --model defaults to $EDGEBERT_MODEL, else the shipped weights/edgebert-mini-sst2.
+              --model defaults to $EDGEBERT_MODEL, else the shipped weights/edgebert-mini-sst2, else the model
+              embedded in the executable (tools/publish-aot.sh).
               --explain lists, per layer, the words that survive the token gates.
               --json prints {"label","probability","probabilities","logits","kept","flops","dense_flops"}, with
               --explain also "surviving_tokens" (per layer, the word pieces its feed-forward block ran on).

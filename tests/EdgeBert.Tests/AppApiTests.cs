@@ -199,6 +199,21 @@ public sealed class AppApiTests
     }
 
     [Fact]
+    public void AnEmbeddedModelLoadsAsItsDirectory()
+    {
+        var assembly = typeof(AppApiTests).Assembly;
+        Assert.True(ModelSource.HasResources(assembly, "gated/"));
+        Assert.False(ModelSource.HasResources(assembly, "none/"));
+        using var fromDirectory = TextClassifier.Load(Gated);
+        using var embedded = TextClassifier.Load(ModelSource.FromResources(assembly, "gated/"));
+        foreach (var c in TextCases)
+            AssertSame(fromDirectory.Classify(c.Text!, c.Pair), embedded.Classify(c.Text!, c.Pair));
+        var missing = Assert.Throws<FileNotFoundException>(() =>
+            TextClassifier.Load(ModelSource.FromResources(assembly, "none/")));
+        Assert.Equal("EdgeBert.Tests:none/config.json: not found", missing.Message);
+    }
+
+    [Fact]
     public void StreamsGetTheDirectorysChecksWithOneLineErrorsNamingTheFile()
     {
         var config = Assert.Throws<InvalidDataException>(() => TextClassifier.Load(ModelSource.FromStreams(
