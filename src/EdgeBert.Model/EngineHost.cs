@@ -63,6 +63,12 @@ internal sealed class EngineHost : IDisposable
     public List<SequenceResult> RunAll(IReadOnlyList<SequenceInput> sequences, RunOptions options, int batchSize,
         CancellationToken cancellation)
     {
+        // Checked before any work, so an error names the sequence's index in the whole list, not in its batch.
+        for (int i = 0; i < sequences.Count; i++)
+        {
+            try { Engine.Validate(sequences[i]); }
+            catch (ArgumentException e) { throw new ArgumentException($"sequence {i}: {e.Message}", e); }
+        }
         var results = new List<SequenceResult>(sequences.Count);
         for (int start = 0; start < sequences.Count; start += batchSize)
         {

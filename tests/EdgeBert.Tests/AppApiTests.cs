@@ -98,6 +98,16 @@ public sealed class AppApiTests
     }
 
     [Fact]
+    public void ABadSequenceIsNamedByItsIndexInTheWholeBatch()
+    {
+        using var classifier = TextClassifier.Load(Gated, new ClassifierOptions { BatchSize = 2 });
+        var good = TextCases[0].Input;
+        var e = Assert.Throws<ArgumentException>(() =>
+            classifier.Classify([good, good, good, new SequenceInput([1, 1 << 30])]));
+        Assert.StartsWith("sequence 3: input id 1073741824 is outside the vocabulary", e.Message);
+    }
+
+    [Fact]
     public void ACancelledBatchThrowsBeforeAnyWork()
     {
         using var classifier = TextClassifier.Load(Gated);
