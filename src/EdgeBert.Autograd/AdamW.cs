@@ -18,6 +18,8 @@ public sealed class AdamW
     readonly float[][] _m, _v;
     readonly (int Parameter, int Start, int End)[] _slices;
 
+    /// <summary>Creates the optimizer over the groups' parameters, with the moment decays and epsilon of Adam.
+    /// </summary>
     public AdamW(IEnumerable<ParameterGroup> groups, float beta1 = 0.9f, float beta2 = 0.999f, float epsilon = 1e-8f)
     {
         ArgumentNullException.ThrowIfNull(groups);
@@ -45,10 +47,15 @@ public sealed class AdamW
         Epsilon = epsilon;
     }
 
+    /// <summary>The parameter groups, each with its learning rate and weight decay.</summary>
     public IReadOnlyList<ParameterGroup> Groups { get; }
+    /// <summary>Every parameter of every group.</summary>
     public IReadOnlyList<Tensor> Parameters => _parameters;
+    /// <summary>Decay of the first moment (Adam's beta1).</summary>
     public float Beta1 { get; }
+    /// <summary>Decay of the second moment (Adam's beta2).</summary>
     public float Beta2 { get; }
+    /// <summary>Added to the root of the second moment before dividing.</summary>
     public float Epsilon { get; }
 
     /// <summary>Number of updates done so far.</summary>

@@ -8,7 +8,9 @@ namespace EdgeBert.Autograd;
 /// probabilities again: read them, do not modify them.</summary>
 public sealed class AttentionResult(Tensor context, float[][] probabilities)
 {
+    /// <summary>The attention output [rows, hidden].</summary>
     public Tensor Context { get; } = context;
+    /// <summary>The softmax probabilities per sequence and head, kept for the backward pass and the gates.</summary>
     public float[][] Probabilities { get; } = probabilities;
 }
 

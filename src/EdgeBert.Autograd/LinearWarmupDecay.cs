@@ -5,6 +5,8 @@ namespace EdgeBert.Autograd;
 /// HuggingFace's linear schedule: the update of step s uses Factor(s), s counted from 0).</summary>
 public sealed class LinearWarmupDecay
 {
+    /// <summary>A schedule that warms up over <paramref name="warmupSteps"/> and ends at 0 after
+    /// <paramref name="totalSteps"/>.</summary>
     public LinearWarmupDecay(long warmupSteps, long totalSteps)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(warmupSteps);
@@ -24,9 +26,12 @@ public sealed class LinearWarmupDecay
         return new LinearWarmupDecay((long)Math.Round(warmupFraction * totalSteps), totalSteps);
     }
 
+    /// <summary>Steps of linear warm-up from 0.</summary>
     public long WarmupSteps { get; }
+    /// <summary>The step at which the factor reaches 0.</summary>
     public long TotalSteps { get; }
 
+    /// <summary>The learning-rate multiplier at <paramref name="step"/>, in [0, 1].</summary>
     public float Factor(long step)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(step);

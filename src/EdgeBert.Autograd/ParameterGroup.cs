@@ -4,6 +4,8 @@ namespace EdgeBert.Autograd;
 /// applied after every optimizer step (e.g. clipping gates to [0, 1]).</summary>
 public sealed class ParameterGroup
 {
+    /// <summary>A group of <paramref name="parameters"/> trained at one learning rate and weight decay;
+    /// <paramref name="projection"/> runs on each parameter after every step.</summary>
     public ParameterGroup(string name, IEnumerable<Tensor> parameters, float learningRate, float weightDecay = 0f,
         Action<Span<float>>? projection = null)
     {
@@ -18,7 +20,9 @@ public sealed class ParameterGroup
         Projection = projection;
     }
 
+    /// <summary>The group's name in logs and checkpoints.</summary>
     public string Name { get; }
+    /// <summary>The tensors the optimizer updates.</summary>
     public IReadOnlyList<Tensor> Parameters { get; }
 
     /// <summary>The peak learning rate; the schedule's factor multiplies it at every step.</summary>
@@ -27,5 +31,6 @@ public sealed class ParameterGroup
     /// <summary>Decoupled weight decay (0 for biases, LayerNorm weights and gates).</summary>
     public float WeightDecay { get; }
 
+    /// <summary>Applied to each parameter's values after every step, or null.</summary>
     public Action<Span<float>>? Projection { get; }
 }

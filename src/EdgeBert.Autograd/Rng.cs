@@ -9,6 +9,7 @@ public sealed class Rng(ulong seed)
 
     const ulong Increment = 0x9E3779B97F4A7C15UL;
 
+    /// <summary>The next 64 random bits.</summary>
     public ulong NextUInt64() => Mix(State += Increment);
 
     /// <summary>Advances past <paramref name="draws"/> draws at once and returns the state before, from

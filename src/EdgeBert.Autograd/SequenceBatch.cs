@@ -7,6 +7,7 @@ public sealed class SequenceBatch
     readonly int[] _offsets;
     readonly int[] _lengths;
 
+    /// <summary>A batch of sequences of the given lengths, packed one after another.</summary>
     public SequenceBatch(ReadOnlySpan<int> lengths)
     {
         _lengths = lengths.ToArray();
@@ -22,11 +23,17 @@ public sealed class SequenceBatch
         TotalTokens = total;
     }
 
+    /// <summary>The number of sequences.</summary>
     public int Count => _lengths.Length;
+    /// <summary>The tokens of all sequences together (rows of the packed buffer).</summary>
     public int TotalTokens { get; }
+    /// <summary>The row of a sequence's first token.</summary>
     public int Offset(int sequence) => _offsets[sequence];
+    /// <summary>The number of tokens of a sequence.</summary>
     public int Length(int sequence) => _lengths[sequence];
+    /// <summary>Each sequence's first row.</summary>
     public ReadOnlySpan<int> Offsets => _offsets;
+    /// <summary>Each sequence's number of tokens.</summary>
     public ReadOnlySpan<int> Lengths => _lengths;
 
     /// <summary>Row index of each sequence's first token ([CLS]), for the pooler.</summary>

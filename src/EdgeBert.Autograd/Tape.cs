@@ -33,7 +33,9 @@ public sealed class Tape
     // Public so that ops of a later layer (the token gates in Model) are written like the ones here.
     /// <summary>Whether an op with these inputs must record a backward step.</summary>
     public bool Tracks(Tensor a) => IsRecording && a.RequiresGrad;
+    /// <summary>Whether an op with these inputs must record a backward step.</summary>
     public bool Tracks(Tensor a, Tensor? b) => IsRecording && (a.RequiresGrad || b is { RequiresGrad: true });
+    /// <summary>Whether an op with these inputs must record a backward step.</summary>
     public bool Tracks(Tensor a, Tensor? b, Tensor? c) => Tracks(a, b) || (IsRecording && c is { RequiresGrad: true });
 
     /// <summary>Adds an op's backward step; steps run in reverse order.</summary>

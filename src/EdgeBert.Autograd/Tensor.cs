@@ -5,6 +5,7 @@ namespace EdgeBert.Autograd;
 /// after the forward pass: backward steps read it back.</summary>
 public sealed class Tensor
 {
+    /// <summary>A tensor over <paramref name="data"/> (not copied) with the given shape.</summary>
     public Tensor(float[] data, params int[] shape)
     {
         ArgumentNullException.ThrowIfNull(data);
@@ -22,6 +23,7 @@ public sealed class Tensor
         Shape = (int[])shape.Clone();
     }
 
+    /// <summary>A tensor of zeros with the given shape.</summary>
     public static Tensor Zeros(params int[] shape)
     {
         long count = 1;
@@ -33,15 +35,20 @@ public sealed class Tensor
     public static Tensor Parameter(string name, float[] data, params int[] shape) =>
         new(data, shape) { Name = name, RequiresGrad = true };
 
+    /// <summary>The dimensions, outermost first.</summary>
     public int[] Shape { get; }
+    /// <summary>The values, row-major.</summary>
     public float[] Data { get; }
 
     /// <summary>dL/dData, allocated on first accumulation (null: nothing flowed here yet).</summary>
     public float[]? Grad { get; private set; }
 
+    /// <summary>Whether backward passes accumulate a gradient for this tensor.</summary>
     public bool RequiresGrad { get; set; }
+    /// <summary>A name for error messages and checkpoints, or null.</summary>
     public string? Name { get; set; }
 
+    /// <summary>The number of values.</summary>
     public int Length => Data.Length;
 
     /// <summary>Size of the first dimension.</summary>
@@ -62,5 +69,6 @@ public sealed class Tensor
     /// <summary>Drops the gradient buffer.</summary>
     public void ClearGrad() => Grad = null;
 
+    /// <summary>The name and shape.</summary>
     public override string ToString() => $"{Name ?? "tensor"}[{string.Join(", ", Shape)}]";
 }

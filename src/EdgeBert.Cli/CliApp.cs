@@ -2,7 +2,7 @@ namespace EdgeBert.Cli;
 
 /// <summary>The `edgebert` command: one verb per job. Usage errors exit 2, bad input exits 1,
 /// both with a single "error: ..." line on stderr and never a stack trace.</summary>
-public static class CliApp
+static class CliApp
 {
     /// <summary>A verb: its name, one-line summary, usage text, and the code that runs it.</summary>
     public sealed record Verb(string Name, string Summary, string Usage, Func<ParsedArgs, TextWriter, int> Run);
@@ -124,4 +124,4 @@ public static class CliApp
 }
 
 /// <summary>A mistake in how the command was called (exit code 2).</summary>
-public sealed class UsageException(string message) : Exception(message);
+sealed class UsageException(string message) : Exception(message);

@@ -26,10 +26,9 @@ static class EmbedBench
         a.RejectUnknown(maxPositionals: 1);
         InputFile.RequireRegular(input);
 
-        var checkpoint = BertCheckpoint.Load(modelDir);
-        using var embedder = new Embedder(checkpoint, engineOptions, pooling: null, normalize: true, threads);
-        int maxLength = Math.Min(maxLen ?? int.MaxValue, checkpoint.MaxSequenceLength);
-        var sequences = InferVerbs.ReadInputs(input, checkpoint, embedder.Engine, maxLength, allowEmptyText: true);
+        using var embedder = TextEmbedder.Load(modelDir,
+            new EmbedderOptions { Threads = threads, Precision = engineOptions.Precision, MaxLength = maxLen });
+        var sequences = InferVerbs.ReadInputs(input, embedder.Encode, embedder.Engine, allowEmptyText: true);
         long tokens = sequences.Sum(s => (long)s.InputIds.Length);
 
         Pass(embedder, sequences);
@@ -57,7 +56,7 @@ static class EmbedBench
     }
 
     /// <summary>Seconds to embed every sequence, one a call.</summary>
-    static double Pass(Embedder embedder, List<SequenceInput> sequences)
+    static double Pass(TextEmbedder embedder, List<SequenceInput> sequences)
     {
         long start = Stopwatch.GetTimestamp();
         foreach (var sequence in sequences) embedder.Embed([sequence]);

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using EdgeBert.Kernels;
 using EdgeBert.Model;
 
 namespace EdgeBert.Cli;
@@ -47,13 +46,14 @@ static class EmbedVerb
             InputFile.RequireRegular(input);
         }
 
-        var checkpoint = BertCheckpoint.Load(ModelLocator.Resolve(modelArg));
-        using var embedder = new Embedder(checkpoint, engineOptions, poolingArg, normalize, threads);
-        int maxLength = Math.Min(maxLen ?? int.MaxValue, checkpoint.MaxSequenceLength);
+        using var embedder = TextEmbedder.Load(ModelLocator.ResolveSource(modelArg), new EmbedderOptions
+        {
+            Threads = threads, Precision = engineOptions.Precision, Pooling = poolingArg, Normalize = normalize,
+            MaxLength = maxLen, BatchSize = batchSize,
+        });
         if (input is null)
         {
-            var encoded = checkpoint.RequireTokenizer().Encode(a.Positionals[0], null, maxLength);
-            var sequence = SequenceInput.From(encoded);
+            var sequence = SequenceInput.From(embedder.Encode(a.Positionals[0]));
             var buffer = new MemoryStream();
             Write(buffer, sequence, embedder.Embed([sequence])[0]);
             // Through the verb's writer, not the process's stdout, so callers (and tests) capture it.
@@ -61,7 +61,7 @@ static class EmbedVerb
             return 0;
         }
 
-        var sequences = InferVerbs.ReadInputs(input, checkpoint, embedder.Engine, maxLength, allowEmptyText: true);
+        var sequences = InferVerbs.ReadInputs(input, embedder.Encode, embedder.Engine, allowEmptyText: true);
         using var stop = new StopSignal();
         try
         {
@@ -72,9 +72,8 @@ static class EmbedVerb
                 for (int start = 0; start < sequences.Count; start += batchSize)
                 {
                     // Throwing leaves AtomicFile to delete its temporary file, so Ctrl+C writes nothing.
-                    stop.Token.ThrowIfCancellationRequested();
                     var batch = sequences.GetRange(start, Math.Min(batchSize, sequences.Count - start));
-                    var embeddings = embedder.Embed(batch);
+                    var embeddings = embedder.Embed(batch, stop.Token);
                     for (int i = 0; i < batch.Count; i++)
                     {
                         Write(stream, batch[i], embeddings[i]);
@@ -104,32 +103,4 @@ static class EmbedVerb
         writer.WriteEndArray();
         writer.WriteEndObject();
     }
-}
-
-/// <summary>A loaded model with its pooling, threads and workspace: embeds batches of token id sequences.
-/// Not thread-safe (one workspace).</summary>
-sealed class Embedder : IDisposable
-{
-    readonly Pooling _pooling;
-    readonly bool _normalize;
-    readonly WorkerPool _pool;
-    readonly InferenceWorkspace _workspace = new();
-    // Every token counts in the mean, so a gated model runs dense here.
-    static readonly RunOptions Options = new(UseGates: false, ReturnHidden: true);
-
-    public Embedder(BertCheckpoint checkpoint, EngineOptions options, Pooling? pooling, bool normalize, int threads)
-    {
-        Engine = BertEngine.Load(checkpoint, options);
-        _pooling = pooling ?? SentenceEmbedding.DefaultPooling(checkpoint.Config);
-        _normalize = normalize;
-        _pool = new WorkerPool(threads);
-    }
-
-    public BertEngine Engine { get; }
-
-    public float[][] Embed(IReadOnlyList<SequenceInput> batch) =>
-        Engine.Run(batch, _workspace, Options, _pool)
-            .Select(r => SentenceEmbedding.Pool(r.Hidden, Engine.Hidden, _pooling, _normalize)).ToArray();
-
-    public void Dispose() => _pool.Dispose();
 }

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using EdgeBert.Kernels;
 using EdgeBert.Model;
 
 namespace EdgeBert.Cli;
@@ -16,10 +15,12 @@ static class InferVerbs
             edgebert classify [--model DIR] [--pair TEXT2] [--json] [--no-gates] [--explain] [--threads N]
                               [--precision fp32|int8] TEXT
               Prints the predicted label and its probability (regression models: the score).
-              --model defaults to $EDGEBERT_MODEL, else the shipped weights/edgebert-mini-sst2.
+              --model defaults to $EDGEBERT_MODEL, else the shipped weights/edgebert-mini-sst2, else the model
+              embedded in the executable (tools/publish-aot.sh).
               --explain lists, per layer, the words that survive the token gates. --threads: default the number
               of cores.
-              --json prints {"label","probability","logits","kept","flops","dense_flops"}.
+              --json prints {"label","probability","probabilities","logits","kept","flops","dense_flops"}, with
+              --explain also "surviving_tokens" (per layer, the word pieces its feed-forward block ran on).
               --precision: the linear layers' arithmetic (default: the model's own; fp32 unless written by quantize).
             """, Classify));
         verbs.Add(new CliApp.Verb("infer", "run a model over a JSONL file of texts or token ids",
@@ -39,38 +40,27 @@ static class InferVerbs
             """, Infer));
     }
 
-    sealed record LoadedModel(BertCheckpoint Checkpoint, BertEngine Engine, string Directory);
-
-    static LoadedModel Load(string directory, EngineOptions options)
+    static ClassifierOptions Options(ParsedArgs a, bool explain = false) => new()
     {
-        var checkpoint = BertCheckpoint.Load(directory);
-        var engine = BertEngine.Load(checkpoint, options);
-        if (engine.NumLabels == 0)
-            throw new InvalidDataException($"{directory}: the checkpoint has no classifier (a bare "
-                + "BertModel cannot classify)");
-        return new LoadedModel(checkpoint, engine, directory);
-    }
+        Threads = a.Threads(),
+        Precision = PrecisionOption.Read(a).Precision,
+        UseGates = !a.Flag("no-gates"),
+        Explain = explain,
+    };
 
     static int Classify(ParsedArgs a, TextWriter o)
     {
         string? modelArg = a.String("model"), pair = a.String("pair");
-        bool json = a.Flag("json"), noGates = a.Flag("no-gates"), explain = a.Flag("explain");
-        int threads = a.Threads();
-        var engineOptions = PrecisionOption.Read(a);
+        bool json = a.Flag("json"), explain = a.Flag("explain");
+        var options = Options(a, explain);
         a.RejectUnknown(maxPositionals: 1);
         if (a.Positionals.Count == 0) throw new UsageException("classify needs a TEXT");
         string text = a.Positionals[0];
         if (string.IsNullOrWhiteSpace(text)) throw new UsageException("TEXT is empty");
 
-        var model = Load(ModelLocator.Resolve(modelArg), engineOptions);
-        var encoded = model.Checkpoint.RequireTokenizer().Encode(text, pair, model.Checkpoint.MaxSequenceLength);
-        using var pool = new WorkerPool(threads);
-        var result = model.Engine.Run([SequenceInput.From(encoded)],
-            new RunOptions(UseGates: !noGates, ReturnSurvivors: explain), pool)[0];
-        var config = model.Checkpoint.Config;
+        using var classifier = TextClassifier.Load(ModelLocator.ResolveSource(modelArg), options);
+        var result = classifier.Classify(text, pair);
         var inv = CultureInfo.InvariantCulture;
-
-        var (label, probability) = Decide(config, result.Logits);
         if (json)
         {
             // Through the verb's writer, not the process's stdout, so callers (and tests) capture it.
@@ -78,80 +68,81 @@ static class InferVerbs
             using (var writer = new Utf8JsonWriter(buffer))
             {
                 writer.WriteStartObject();
-                writer.WriteString("label", label);
-                if (probability is { } p) writer.WriteNumber("probability", p);
+                writer.WriteString("label", result.Label);
+                if (result.Probability is { } p) writer.WriteNumber("probability", p);
+                if (!classifier.IsRegression)
+                {
+                    writer.WriteStartObject("probabilities");
+                    for (int i = 0; i < classifier.Labels.Count; i++)
+                        writer.WriteNumber(classifier.Labels[i], result.Probabilities[i]);
+                    writer.WriteEndObject();
+                }
                 WriteLogits(writer, result);
                 WriteCosts(writer, result);
+                if (result.SurvivingTokens is { } layers)
+                {
+                    writer.WriteStartArray("surviving_tokens");
+                    foreach (var layer in layers)
+                    {
+                        writer.WriteStartArray();
+                        foreach (var token in layer) writer.WriteStringValue(token);
+                        writer.WriteEndArray();
+                    }
+                    writer.WriteEndArray();
+                }
                 writer.WriteEndObject();
             }
             o.WriteLine(Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
+            return 0;
         }
-        else
-        {
-            o.WriteLine(probability is { } p ? string.Create(inv, $"{label}\t{p:F4}") : label);
-        }
-        if (explain && result.Survivors is { } survivors)
+        o.WriteLine(result.Probability is { } probability
+            ? string.Create(inv, $"{result.Label}\t{probability:F4}") : result.Label);
+        if (result.SurvivingTokens is { } survivors)
         {
             for (int j = 0; j < survivors.Length; j++)
-            {
-                var words = survivors[j].Select(position => encoded.Tokens[position]);
-                o.WriteLine($"layer {j}: {survivors[j].Length}/{encoded.Length} tokens: {string.Join(' ', words)}");
-            }
+                o.WriteLine($"layer {j}: {survivors[j].Length}/{result.Tokens!.Length} tokens: "
+                    + string.Join(' ', survivors[j]));
             o.WriteLine(string.Create(inv,
-                $"multiply-adds: {result.Flops} of {result.DenseFlops} dense "
-                + $"({(double)result.DenseFlops / result.Flops:F2}x fewer)"));
+                $"multiply-adds: {result.MultiplyAdds} of {result.DenseMultiplyAdds} dense "
+                + $"({(double)result.DenseMultiplyAdds / result.MultiplyAdds:F2}x fewer)"));
         }
         return 0;
     }
 
-    /// <summary>The label and its softmax probability, or the score as the label for regression.</summary>
-    static (string Label, double? Probability) Decide(BertConfig config, float[] logits)
-    {
-        if (config.IsRegression) return (logits[0].ToString("R", CultureInfo.InvariantCulture), null);
-        int best = 0;
-        for (int i = 1; i < logits.Length; i++) if (logits[i] > logits[best]) best = i;
-        double sum = 0;
-        foreach (var z in logits) sum += Math.Exp(z - logits[best]);
-        return (config.Labels[best], 1 / sum);
-    }
-
-    static void WriteLogits(Utf8JsonWriter w, SequenceResult r)
+    static void WriteLogits(Utf8JsonWriter w, Classification r)
     {
         w.WriteStartArray("logits");
         foreach (var z in r.Logits) w.WriteNumberValue(z);
         w.WriteEndArray();
     }
 
-    static void WriteCosts(Utf8JsonWriter w, SequenceResult r)
+    static void WriteCosts(Utf8JsonWriter w, Classification r)
     {
         w.WriteStartArray("kept");
-        foreach (var k in r.Kept) w.WriteNumberValue(k);
+        foreach (var k in r.KeptTokens) w.WriteNumberValue(k);
         w.WriteEndArray();
-        w.WriteNumber("flops", r.Flops);
-        w.WriteNumber("dense_flops", r.DenseFlops);
+        w.WriteNumber("flops", r.MultiplyAdds);
+        w.WriteNumber("dense_flops", r.DenseMultiplyAdds);
     }
 
     static int Infer(ParsedArgs a, TextWriter o)
     {
         string? modelArg = a.String("model");
         string input = a.RequiredString("input"), output = a.RequiredString("output");
-        bool noGates = a.Flag("no-gates");
-        int threads = a.Threads();
-        var engineOptions = PrecisionOption.Read(a);
         int batchSize = a.Int("batch-size", 16, 1, 4096);
+        var options = Options(a) with { BatchSize = batchSize };
         a.RejectUnknown();
         if (SameFile(input, output))
             throw new UsageException($"--output {output} is the input file: it would be replaced by the results");
         InputFile.RequireRegular(input);
 
-        var model = Load(ModelLocator.Resolve(modelArg), engineOptions);
-        var sequences = ReadInputs(input, model.Checkpoint, model.Engine, model.Checkpoint.MaxSequenceLength,
-            allowEmptyText: false);
+        using var classifier = TextClassifier.Load(ModelLocator.ResolveSource(modelArg), options);
+        var sequences = ReadInputs(input, classifier.Encode, classifier.Engine, allowEmptyText: false);
 
         using var stop = new StopSignal();
         try
         {
-            Write(output, model, sequences, threads, batchSize, noGates, stop.Token);
+            Write(output, classifier, sequences, batchSize, stop.Token);
         }
         catch (OperationCanceledException)
         {
@@ -161,23 +152,19 @@ static class InferVerbs
         return 0;
     }
 
-    static void Write(string output, LoadedModel model, List<SequenceInput> sequences, int threads, int batchSize,
-        bool noGates, CancellationToken cancel)
+    static void Write(string output, TextClassifier classifier, List<SequenceInput> sequences, int batchSize,
+        CancellationToken cancel)
     {
         AtomicFile.Write(output, stream =>
         {
-            using var pool = new WorkerPool(threads);
-            var workspace = new InferenceWorkspace();
-            var options = new RunOptions(UseGates: !noGates);
             var newline = "\n"u8.ToArray();
             var bar = ProgressBar.OnStandardError("infer", sequences.Count);
             for (int start = 0; start < sequences.Count; start += batchSize)
             {
                 // Throwing leaves AtomicFile to delete its temporary file, so Ctrl+C writes nothing.
-                cancel.ThrowIfCancellationRequested();
                 var batch = sequences.GetRange(start, Math.Min(batchSize, sequences.Count - start));
-                var results = model.Engine.Run(batch, workspace, options, pool);
-                for (int i = 0; i < results.Length; i++)
+                var results = classifier.Classify(batch, cancel);
+                for (int i = 0; i < results.Count; i++)
                 {
                     using (var w = new Utf8JsonWriter(stream))
                     {
@@ -185,9 +172,8 @@ static class InferVerbs
                         w.WriteStartArray("input_ids");
                         foreach (var id in batch[i].InputIds) w.WriteNumberValue(id);
                         w.WriteEndArray();
-                        var (label, _) = Decide(model.Checkpoint.Config, results[i].Logits);
                         WriteLogits(w, results[i]);
-                        w.WriteString("label", label);
+                        w.WriteString("label", results[i].Label);
                         WriteCosts(w, results[i]);
                         w.WriteEndObject();
                     }
@@ -223,9 +209,10 @@ static class InferVerbs
     const int MaxLineChars = 1 << 20;
 
     /// <summary>Parses and checks every line before any work, so a bad line fails fast with its number.
-    /// Texts are truncated to <paramref name="maxLength"/> tokens.</summary>
-    internal static List<SequenceInput> ReadInputs(string path, BertCheckpoint checkpoint, BertEngine engine,
-        int maxLength, bool allowEmptyText)
+    /// Texts go through <paramref name="encode"/> (which truncates them); id sequences are taken as they are.
+    /// </summary>
+    internal static List<SequenceInput> ReadInputs(string path, Func<string, string?, TokenizedText> encode,
+        BertEngine engine, bool allowEmptyText)
     {
         var sequences = new List<SequenceInput>();
         int lineNumber = 0;
@@ -236,7 +223,7 @@ static class InferVerbs
                 throw new InvalidDataException($"{path} line {lineNumber}: empty line");
             try
             {
-                var sequence = ParseLine(line, checkpoint, maxLength, allowEmptyText);
+                var sequence = ParseLine(line, encode, allowEmptyText);
                 engine.Validate(sequence);
                 sequences.Add(sequence);
             }
@@ -250,7 +237,7 @@ static class InferVerbs
         return sequences;
     }
 
-    static SequenceInput ParseLine(string line, BertCheckpoint checkpoint, int maxLength, bool allowEmptyText)
+    static SequenceInput ParseLine(string line, Func<string, string?, TokenizedText> encode, bool allowEmptyText)
     {
         using var doc = JsonDocument.Parse(line);
         var root = doc.RootElement;
@@ -270,7 +257,7 @@ static class InferVerbs
             pair = pairElement.GetString();
             if (string.IsNullOrWhiteSpace(pair)) throw new InvalidDataException("\"text_pair\" is empty");
         }
-        return SequenceInput.From(checkpoint.RequireTokenizer().Encode(text, pair, maxLength));
+        return SequenceInput.From(encode(text, pair));
     }
 
     static int[] IntArray(JsonElement e, string name)

@@ -19,7 +19,9 @@ static class InfoVerb
               Prints one "key: value" line each: version, runtime, os, architecture, native aot, isa best,
               isa active (EDGEBERT_ISA overrides it), isa supported, int8 active (the INT8 products' kernel;
               EDGEBERT_INT8 overrides it), int8 supported, vector512/256/128 accelerated, cpu features
-              (what the CPU reports, whatever the binary was compiled for), cores, invariant globalization.
+              (what the CPU reports, whatever the binary was compiled for), cores, invariant globalization,
+              embedded model (the model tools/publish-aot.sh --model put inside the executable: name, size,
+              the directory it came from; "none" without one).
             """, Run));
 
     static int Run(ParsedArgs a, TextWriter o)
@@ -62,6 +64,7 @@ static class InfoVerb
                 + "publish with -p:EdgeBertCpu=x86-64-v3 or x86-64-v4 (docs/deploy.md)");
         yield return ("cores", Environment.ProcessorCount.ToString(System.Globalization.CultureInfo.InvariantCulture));
         yield return ("invariant globalization", InvariantGlobalization ? "on" : "off");
+        yield return ("embedded model", EmbeddedModel.Describe());
     }
 
     /// <summary>NativeAOT cannot emit code at run time; the JIT can.</summary>

@@ -4,7 +4,7 @@ namespace EdgeBert.Cli;
 
 /// <summary>"--name value", "--flag" and positional arguments. A flag is an option followed by
 /// nothing or by another option; verbs declare which names are flags so that "--flag text" works.</summary>
-public sealed class ParsedArgs
+sealed class ParsedArgs
 {
     readonly Dictionary<string, string?> _options = new(StringComparer.Ordinal);
     readonly HashSet<string> _consumed = new(StringComparer.Ordinal);

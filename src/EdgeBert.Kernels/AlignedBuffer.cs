@@ -34,10 +34,15 @@ public sealed unsafe class AlignedBuffer
         return slot.AsSpan(0, length);
     }
 
+    /// <summary>The whole buffer.</summary>
     public Span<float> AsSpan() => _storage.AsSpan(_offset, Length);
+    /// <summary>The buffer from <paramref name="start"/> on.</summary>
     public Span<float> AsSpan(int start) => AsSpan()[start..];
+    /// <summary><paramref name="length"/> values from <paramref name="start"/>.</summary>
     public Span<float> AsSpan(int start, int length) => AsSpan().Slice(start, length);
 
+    /// <summary>The whole buffer as a span.</summary>
     public static implicit operator Span<float>(AlignedBuffer buffer) => buffer.AsSpan();
+    /// <summary>The whole buffer as a read-only span.</summary>
     public static implicit operator ReadOnlySpan<float>(AlignedBuffer buffer) => buffer.AsSpan();
 }

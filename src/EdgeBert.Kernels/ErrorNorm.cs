@@ -12,6 +12,7 @@ public static class ErrorNorm
         return Relative(actual, expected.Length, expected, 1, expected.Length);
     }
 
+    /// <summary>||a - b|| / ||b||, in double.</summary>
     public static double Relative(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
     {
         if (actual.Length != expected.Length)

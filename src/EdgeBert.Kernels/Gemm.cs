@@ -1,7 +1,13 @@
 namespace EdgeBert.Kernels;
 
 /// <summary>What the GEMM applies to each finished element of C.</summary>
-public enum GemmEpilogue { None, Gelu }
+public enum GemmEpilogue
+{
+    /// <summary>The product plus bias, as it is.</summary>
+    None,
+    /// <summary>GELU (the exact erf form) of the product plus bias.</summary>
+    Gelu,
+}
 
 /// <summary>Single-precision matrix multiply, BLIS style: the driver blocks the product (NC, KC, MC),
 /// packs A and B blocks into panels, and hands MR x NR tiles to the micro-kernel of the given path

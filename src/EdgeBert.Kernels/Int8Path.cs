@@ -27,6 +27,7 @@ public enum Int8Path
 /// EDGEBERT_ISA).</summary>
 public static class Int8Paths
 {
+    /// <summary>The fastest path this CPU runs.</summary>
     public static Int8Path Best { get; } = Detect();
 
     /// <summary>The path a weight is packed for when none is named.</summary>
@@ -35,6 +36,7 @@ public static class Int8Paths
     /// <summary>Every path this CPU can run.</summary>
     public static IReadOnlyList<Int8Path> Supported { get; } = Enum.GetValues<Int8Path>().Where(IsSupported).ToArray();
 
+    /// <summary>Whether this CPU (and this binary) can run <paramref name="path"/>.</summary>
     public static bool IsSupported(Int8Path path) => path switch
     {
         Int8Path.Scalar => true,
@@ -46,8 +48,10 @@ public static class Int8Paths
         _ => false,
     };
 
+    /// <summary>The path's name as EDGEBERT_INT8 takes it.</summary>
     public static string Name(Int8Path path) => path.ToString().ToLowerInvariant();
 
+    /// <summary>Reads a name as <see cref="Name"/> writes it.</summary>
     public static bool TryParse(string text, out Int8Path path)
     {
         foreach (var candidate in Enum.GetValues<Int8Path>())

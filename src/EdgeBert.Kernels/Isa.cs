@@ -7,13 +7,24 @@ namespace EdgeBert.Kernels;
 
 /// <summary>The vector width a kernel runs with. One C# source serves all of them:
 /// Vector512 (AVX-512), Vector256 (AVX2 + FMA), Vector128 (SSE/NEON), and plain scalar code.</summary>
-public enum Isa { Scalar, Vector128, Avx2, Avx512 }
+public enum Isa
+{
+    /// <summary>Plain loops; any CPU.</summary>
+    Scalar,
+    /// <summary>128-bit vectors: SSE on x64, NEON on ARM64.</summary>
+    Vector128,
+    /// <summary>256-bit vectors with FMA (x86-64-v3).</summary>
+    Avx2,
+    /// <summary>512-bit vectors (x86-64-v4).</summary>
+    Avx512,
+}
 
 /// <summary>Picks the best path the CPU supports. A kernel takes its path as an argument; callers that pass
 /// none get <see cref="Default"/> (EDGEBERT_ISA=avx512|avx2|vector128|scalar sets it for a whole process).
 /// </summary>
 public static class IsaSelector
 {
+    /// <summary>The widest path this CPU (and this binary) runs.</summary>
     public static Isa Best { get; } = Detect();
 
     /// <summary>The path of a kernel call that names none: EDGEBERT_ISA if set, else <see cref="Best"/>.</summary>
@@ -23,6 +34,7 @@ public static class IsaSelector
     public static IReadOnlyList<Isa> Supported { get; } =
         Enum.GetValues<Isa>().Where(IsSupported).ToArray();
 
+    /// <summary>Whether this CPU (and this binary) can run <paramref name="isa"/>.</summary>
     public static bool IsSupported(Isa isa) => isa switch
     {
         Isa.Scalar => true,
@@ -32,6 +44,7 @@ public static class IsaSelector
         _ => false,
     };
 
+    /// <summary>The path's name as EDGEBERT_ISA takes it.</summary>
     public static string Name(Isa isa) => isa switch
     {
         Isa.Scalar => "scalar",
@@ -41,6 +54,7 @@ public static class IsaSelector
         _ => isa.ToString(),
     };
 
+    /// <summary>Reads a name as <see cref="Name"/> writes it.</summary>
     public static bool TryParse(string text, out Isa isa)
     {
         foreach (var candidate in Enum.GetValues<Isa>())

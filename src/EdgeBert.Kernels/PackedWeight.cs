@@ -6,11 +6,13 @@ namespace EdgeBert.Kernels;
 /// <summary>A linear layer's weight [out, in], packed once at load time into the B-panel layout of one path's
 /// micro-kernel: ceil(out/NR) panels, each holding InFeatures groups of NR output features (zero padded).
 /// The layout depends on NR, so the weight carries its path and <see cref="Gemm"/> runs that one.</summary>
-public sealed unsafe class PackedWeight
+public sealed unsafe class PackedWeight : IDisposable
 {
     readonly PanelMemory _memory;
 
+    /// <summary>Rows of the weight (outputs of the layer).</summary>
     public int OutFeatures { get; }
+    /// <summary>Columns of the weight (inputs of the layer).</summary>
     public int InFeatures { get; }
 
     /// <summary>The path this weight was packed for.</summary>
@@ -18,7 +20,7 @@ public sealed unsafe class PackedWeight
 
     internal GemmMicroKernel Kernel { get; }
 
-    /// <summary>The panels; valid as long as this object lives.</summary>
+    /// <summary>The panels; valid as long as this object lives and is not disposed.</summary>
     internal float* Panels => _memory.Start;
 
     PackedWeight(int outFeatures, int inFeatures, GemmMicroKernel kernel, PanelMemory memory)
@@ -45,48 +47,65 @@ public sealed unsafe class PackedWeight
             GemmPacking.PackB(w, inFeatures, transB: true, 0, outFeatures, 0, inFeatures, nr, memory.Start);
         return new PackedWeight(outFeatures, inFeatures, kernel, memory);
     }
+
+    /// <summary>Frees the panels now rather than at finalization; a product started afterwards throws
+    /// ObjectDisposedException. The caller makes sure no product with this weight is still running.</summary>
+    public void Dispose() => _memory.Dispose();
 }
 
 /// <summary>Where packed panels live. A weight of 2 MB or more gets native memory aligned to 2 MB and, on Linux,
 /// asks for transparent huge pages (madvise MADV_HUGEPAGE): a forward pass streams every weight from memory once,
 /// and with 4 KB pages each 48 KB panel slice spans a dozen pages and as many TLB misses (measurements:
 /// docs/kernels.md). Smaller weights stay in a pinned array, where 2 MB alignment would waste most of a page.
-/// Freed by the finalizer: a PackedWeight has no owner to dispose it, and Gemm keeps it alive while in use.
-/// </summary>
-internal sealed unsafe class PanelMemory
+/// Freed by Dispose when an owner (an engine) knows the weight is no longer used, else by the finalizer: Gemm keeps
+/// the weight alive while in use.</summary>
+internal sealed unsafe class PanelMemory : IDisposable
 {
     /// <summary>Weights from this size on take the huge-page path.</summary>
     internal const long HugePageBytes = 2 << 20;
     const int MadviseHugePage = 14;
     readonly float[]? _array;
-    readonly void* _native;
     readonly long _bytes;
+    nint _native;
+    float* _start;
 
-    public float* Start { get; }
+    public float* Start => _start != null ? _start : throw new ObjectDisposedException("packed weight");
 
     public PanelMemory(long floats)
     {
         long bytes = floats * sizeof(float);
         if (bytes >= HugePageBytes)
         {
-            _native = NativeMemory.AlignedAlloc((nuint)bytes, (nuint)HugePageBytes);
-            Start = (float*)_native;
+            void* native = NativeMemory.AlignedAlloc((nuint)bytes, (nuint)HugePageBytes);
+            _native = (nint)native;
+            _start = (float*)native;
             GC.AddMemoryPressure(bytes);
-            if (OperatingSystem.IsLinux()) AdviseHugePages(_native, bytes);
+            if (OperatingSystem.IsLinux()) AdviseHugePages(native, bytes);
         }
         else
         {
             _array = GC.AllocateUninitializedArray<float>(checked((int)(floats + 16)), pinned: true);
             float* start = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_array));
-            Start = (float*)(((nuint)start + 63) & ~(nuint)63);
+            _start = (float*)(((nuint)start + 63) & ~(nuint)63);
         }
         _bytes = bytes;
     }
 
-    ~PanelMemory()
+    ~PanelMemory() => Free();
+
+    public void Dispose()
     {
-        if (_native == null) return;
-        NativeMemory.AlignedFree(_native);
+        Free();
+        GC.SuppressFinalize(this);
+    }
+
+    void Free()
+    {
+        _start = null;
+        // Exchanged, so two disposals racing free the memory once.
+        nint native = Interlocked.Exchange(ref _native, 0);
+        if (native == 0) return;
+        NativeMemory.AlignedFree((void*)native);
         GC.RemoveMemoryPressure(_bytes);
     }
 

@@ -5,7 +5,7 @@ namespace EdgeBert.Kernels;
 /// Packed once, for one <see cref="Int8Path"/>, into that path's B panels: ceil(out / NR) panels of
 /// ceil(in / 4) groups, each group NR columns of 4 consecutive k values (int16 for the AVX-512BW route),
 /// zero-padded in k and in columns.</summary>
-public sealed unsafe class QuantizedWeight
+public sealed unsafe class QuantizedWeight : IDisposable
 {
     readonly float[] _scales;
     readonly PanelMemory _memory;
@@ -17,8 +17,11 @@ public sealed unsafe class QuantizedWeight
     /// sums up to 255 * 127 per k before its correction.</summary>
     public const int MaxInFeatures = int.MaxValue / (255 * 127);
 
+    /// <summary>Rows of the weight (outputs of the layer).</summary>
     public int OutFeatures { get; }
+    /// <summary>Columns of the weight (inputs of the layer).</summary>
     public int InFeatures { get; }
+    /// <summary>The path the weight was packed for.</summary>
     public Int8Path Path { get; }
     /// <summary>One scale per output feature.</summary>
     public ReadOnlySpan<float> Scales => _scales;
@@ -39,13 +42,14 @@ public sealed unsafe class QuantizedWeight
         PaddedK = (inFeatures + 3) / 4 * 4;
         int nr = Kernel.NR, panels = (outFeatures + nr - 1) / nr;
         _memory = new PanelMemory((panels * PanelBytes + 3) / 4);
-        new Span<byte>(Panels, checked((int)(panels * PanelBytes))).Clear();
+        byte* start = Panels;
+        new Span<byte>(start, checked((int)(panels * PanelBytes))).Clear();
         for (int n = 0; n < outFeatures; n++)
             for (int k = 0; k < inFeatures; k++)
             {
                 long offset = Offset(n, k);
-                if (Kernel.ElementBytes == 2) *(short*)(Panels + offset) = values[n * inFeatures + k];
-                else *(sbyte*)(Panels + offset) = values[n * inFeatures + k];
+                if (Kernel.ElementBytes == 2) *(short*)(start + offset) = values[n * inFeatures + k];
+                else *(sbyte*)(start + offset) = values[n * inFeatures + k];
             }
         if (Kernel.ShiftedActivations)
         {
@@ -98,16 +102,21 @@ public sealed unsafe class QuantizedWeight
     public void CopyValuesTo(Span<sbyte> destination)
     {
         CheckShape(destination.Length, OutFeatures, InFeatures, "destination");
+        byte* start = Panels;
         for (int n = 0; n < OutFeatures; n++)
             for (int k = 0; k < InFeatures; k++)
             {
                 long offset = Offset(n, k);
                 destination[n * InFeatures + k] = Kernel.ElementBytes == 2
-                    ? (sbyte)*(short*)(Panels + offset)
-                    : *(sbyte*)(Panels + offset);
+                    ? (sbyte)*(short*)(start + offset)
+                    : *(sbyte*)(start + offset);
             }
         GC.KeepAlive(this);
     }
+
+    /// <summary>Frees the panels now rather than at finalization; a product started afterwards throws
+    /// ObjectDisposedException. The caller makes sure no product with this weight is still running.</summary>
+    public void Dispose() => _memory.Dispose();
 
     /// <summary>Byte offset of q[n, k] in the panels: panel, group of k, column in the panel, value in the
     /// group.</summary>

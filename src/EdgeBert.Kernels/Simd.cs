@@ -212,7 +212,7 @@ internal readonly struct Simd128 : ISimd<Vector128<float>>
 }
 
 /// <summary>exp in float: n = round(x / ln 2), r = x - n ln 2 (ln 2 split in two for an exact
-/// product), e^r by its Taylor polynomial to degree 7 (|r| <= ln2/2: truncation 5e-9 relative),
+/// product), e^r by its Taylor polynomial to degree 7 (|r| &lt;= ln2/2: truncation 5e-9 relative),
 /// times 2^n. Several times faster than Vector*.Exp of .NET 10 (which works in double).
 /// Below -87.3 the result is 0 (no subnormals), above 88.3 it is +inf (true overflow: 88.72); NaN stays NaN.</summary>
 internal static class FastExp

@@ -4,7 +4,11 @@ using System.Runtime.ExceptionServices;
 namespace EdgeBert.Kernels;
 
 /// <summary>One slice of a parallel job; <see cref="WorkerPool.Run"/> calls it once per part index.</summary>
-public interface IParallelWork { void Execute(int part); }
+public interface IParallelWork
+{
+    /// <summary>Does part <paramref name="part"/> of the work.</summary>
+    void Execute(int part);
+}
 
 /// <summary>Persistent threads for cheap fork/join around sub-millisecond kernels. The calling
 /// thread takes parts too. Idle threads spin for a bounded time and then block, because a pure
@@ -35,6 +39,7 @@ public sealed class WorkerPool : IDisposable
     Exception? _failure;
     volatile bool _disposed;
 
+    /// <summary>Starts <paramref name="threads"/> - 1 worker threads; the caller is the last one.</summary>
     public WorkerPool(int threads)
     {
         if (threads < 1)
@@ -48,6 +53,7 @@ public sealed class WorkerPool : IDisposable
         }
     }
 
+    /// <summary>Threads a job runs on, the caller included.</summary>
     public int Threads { get; }
 
     /// <summary>How many parts a job may cut its work into: several per thread, so that when another
@@ -152,6 +158,7 @@ public sealed class WorkerPool : IDisposable
         }
     }
 
+    /// <summary>Stops the worker threads.</summary>
     public void Dispose()
     {
         // A one-thread pool owns nothing, and WorkerPool.Single must stay usable.

@@ -7,10 +7,13 @@ namespace EdgeBert.Model;
 /// (optional for id-only use), tokenizer_config.json (optional).</summary>
 public sealed partial class BertCheckpoint
 {
+    /// <summary>The file names of the HuggingFace layout.</summary>
     public const string ConfigFile = "config.json", WeightsFile = "model.safetensors",
                         VocabFile = "vocab.txt", TokenizerConfigFile = "tokenizer_config.json";
 
+    /// <summary>The model's config.json.</summary>
     public BertConfig Config { get; }
+    /// <summary>The parameters, in the layout the engine and the training graph read.</summary>
     public BertWeights Weights { get; }
     /// <summary>The HF-exact tokenizer, or null when the directory has no vocab.txt.</summary>
     public BertWordPieceTokenizer? Tokenizer { get; }
@@ -21,6 +24,7 @@ public sealed partial class BertCheckpoint
     /// caller that wants to warn.</summary>
     public IReadOnlyList<string> IgnoredTensors { get; }
 
+    /// <summary>A checkpoint from its parts (e.g. freshly initialised or trained weights).</summary>
     public BertCheckpoint(BertConfig config, BertWeights weights, BertWordPieceTokenizer? tokenizer = null,
                           string? sourceDirectory = null, IReadOnlyList<string>? ignoredTensors = null)
     {
@@ -31,6 +35,7 @@ public sealed partial class BertCheckpoint
         IgnoredTensors = ignoredTensors ?? [];
     }
 
+    /// <summary>The tokenizer, or FileNotFoundException naming the missing vocab.txt.</summary>
     public BertWordPieceTokenizer RequireTokenizer() => Tokenizer ??
         throw new FileNotFoundException($"{Path.Combine(SourceDirectory ?? ".", VocabFile)}: "
             + "file not found (text input needs the vocabulary)");
@@ -49,6 +54,7 @@ public sealed partial class BertCheckpoint
         Config.GateThreshold = defaults.GateThreshold;
     }
 
+    /// <summary>Loads a model directory; every file is checked, and errors are one line naming the file.</summary>
     public static BertCheckpoint Load(string directory)
     {
         if (!Directory.Exists(directory))
@@ -69,18 +75,67 @@ public sealed partial class BertCheckpoint
         {
             string tokConfig = Path.Combine(directory, TokenizerConfigFile);
             tokenizer = BertWordPieceTokenizer.Load(vocabPath, File.Exists(tokConfig) ? tokConfig : null);
-            if (tokenizer.VocabSize > config.VocabSize)
-                throw new InvalidDataException($"{vocabPath}: {tokenizer.VocabSize} tokens, "
-                    + $"but config.json vocab_size is {config.VocabSize}");
+            CheckVocabulary(tokenizer, config, vocabPath);
         }
         return new BertCheckpoint(config, weights, tokenizer, directory, ignored);
     }
 
+    /// <summary>A checkpoint from any <see cref="ModelSource"/>; a directory loads as <see cref="Load(string)"/>.
+    /// </summary>
+    public static BertCheckpoint Load(ModelSource source)
+    {
+        if (source.Directory is { } directory) return Load(directory);
+        var streams = new Dictionary<string, Stream?>();
+        try
+        {
+            foreach (var file in new[] { ConfigFile, WeightsFile, VocabFile, TokenizerConfigFile })
+                streams[file] = source.OpenFile(file);
+            string configName = source.FileName(ConfigFile), weightsName = source.FileName(WeightsFile);
+            var config = BertConfig.Parse(ModelFiles.ReadText(Required(streams, ConfigFile, configName),
+                ModelFiles.MaxJsonBytes, configName), configName);
+            var weightsStream = Required(streams, WeightsFile, weightsName);
+            streams.Remove(WeightsFile);
+            var (weights, ignored) = LoadWeights(SafeTensorsFile.Open(weightsStream, weightsName), config);
+            BertWordPieceTokenizer? tokenizer = null;
+            if (streams[VocabFile] is { } vocab)
+            {
+                string vocabName = source.FileName(VocabFile), tokName = source.FileName(TokenizerConfigFile);
+                var options = streams[TokenizerConfigFile] is { } tok
+                    ? BertWordPieceTokenizer.ParseOptions(ModelFiles.ReadText(tok, ModelFiles.MaxJsonBytes, tokName),
+                        tokName)
+                    : new BertTokenizerOptions();
+                tokenizer = BertWordPieceTokenizer.FromBytes(
+                    ModelFiles.ReadBytes(vocab, ModelFiles.MaxVocabBytes, vocabName), vocabName, options);
+                CheckVocabulary(tokenizer, config, vocabName);
+            }
+            return new BertCheckpoint(config, weights, tokenizer, null, ignored);
+        }
+        finally
+        {
+            foreach (var stream in streams.Values) stream?.Dispose();
+        }
+    }
+
+    static Stream Required(Dictionary<string, Stream?> streams, string file, string name) =>
+        streams[file] ?? throw new FileNotFoundException($"{name}: not found", name);
+
+    static void CheckVocabulary(BertWordPieceTokenizer tokenizer, BertConfig config, string vocabName)
+    {
+        if (tokenizer.VocabSize > config.VocabSize)
+            throw new InvalidDataException($"{vocabName}: {tokenizer.VocabSize} tokens, "
+                + $"but config.json vocab_size is {config.VocabSize}");
+    }
+
     /// <summary>Reads the tensors of <paramref name="path"/> into the layout <paramref name="config"/> asks
     /// for, one tensor at a time straight into its final array.</summary>
-    public static (BertWeights Weights, IReadOnlyList<string> Ignored) LoadWeights(string path, BertConfig config)
+    public static (BertWeights Weights, IReadOnlyList<string> Ignored) LoadWeights(string path, BertConfig config) =>
+        LoadWeights(SafeTensorsFile.Open(path), config);
+
+    /// <summary>As <see cref="LoadWeights(string, BertConfig)"/>, from an open file, which it disposes.</summary>
+    static (BertWeights Weights, IReadOnlyList<string> Ignored) LoadWeights(SafeTensorsFile opened, BertConfig config)
     {
-        using var file = SafeTensorsFile.Open(path);
+        using var file = opened;
+        string path = file.Path;
         var byCanonical = new Dictionary<string, string>(StringComparer.Ordinal);
         var ignored = new List<string>();
         foreach (var name in file.Tensors.Keys)

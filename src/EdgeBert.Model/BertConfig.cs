@@ -6,22 +6,38 @@ namespace EdgeBert.Model;
 
 /// <summary>The arithmetic of the engine's linear layers: single precision, or int8 weights with activations
 /// quantized per token at run time.</summary>
-public enum Precision { Fp32, Int8 }
+public enum Precision
+{
+    /// <summary>Single-precision floats.</summary>
+    Fp32,
+    /// <summary>int8 weights with one scale per row, activations quantized per token at run time.</summary>
+    Int8,
+}
 
 /// <summary>A HuggingFace BERT config.json. Known fields are typed properties; every key of the
 /// original file (known or not) is kept in <see cref="Extra"/> and written back by <see cref="Save"/>,
 /// so a checkpoint this project writes carries everything the user's file had.</summary>
 public sealed class BertConfig
 {
+    /// <summary>vocab_size: rows of the word embeddings.</summary>
     public int VocabSize { get; set; } = 30522;
+    /// <summary>hidden_size: the width of every token's state.</summary>
     public int HiddenSize { get; set; } = 768;
+    /// <summary>num_hidden_layers: encoder layers.</summary>
     public int NumHiddenLayers { get; set; } = 12;
+    /// <summary>num_attention_heads: heads per layer, each hidden_size / heads wide.</summary>
     public int NumAttentionHeads { get; set; } = 12;
+    /// <summary>intermediate_size: the feed-forward block's inner width.</summary>
     public int IntermediateSize { get; set; } = 3072;
+    /// <summary>hidden_act: only the exact erf GELU ("gelu") runs.</summary>
     public string HiddenAct { get; set; } = "gelu";
+    /// <summary>max_position_embeddings: the longest sequence.</summary>
     public int MaxPositionEmbeddings { get; set; } = 512;
+    /// <summary>type_vocab_size: token types (2 for sentence pairs).</summary>
     public int TypeVocabSize { get; set; } = 2;
+    /// <summary>layer_norm_eps: added to the variance inside LayerNorm's square root.</summary>
     public double LayerNormEps { get; set; } = 1e-12;
+    /// <summary>pad_token_id.</summary>
     public int PadTokenId { get; set; }
     /// <summary>Label names by class id (id2label). HuggingFace's default is two labels LABEL_0, LABEL_1.</summary>
     public IReadOnlyList<string> Labels { get; set; } = ["LABEL_0", "LABEL_1"];
@@ -42,8 +58,11 @@ public sealed class BertConfig
     /// overwritten by the properties).</summary>
     public JsonObject Extra { get; private set; } = new();
 
+    /// <summary>The number of classifier outputs (1 for regression).</summary>
     public int NumLabels => Labels.Count;
+    /// <summary>Whether the head predicts a score rather than a label.</summary>
     public bool IsRegression => ProblemType == "regression" || NumLabels == 1;
+    /// <summary>The width of one attention head.</summary>
     public int HeadDim => HiddenSize / NumAttentionHeads;
 
     /// <summary>Standard shapes with random weights for benchmarks and tests: base, mini (Turc et al.
@@ -58,6 +77,7 @@ public sealed class BertConfig
         _ => throw new ArgumentException($"unknown model shape '{shape}' (base, mini or tiny)"),
     };
 
+    /// <summary>Reads config.json; errors name the file and the key.</summary>
     public static BertConfig Load(string path)
     {
         return Parse(ModelFiles.ReadText(path, ModelFiles.MaxJsonBytes), path);

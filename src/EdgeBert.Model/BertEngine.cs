@@ -5,6 +5,7 @@ namespace EdgeBert.Model;
 /// <summary>One sequence of token ids; token types default to 0.</summary>
 public readonly record struct SequenceInput(int[] InputIds, int[]? TokenTypeIds = null)
 {
+    /// <summary>The ids and token types of a tokenized text.</summary>
     public static SequenceInput From(TokenizedText t) => new(t.InputIds, t.TokenTypeIds);
 }
 
@@ -12,9 +13,13 @@ public readonly record struct SequenceInput(int[] InputIds, int[]? TokenTypeIds 
 /// feed-forward block ran on; Flops and DenseFlops are exact multiply-add counts.</summary>
 public sealed class SequenceResult
 {
+    /// <summary>The classifier's outputs (empty without a classifier head).</summary>
     public required float[] Logits { get; init; }
+    /// <summary>Per layer, the tokens its feed-forward block ran on.</summary>
     public required int[] Kept { get; init; }
+    /// <summary>Exact multiply-adds of this sequence.</summary>
     public required long Flops { get; init; }
+    /// <summary>Multiply-adds of this sequence without gates.</summary>
     public required long DenseFlops { get; init; }
     /// <summary>Final hidden states of the surviving tokens [rows, hidden], when asked for.</summary>
     public float[]? Hidden { get; init; }
@@ -45,8 +50,10 @@ public sealed record RunOptions(bool UseGates = true, bool ReturnHidden = false,
 /// at construction (copies: what the caller passed in is never changed; embeddings and LayerNorm
 /// parameters are read in place). Immutable, so one engine is shared freely: many threads can run it at
 /// once, each with its own <see cref="InferenceWorkspace"/> (a workspace shared by two running threads is detected
-/// and refused, since their activations would overwrite each other's).</summary>
-public sealed class BertEngine
+/// and refused, since their activations would overwrite each other's). Dispose frees the packed weights' native
+/// memory once the runs in progress have finished; a run started afterwards throws ObjectDisposedException.
+/// </summary>
+public sealed class BertEngine : IDisposable
 {
     sealed class Layer
     {
@@ -58,8 +65,13 @@ public sealed class BertEngine
     readonly Layer[] _layers;
     readonly LinearLayer? _pooler, _classifier;
     readonly float _eps;
+    /// <summary>1 for the owner plus 1 per run in progress; the weights are freed when it reaches 0.</summary>
+    int _references = 1;
+    int _disposed;
 
+    /// <summary>The model's configuration.</summary>
     public BertConfig Config { get; }
+    /// <summary>The arithmetic of the linear layers.</summary>
     public Precision Precision { get; }
     /// <summary>The path of the FP32 kernels (every kernel but the INT8 products); weights are packed for it.</summary>
     public Isa Isa { get; }
@@ -67,10 +79,13 @@ public sealed class BertEngine
     public Int8Path? Int8Path { get; }
     /// <summary>The gates' decision rule, or null for a model without gates.</summary>
     public TokenGateEvaluator? Gates { get; }
+    /// <summary>Whether the model has token gates.</summary>
     public bool HasGates => Gates is not null;
     /// <summary>m_j of METHOD.md point 4, or null for a model without gates.</summary>
     public IReadOnlyList<int>? GateKeptCounts => Gates?.KeptCounts;
+    /// <summary>hidden_size.</summary>
     public int Hidden => Config.HiddenSize;
+    /// <summary>The classifier's outputs, 0 without a classifier head.</summary>
     public int NumLabels => _classifier?.OutFeatures ?? 0;
 
     /// <summary>Packs <paramref name="weights"/> for <see cref="EngineOptions.Precision"/> (by default the
@@ -130,6 +145,7 @@ public sealed class BertEngine
                 options.GateThreshold ?? config.GateThreshold);
     }
 
+    /// <summary>An engine for a loaded checkpoint; see the constructor.</summary>
     public static BertEngine Load(BertCheckpoint checkpoint, EngineOptions? options = null) =>
         new(checkpoint.Config, checkpoint.Weights, options);
 
@@ -159,17 +175,54 @@ public sealed class BertEngine
         RunOptions? options = null, WorkerPool? pool = null)
     {
         Validate(batch);
-        workspace.Enter();
+        AddReference();
         try
         {
-            return Forward(batch, workspace, options ?? new RunOptions(), pool ?? WorkerPool.Single);
+            workspace.Enter();
+            try
+            {
+                return Forward(batch, workspace, options ?? new RunOptions(), pool ?? WorkerPool.Single);
+            }
+            finally
+            {
+                workspace.Exit();
+            }
         }
         finally
         {
-            workspace.Exit();
+            Release();
         }
     }
 
+    void AddReference()
+    {
+        for (int seen = Volatile.Read(ref _references); ; )
+        {
+            if (seen == 0) throw new ObjectDisposedException(nameof(BertEngine));
+            int before = Interlocked.CompareExchange(ref _references, seen + 1, seen);
+            if (before == seen) return;
+            seen = before;
+        }
+    }
+
+    void Release()
+    {
+        if (Interlocked.Decrement(ref _references) != 0) return;
+        foreach (var layer in _layers)
+            foreach (var linear in (LinearLayer[])[layer.Qkv, layer.AttentionOutput, layer.Intermediate, layer.Output])
+                linear.Dispose();
+        _pooler?.Dispose();
+        _classifier?.Dispose();
+    }
+
+    /// <summary>Frees the packed weights (native memory) now, or when the last run in progress ends; runs started
+    /// afterwards throw ObjectDisposedException. Calling it again does nothing.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) Release();
+    }
+
+    /// <summary>Runs a batch with a workspace of its own (allocated per call).</summary>
     public SequenceResult[] Run(IReadOnlyList<SequenceInput> batch, RunOptions? options = null,
         WorkerPool? pool = null) =>
         Run(batch, new InferenceWorkspace(), options, pool);

@@ -8,7 +8,9 @@ public sealed record TrainingForwardOptions
 {
     /// <summary>Dropout on (hidden_dropout_prob of the config, or <see cref="DropoutProbability"/>).</summary>
     public bool Training { get; init; }
+    /// <summary>Probability of zeroing an activation in dropout (0: no dropout).</summary>
     public float DropoutProbability { get; init; } = 0.1f;
+    /// <summary>The dropout masks' random source.</summary>
     public Rng? Rng { get; init; }
     /// <summary>Scale tokens by their rank's gate (METHOD.md point 3, "soft"); off for dense training.</summary>
     public bool UseGates { get; init; }
@@ -18,7 +20,9 @@ public sealed record TrainingForwardOptions
 /// model has no classifier) and, per gated layer, the rank of every token.</summary>
 public sealed class TrainingForwardResult
 {
+    /// <summary>The logits (or MLM scores) [sequences or tokens, outputs].</summary>
     public required Tensor Output { get; init; }
+    /// <summary>The packed batch the forward pass ran on.</summary>
     public required SequenceBatch Batch { get; init; }
     /// <summary>Per gated layer, the rank of every token row (empty without gates).</summary>
     public required IReadOnlyList<int[]> Ranks { get; init; }
@@ -41,13 +45,16 @@ public sealed class BertTrainingGraph
     readonly float _eps;
     readonly int _heads;
 
+    /// <summary>The model's configuration.</summary>
     public BertConfig Config { get; }
+    /// <summary>The parameters, trained in place.</summary>
     public BertWeights Weights { get; }
     /// <summary>Every trainable tensor under its HuggingFace name.</summary>
     public IReadOnlyList<(string Name, Tensor Tensor)> Parameters { get; }
     /// <summary>The gate vectors g_j (empty for a dense model).</summary>
     public IReadOnlyList<Tensor> Gates { get; }
 
+    /// <summary>A training graph over <paramref name="weights"/> (shared, not copied).</summary>
     public BertTrainingGraph(BertConfig config, BertWeights weights)
     {
         Config = config;

@@ -4,8 +4,11 @@ namespace EdgeBert.Model;
 /// are [out, in] (y = x W^T + b).</summary>
 public sealed class Param(int[] shape, float[]? data = null)
 {
+    /// <summary>The dimensions, outermost first.</summary>
     public int[] Shape { get; } = shape;
+    /// <summary>The values, row-major.</summary>
     public float[] Values { get; } = data ?? new float[SafeTensors.Product(shape)];
+    /// <summary>The number of values.</summary>
     public long Length => SafeTensors.Product(Shape);
     /// <summary>The int8 form the checkpoint stored this matrix in (Values are its
     /// dequantized floats), or null.</summary>
@@ -15,8 +18,11 @@ public sealed class Param(int[] shape, float[]? data = null)
 /// <summary>The parameters of one encoder layer.</summary>
 public sealed class BertLayerWeights
 {
+    /// <summary>Self-attention projections: weight [hidden, hidden], bias [hidden].</summary>
     public required Param QueryWeight, QueryBias, KeyWeight, KeyBias, ValueWeight, ValueBias;
+    /// <summary>The attention output projection and the LayerNorm after it.</summary>
     public required Param AttentionOutputWeight, AttentionOutputBias, AttentionLayerNormWeight, AttentionLayerNormBias;
+    /// <summary>The feed-forward block (intermediate, output) and the LayerNorm after it.</summary>
     public required Param IntermediateWeight, IntermediateBias, OutputWeight, OutputBias, OutputLayerNormWeight,
         OutputLayerNormBias;
     /// <summary>Token gate vector g_j of METHOD.md, [gate_positions], or null for a dense model.</summary>
@@ -26,21 +32,26 @@ public sealed class BertLayerWeights
 /// <summary>The masked-language-model head (cls.predictions.*); its decoder is tied to the word embeddings.</summary>
 public sealed class BertMlmHeadWeights
 {
+    /// <summary>The transform dense layer, its LayerNorm, and the decoder bias [vocab].</summary>
     public required Param TransformWeight, TransformBias, TransformLayerNormWeight, TransformLayerNormBias, DecoderBias;
 }
 
 /// <summary>All parameters of BertModel / BertForSequenceClassification.</summary>
 public sealed class BertWeights
 {
+    /// <summary>The embeddings (word, position, token type) and their LayerNorm.</summary>
     public required Param WordEmbeddings, PositionEmbeddings, TokenTypeEmbeddings, EmbeddingLayerNormWeight,
         EmbeddingLayerNormBias;
+    /// <summary>The encoder layers.</summary>
     public required BertLayerWeights[] Layers;
     /// <summary>Pooler (tanh(dense(h[CLS]))); absent in a bare MLM checkpoint.</summary>
     public Param? PoolerWeight, PoolerBias;
     /// <summary>Sequence classifier [num_labels, hidden]; absent in a bare BertModel.</summary>
     public Param? ClassifierWeight, ClassifierBias;
+    /// <summary>The masked-language-model head, or null.</summary>
     public BertMlmHeadWeights? MlmHead;
 
+    /// <summary>Whether the layers carry token gates.</summary>
     public bool HasGates => Layers.Length > 0 && Layers[0].Gate is not null;
 
     /// <summary>Whether INT8 precision stores and runs a parameter in int8: the encoder's linear weights and

@@ -9,22 +9,30 @@ namespace EdgeBert.Model;
 /// <summary>Tokens, ids and token types of one encoded input: [CLS] A [SEP] (B [SEP]).</summary>
 public sealed record TokenizedText(string[] Tokens, int[] InputIds, int[] TokenTypeIds)
 {
+    /// <summary>The number of tokens.</summary>
     public int Length => InputIds.Length;
 }
 
 /// <summary>Tokenizer settings as tokenizer_config.json gives them (HuggingFace defaults otherwise).</summary>
 public sealed record BertTokenizerOptions
 {
+    /// <summary>Lowercase (and by default strip accents) before WordPiece.</summary>
     public bool DoLowerCase { get; init; } = true;
     /// <summary>null: strip accents exactly when lowercasing (HF's default).</summary>
     public bool? StripAccents { get; init; }
+    /// <summary>Split CJK characters into words of their own.</summary>
     public bool TokenizeChineseChars { get; init; } = true;
     /// <summary>int.MaxValue when the config gives none (HF then does not truncate by default).</summary>
     public int ModelMaxLength { get; init; } = int.MaxValue;
+    /// <summary>The unknown token.</summary>
     public string UnknownToken { get; init; } = "[UNK]";
+    /// <summary>The separator token.</summary>
     public string SeparatorToken { get; init; } = "[SEP]";
+    /// <summary>The padding token.</summary>
     public string PaddingToken { get; init; } = "[PAD]";
+    /// <summary>The classification token that starts every input.</summary>
     public string ClassificationToken { get; init; } = "[CLS]";
+    /// <summary>The mask token of masked-language modelling.</summary>
     public string MaskToken { get; init; } = "[MASK]";
 }
 
@@ -45,13 +53,21 @@ public sealed class BertWordPieceTokenizer
     readonly Dictionary<string, int> _vocab;
     readonly string[] _specialTokens;
 
+    /// <summary>The settings the tokenizer runs with.</summary>
     public BertTokenizerOptions Options { get; }
+    /// <summary>Lines of vocab.txt.</summary>
     public int VocabSize { get; }
+    /// <summary>model_max_length of tokenizer_config.json, else int.MaxValue.</summary>
     public int ModelMaxLength => Options.ModelMaxLength;
+    /// <summary>The id of the unknown token.</summary>
     public int UnknownId { get; }
+    /// <summary>The id of [CLS].</summary>
     public int ClsId { get; }
+    /// <summary>The id of [SEP].</summary>
     public int SepId { get; }
+    /// <summary>The id of [PAD].</summary>
     public int PadId { get; }
+    /// <summary>The id of [MASK].</summary>
     public int MaskId { get; }
 
     BertWordPieceTokenizer(string vocabPath, byte[] vocabBytes, BertTokenizerOptions options)
@@ -101,27 +117,37 @@ public sealed class BertWordPieceTokenizer
         catch (ArgumentException e) { throw new InvalidDataException($"{vocabPath}: {e.Message}"); }
     }
 
+    /// <summary>Reads vocab.txt and, when given, tokenizer_config.json.</summary>
     public static BertWordPieceTokenizer Load(string vocabPath, string? tokenizerConfigPath = null)
     {
         var options = tokenizerConfigPath is null ? new BertTokenizerOptions() : ReadOptions(tokenizerConfigPath);
         return Load(vocabPath, options);
     }
 
+    /// <summary>Reads vocab.txt and runs with <paramref name="options"/>.</summary>
     public static BertWordPieceTokenizer Load(string vocabPath, BertTokenizerOptions options)
     {
         return new BertWordPieceTokenizer(vocabPath, ModelFiles.ReadBytes(vocabPath, ModelFiles.MaxVocabBytes),
             options);
     }
 
+    /// <summary>A tokenizer from vocab.txt's bytes; <paramref name="name"/> stands for them in error messages.
+    /// </summary>
+    internal static BertWordPieceTokenizer FromBytes(byte[] vocab, string name, BertTokenizerOptions options) =>
+        new(name, vocab, options);
+
     /// <summary>Reads do_lower_case, strip_accents, tokenize_chinese_chars, model_max_length
     /// and the special tokens.</summary>
-    public static BertTokenizerOptions ReadOptions(string path)
+    public static BertTokenizerOptions ReadOptions(string path) =>
+        ParseOptions(ModelFiles.ReadText(path, ModelFiles.MaxJsonBytes), path);
+
+    /// <summary>Parses tokenizer_config.json text; <paramref name="path"/> names it in error messages.</summary>
+    internal static BertTokenizerOptions ParseOptions(string json, string path)
     {
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(ModelFiles.ReadText(path, ModelFiles.MaxJsonBytes),
-                documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false });
+            root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false });
         }
         catch (JsonException e) { throw new InvalidDataException($"{path}: invalid JSON ({e.Message})"); }
         if (root is not JsonObject o) throw new InvalidDataException($"{path}: top level is not a JSON object");
@@ -169,6 +195,7 @@ public sealed class BertWordPieceTokenizer
             $"{path}: key '{key}' is not a non-empty token string, got {n.ToJsonString()}"),
     };
 
+    /// <summary>The id of a token, or null when the vocabulary lacks it.</summary>
     public int? TokenToId(string token) => _vocab.TryGetValue(token, out int id) ? id : null;
 
     /// <summary>HF's tokenize(): the word pieces of a text, without [CLS]/[SEP].</summary>

@@ -6,11 +6,16 @@ namespace EdgeBert.Model;
 /// The INT8 engine runs its linear weights in this form, and the word embeddings are stored in it.</summary>
 public sealed class Int8Matrix
 {
+    /// <summary>Rows (output features).</summary>
     public int Rows { get; }
+    /// <summary>Columns (input features).</summary>
     public int Cols { get; }
+    /// <summary>The int8 values [Rows, Cols], row-major, in [-127, 127].</summary>
     public sbyte[] Values { get; }
+    /// <summary>One scale per row: a value is q * scale.</summary>
     public float[] Scales { get; }
 
+    /// <summary>A matrix from its values and row scales (not copied).</summary>
     public Int8Matrix(sbyte[] values, float[] scales, int rows, int cols)
     {
         if (values.Length != (long)rows * cols)
@@ -37,6 +42,7 @@ public sealed class Int8Matrix
         return p.Int8 is { } stored && stored.Represents(p.Values) ? stored : Quantize(p.Values, rows, cols);
     }
 
+    /// <summary>Writes q * scale of every value into <paramref name="destination"/>.</summary>
     public void Dequantize(Span<float> destination)
     {
         for (int r = 0; r < Rows; r++)
@@ -47,6 +53,7 @@ public sealed class Int8Matrix
         }
     }
 
+    /// <summary>q * scale of every value.</summary>
     public float[] Dequantize()
     {
         var values = new float[Values.Length];

@@ -5,7 +5,7 @@ namespace EdgeBert.Model;
 /// <summary>A linear layer of the inference engine, y = x W^T + b (W stored [out, in] as nn.Linear does),
 /// with its weight packed once for the kernels. Each kind owns its precision, so the forward pass does
 /// not change when a layer computes in another one.</summary>
-internal abstract class LinearLayer
+internal abstract class LinearLayer : IDisposable
 {
     public abstract int InFeatures { get; }
     public abstract int OutFeatures { get; }
@@ -14,6 +14,9 @@ internal abstract class LinearLayer
     /// both row-major and contiguous.</summary>
     public abstract void Forward(int rows, ReadOnlySpan<float> x, Span<float> y, bool accumulate,
         GemmEpilogue epilogue, WorkerPool pool);
+
+    /// <summary>Frees the packed weight's memory.</summary>
+    public abstract void Dispose();
 }
 
 /// <summary>A single-precision linear layer over the FP32 GEMM.</summary>
@@ -28,6 +31,8 @@ internal sealed class Fp32Linear(PackedWeight weight, float[] bias) : LinearLaye
     public override void Forward(int rows, ReadOnlySpan<float> x, Span<float> y, bool accumulate,
         GemmEpilogue epilogue, WorkerPool pool) =>
         Gemm.Multiply(rows, x, InFeatures, weight, y, OutFeatures, accumulate, bias, epilogue, pool);
+
+    public override void Dispose() => weight.Dispose();
 }
 
 /// <summary>An INT8 linear layer: int8 weights with one scale per output feature, activations quantized per
@@ -44,4 +49,6 @@ internal sealed class Int8Linear(QuantizedWeight weight, float[] bias, Isa isa) 
     public override void Forward(int rows, ReadOnlySpan<float> x, Span<float> y, bool accumulate,
         GemmEpilogue epilogue, WorkerPool pool) =>
         Int8Gemm.Multiply(rows, x, InFeatures, weight, y, OutFeatures, accumulate, bias, epilogue, pool, isa);
+
+    public override void Dispose() => weight.Dispose();
 }

@@ -43,11 +43,35 @@ static class ModelFiles
         return bytes;
     }
 
+    /// <summary>Reads <paramref name="stream"/> to its end, refusing it once it passes <paramref name="maxBytes"/>
+    /// (whatever length it claims), so an endless or huge stream cannot exhaust memory. <paramref name="name"/>
+    /// stands for the stream in error messages.</summary>
+    public static byte[] ReadBytes(Stream stream, long maxBytes, string name)
+    {
+        var buffer = new MemoryStream();
+        var chunk = new byte[1 << 16];
+        for (int n; (n = stream.Read(chunk)) > 0;)
+        {
+            if (buffer.Length + n > maxBytes)
+                throw new InvalidDataException($"{name}: larger than the {maxBytes >> 20} MB limit");
+            buffer.Write(chunk, 0, n);
+        }
+        if (buffer.Length == 0) throw new InvalidDataException($"{name}: empty");
+        return buffer.ToArray();
+    }
+
+    /// <summary>Text as <see cref="ReadText(string, long)"/> decodes it, from a stream read as
+    /// <see cref="ReadBytes(Stream, long, string)"/> does.</summary>
+    public static string ReadText(Stream stream, long maxBytes, string name) =>
+        Decode(ReadBytes(stream, maxBytes, name));
+
     /// <summary>The text of a file as File.ReadAllText decodes it (UTF-8 unless a byte order mark says otherwise).
     /// </summary>
-    public static string ReadText(string path, long maxBytes)
+    public static string ReadText(string path, long maxBytes) => Decode(ReadBytes(path, maxBytes));
+
+    static string Decode(byte[] bytes)
     {
-        using var reader = new StreamReader(new MemoryStream(ReadBytes(path, maxBytes)), Encoding.UTF8, true);
+        using var reader = new StreamReader(new MemoryStream(bytes), Encoding.UTF8, true);
         return reader.ReadToEnd();
     }
 }

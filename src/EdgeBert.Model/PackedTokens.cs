@@ -7,10 +7,15 @@ public sealed class PackedTokens
 {
     int[] _offsets = [], _lengths = [], _positions = [];
 
+    /// <summary>The number of sequences.</summary>
     public int Count { get; private set; }
+    /// <summary>The live tokens of all sequences (rows of the buffer).</summary>
     public int Rows { get; private set; }
+    /// <summary>Each sequence's first row.</summary>
     public ReadOnlySpan<int> Offsets => _offsets.AsSpan(0, Count);
+    /// <summary>Each sequence's live tokens.</summary>
     public ReadOnlySpan<int> Lengths => _lengths.AsSpan(0, Count);
+    /// <summary>Each row's position in its original sequence.</summary>
     public ReadOnlySpan<int> Positions => _positions.AsSpan(0, Rows);
 
     /// <summary>Lays the sequences out one after the other, every token at its own position.</summary>

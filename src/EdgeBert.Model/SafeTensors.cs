@@ -9,12 +9,21 @@ namespace EdgeBert.Model;
 /// of the data section.</summary>
 public sealed record SafeTensorInfo(string Name, string DType, int[] Shape, long Begin, long End)
 {
+    /// <summary>The number of values.</summary>
     public long ElementCount => SafeTensors.Product(Shape);
 }
 
 /// <summary>How a checkpoint stores its tensors: all in F32 or F16, or (Int8) the parameters INT8 precision runs
 /// in int8 as I8 with F32 scales (see <see cref="BertWeights.IsInt8"/>) and the rest in F32.</summary>
-public enum TensorStorage { F32, F16, Int8 }
+public enum TensorStorage
+{
+    /// <summary>Every tensor as F32.</summary>
+    F32,
+    /// <summary>Every tensor as F16 (half the size; inference reads it back as F32).</summary>
+    F16,
+    /// <summary>The INT8 parameters as I8 with F32 scales, the rest as F32.</summary>
+    Int8,
+}
 
 /// <summary>Reader for the safetensors format: u64 LE header length N, N bytes of JSON
 /// {name: {dtype, shape, data_offsets: [begin, end)}, "__metadata__": {...}}, then the data.
@@ -26,15 +35,18 @@ public sealed class SafeTensorsFile : IDisposable
     const long MaxHeaderBytes = 100L << 20;
     const int MaxNameLength = 1000;
 
-    readonly FileStream _stream;
+    readonly Stream _stream;
     readonly long _dataStart;
     readonly Dictionary<string, SafeTensorInfo> _tensors;
 
+    /// <summary>The file's path, or the name a stream was given.</summary>
     public string Path { get; }
+    /// <summary>The header's tensors by name.</summary>
     public IReadOnlyDictionary<string, SafeTensorInfo> Tensors => _tensors;
+    /// <summary>The header's __metadata__.</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
-    SafeTensorsFile(string path, FileStream stream, long dataStart, Dictionary<string, SafeTensorInfo> tensors,
+    SafeTensorsFile(string path, Stream stream, long dataStart, Dictionary<string, SafeTensorInfo> tensors,
                     Dictionary<string, string> metadata)
     {
         Path = path;
@@ -44,26 +56,37 @@ public sealed class SafeTensorsFile : IDisposable
         Metadata = metadata;
     }
 
-    public static SafeTensorsFile Open(string path)
+    /// <summary>Opens a file (a regular file only) and validates its header.</summary>
+    public static SafeTensorsFile Open(string path) => Open(ModelFiles.OpenRegular(path, long.MaxValue), path);
+
+    /// <summary>Reads the safetensors data that starts at <paramref name="stream"/>'s position and runs to its end;
+    /// <paramref name="name"/> stands for it in error messages. The file takes ownership of the stream. A stream
+    /// that cannot seek is copied into memory first, at most 2 GB of it.</summary>
+    public static SafeTensorsFile Open(Stream stream, string name)
     {
-        var stream = ModelFiles.OpenRegular(path, long.MaxValue);
         try
         {
-            long fileLength = stream.Length;
-            if (fileLength < 8) throw Bad(path, $"file is {fileLength} bytes, too short for the 8-byte header length");
+            if (!stream.CanSeek)
+            {
+                var copy = new MemoryStream(ModelFiles.ReadBytes(stream, Array.MaxLength, name), writable: false);
+                stream.Dispose();
+                stream = copy;
+            }
+            long start = stream.Position, fileLength = stream.Length - start;
+            if (fileLength < 8) throw Bad(name, $"file is {fileLength} bytes, too short for the 8-byte header length");
             Span<byte> lengthBytes = stackalloc byte[8];
             stream.ReadExactly(lengthBytes);
             ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
             // The value comes from foreign bytes (another file renamed, say): saying it would print those bytes.
             if (headerLength > (ulong)(fileLength - 8))
-                throw Bad(path, $"header length field goes beyond the end of the file ({fileLength} bytes)");
+                throw Bad(name, $"header length field goes beyond the end of the file ({fileLength} bytes)");
             if ((long)headerLength > MaxHeaderBytes)
-                throw Bad(path, "header length field is above the 100 MB limit");
+                throw Bad(name, "header length field is above the 100 MB limit");
             var header = new byte[headerLength];
             stream.ReadExactly(header);
-            long dataStart = 8 + (long)headerLength;
-            var (tensors, metadata) = ParseHeader(path, header, fileLength - dataStart);
-            return new SafeTensorsFile(path, stream, dataStart, tensors, metadata);
+            long dataStart = start + 8 + (long)headerLength;
+            var (tensors, metadata) = ParseHeader(name, header, fileLength - 8 - (long)headerLength);
+            return new SafeTensorsFile(name, stream, dataStart, tensors, metadata);
         }
         catch
         {
@@ -175,6 +198,7 @@ public sealed class SafeTensorsFile : IDisposable
 
     static InvalidDataException Bad(string path, string what) => new($"{path}: {what}");
 
+    /// <summary>Whether the file has a tensor of this name.</summary>
     public bool Contains(string name) => _tensors.ContainsKey(name);
 
     /// <summary>Reads one tensor converted to float (F32, F16, BF16, F64 stored).</summary>
@@ -237,15 +261,12 @@ public sealed class SafeTensorsFile : IDisposable
 
     void ReadExactlyAt(long offset, Span<byte> buffer, SafeTensorInfo info)
     {
-        int read = 0;
-        while (read < buffer.Length)
-        {
-            int n = RandomAccess.Read(_stream.SafeFileHandle, buffer[read..], offset + read);
-            if (n == 0) throw new InvalidDataException($"{Path}: file ended while reading tensor '{info.Name}'");
-            read += n;
-        }
+        _stream.Position = offset;
+        if (_stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false) < buffer.Length)
+            throw new InvalidDataException($"{Path}: file ended while reading tensor '{info.Name}'");
     }
 
+    /// <summary>Closes the file.</summary>
     public void Dispose() => _stream.Dispose();
 }
 
@@ -383,8 +404,11 @@ public static class SafeTensors
 /// <summary>A tensor to write: floats stored as F32 or F16, or int8 values stored as I8.</summary>
 public sealed class StoredTensor
 {
+    /// <summary>The tensor's name.</summary>
     public string Name { get; }
+    /// <summary>The dimensions, outermost first.</summary>
     public int[] Shape { get; }
+    /// <summary>The safetensors dtype it is written as.</summary>
     public string DType { get; }
     internal float[]? Floats { get; }
     internal sbyte[]? Int8 { get; }
@@ -395,7 +419,10 @@ public sealed class StoredTensor
         Name = name; Shape = shape; DType = dtype; Floats = floats; Int8 = int8;
     }
 
+    /// <summary>Floats written as F32.</summary>
     public static StoredTensor F32(string name, int[] shape, float[] data) => new(name, shape, "F32", data, null);
+    /// <summary>Floats written as F16.</summary>
     public static StoredTensor F16(string name, int[] shape, float[] data) => new(name, shape, "F16", data, null);
+    /// <summary>int8 values written as I8.</summary>
     public static StoredTensor I8(string name, int[] shape, sbyte[] data) => new(name, shape, "I8", null, data);
 }

@@ -1,7 +1,13 @@
 namespace EdgeBert.Model;
 
 /// <summary>How a sequence's last hidden states become one vector.</summary>
-public enum Pooling { Mean, Cls }
+public enum Pooling
+{
+    /// <summary>The mean of every token's last hidden state.</summary>
+    Mean,
+    /// <summary>The [CLS] token's last hidden state.</summary>
+    Cls,
+}
 
 /// <summary>Sentence embeddings as sentence-transformers computes them: the mean of the last hidden states over
 /// the tokens (or the [CLS] token's state), then divided by its L2 norm.</summary>
@@ -11,6 +17,7 @@ public static class SentenceEmbedding
     /// `edgebert import --pooling` (sentence-transformers keeps it in a separate 1_Pooling/config.json).</summary>
     public const string PoolingKey = "sentence_pooling";
 
+    /// <summary>Reads "mean" or "cls".</summary>
     public static Pooling ParsePooling(string text) => text switch
     {
         "mean" => Pooling.Mean,
@@ -23,7 +30,11 @@ public static class SentenceEmbedding
     public static Pooling DefaultPooling(BertConfig config) =>
         config.Extra[PoolingKey] is { } node ? ParsePooling(node.ToString()) : Pooling.Mean;
 
+    /// <summary>One sequence's embedding from its last hidden states.</summary>
     /// <param name="hidden">[tokens, width] row-major: every token of one sequence (no padding).</param>
+    /// <param name="width">The hidden size.</param>
+    /// <param name="pooling">Mean over the tokens, or the first ([CLS]) token.</param>
+    /// <param name="normalize">Whether to divide by the L2 norm.</param>
     public static float[] Pool(ReadOnlySpan<float> hidden, int width, Pooling pooling, bool normalize)
     {
         if (width <= 0 || hidden.Length == 0 || hidden.Length % width != 0)

@@ -7,6 +7,7 @@ namespace EdgeBert.Model;
 /// the training graph ranks tokens with it to scale them by their rank's gate (soft).</summary>
 public sealed class TokenGateEvaluator
 {
+    /// <summary>The keep threshold when the config gives none.</summary>
     public const float DefaultThreshold = 0.5f;
 
     readonly int[] _keptCounts;
@@ -17,6 +18,8 @@ public sealed class TokenGateEvaluator
     /// <summary>m_j per layer (see <see cref="ComputeKeptCounts"/>).</summary>
     public IReadOnlyList<int> KeptCounts => _keptCounts;
 
+    /// <summary>The rule for the gates of each layer (null for a layer without gates) at <paramref name="threshold"/>.
+    /// </summary>
     public TokenGateEvaluator(IReadOnlyList<float[]?> gatesPerLayer, float threshold = DefaultThreshold)
     {
         Threshold = threshold;
@@ -142,7 +145,9 @@ public sealed class TokenGateEvaluator
         float[] _significance = [];
         ulong[] _keys = [];
 
+        /// <summary>Room for <paramref name="n"/> significance values.</summary>
         public Span<float> Significance(int n) => Grown(ref _significance, n);
+        /// <summary>Room for <paramref name="n"/> sort keys.</summary>
         public Span<ulong> Keys(int n) => Grown(ref _keys, n);
 
         static Span<T> Grown<T>(ref T[] buffer, int n)

@@ -4,6 +4,8 @@ namespace EdgeBert.Model;
 /// (initializer_range, 0.02), biases 0, LayerNorm weight 1 and bias 0, gates 1. Deterministic per seed.</summary>
 public static class WeightInit
 {
+    /// <summary>Random weights for <paramref name="config"/> with the heads asked for, as HuggingFace initialises them.
+    /// </summary>
     public static BertWeights Random(BertConfig config, int seed, bool classifier = true, bool mlmHead = false,
         bool gates = false, float std = 0.02f)
     {

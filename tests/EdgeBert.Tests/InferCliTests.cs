@@ -251,7 +251,7 @@ public sealed class InferCliTests : IDisposable
         Assert.Equal(0, code);
         Assert.Equal("", stderr);
         var root = JsonDocument.Parse(stdout).RootElement;
-        Assert.Equal(["label", "probability", "logits", "kept", "flops", "dense_flops"],
+        Assert.Equal(["label", "probability", "probabilities", "logits", "kept", "flops", "dense_flops"],
             root.EnumerateObject().Select(p => p.Name));
         var engine = EngineFixtures.Gated.Value;
         var alone = engine.Run([c.Input])[0];
@@ -260,6 +260,10 @@ public sealed class InferCliTests : IDisposable
         int best = ArgMax(logits);
         Assert.Equal(engine.Config.Labels[best], root.GetProperty("label").GetString());
         Assert.Equal(Softmax(logits)[best], root.GetProperty("probability").GetDouble(), 6);
+        var probabilities = root.GetProperty("probabilities");
+        Assert.Equal(engine.Config.Labels, probabilities.EnumerateObject().Select(p => p.Name));
+        for (int i = 0; i < logits.Length; i++)
+            Assert.Equal(Softmax(logits)[i], probabilities.GetProperty(engine.Config.Labels[i]).GetDouble(), 6);
         Assert.Equal(c.Gated!.Kept, Ints(root.GetProperty("kept")));
         Assert.Equal(c.Gated.MultiplyAdds, root.GetProperty("flops").GetInt64());
         Assert.Equal(c.Dense.MultiplyAdds, root.GetProperty("dense_flops").GetInt64());
@@ -285,6 +289,22 @@ public sealed class InferCliTests : IDisposable
             Assert.EndsWith(string.Join(' ', survivors.Select(p => tokens[p])), layerLines[j]);
         }
         Assert.Contains(lines, l => l.Contains($"{c.Gated.MultiplyAdds} of {c.Dense.MultiplyAdds}"));
+    }
+
+    [Fact]
+    public void ClassifyJsonExplainCarriesTheSurvivingWordsAndStaysOneJsonLine()
+    {
+        var c = EngineFixtures.GatedCases().First(c => c.Text is not null && c.Pair is null);
+        var (code, stdout, stderr) = CliRun.Run("classify", "--model", EngineFixtures.TinyBertGated, "--explain",
+            "--json", "--threads", "1", c.Text!);
+        Assert.Equal(0, code);
+        Assert.Equal("", stderr);
+        Assert.Single(stdout.TrimEnd().Split('\n'));
+        var tokens = BertCheckpoint.Load(EngineFixtures.TinyBertGated).RequireTokenizer()
+            .Encode(c.Text!, null, 64).Tokens;
+        var layers = JsonDocument.Parse(stdout).RootElement.GetProperty("surviving_tokens").EnumerateArray()
+            .Select(l => l.EnumerateArray().Select(t => t.GetString()!).ToArray()).ToArray();
+        Assert.Equal(c.Gated!.Survivors!.Select(s => s.Select(p => tokens[p]).ToArray()).ToArray(), layers);
     }
 
     [Fact]

@@ -20,6 +20,8 @@ public class SelfTestVerbTests
             StringComparison.Ordinal));
         Assert.Contains($"isa supported: {string.Join(", ", IsaSelector.Supported.Select(IsaSelector.Name))}", lines);
         Assert.Contains("native aot: no (JIT)", lines);
+        // Only tools/publish-aot.sh embeds a model.
+        Assert.Contains("embedded model: none", lines);
         foreach (var key in new[] { "version", "runtime", "os", "architecture", "vector512 accelerated",
             "vector256 accelerated",
                                     "vector128 accelerated", "cpu features", "cores", "invariant globalization" })

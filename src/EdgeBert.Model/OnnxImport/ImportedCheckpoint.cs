@@ -11,6 +11,9 @@ public static class ImportedCheckpoint
     /// <summary>Writes config.json and model.safetensors (a bare BertModel, plus the pooler when the graph has
     /// one), vocab.txt with LF line ends, and tokenizer_config.json; then loads the directory back, which checks
     /// the vocabulary against vocab_size.</summary>
+    /// <param name="import">The converted graph.</param>
+    /// <param name="vocabText">vocab.txt's text (any line ends, with or without a byte order mark).</param>
+    /// <param name="directory">The model directory to write.</param>
     /// <param name="maxLength">model_max_length; default max_position_embeddings.</param>
     public static BertCheckpoint Write(OnnxImport import, string vocabText, string directory, int? maxLength = null)
     {

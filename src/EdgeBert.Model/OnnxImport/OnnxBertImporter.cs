@@ -14,6 +14,7 @@ public sealed record OnnxImport(BertConfig Config, BertWeights Weights, IReadOnl
 /// bias with an HF name. The config comes from the shapes and from a few constants of the graph.</summary>
 public static partial class OnnxBertImporter
 {
+    /// <param name="graph">The parsed ONNX graph.</param>
     /// <param name="heads">num_attention_heads when the graph's attention reshapes do not show it.</param>
     public static OnnxImport Convert(OnnxGraph graph, int? heads = null)
     {

@@ -8,10 +8,14 @@ namespace EdgeBert.Model.OnnxImport;
 /// in the file's bytes until asked for.</summary>
 public sealed class OnnxTensor
 {
+    /// <summary>ONNX TensorProto data types the import reads.</summary>
     public const int Float = 1, Int32 = 6, Int64 = 7, Double = 11;
 
+    /// <summary>The initializer's name.</summary>
     public required string Name { get; init; }
+    /// <summary>The dimensions, outermost first.</summary>
     public required long[] Dims { get; init; }
+    /// <summary>The TensorProto data type (see the constants).</summary>
     public required int DataType { get; init; }
     internal ReadOnlyMemory<byte> Raw { get; init; }
     internal float[]? FloatData { get; init; }
@@ -19,6 +23,7 @@ public sealed class OnnxTensor
     internal double[]? DoubleData { get; init; }
     internal bool External { get; init; }
 
+    /// <summary>The number of values.</summary>
     public long Count => Dims.Aggregate(1L, (a, d) => a * d);
 
     /// <summary>The values as floats (FLOAT or DOUBLE tensors), from raw_data or the typed field.</summary>
@@ -67,10 +72,15 @@ public sealed record OnnxAttribute(string Name, float F, long I, long[] Ints, On
 /// <summary>A node of the graph (NodeProto). Lists are mutable so tests can break a graph on purpose.</summary>
 public sealed class OnnxNode
 {
+    /// <summary>The node's name (may be empty).</summary>
     public string Name { get; set; } = "";
+    /// <summary>The operator, e.g. MatMul.</summary>
     public string OpType { get; set; } = "";
+    /// <summary>Names of the values the node reads.</summary>
     public List<string> Inputs { get; } = [];
+    /// <summary>Names of the values the node writes.</summary>
     public List<string> Outputs { get; } = [];
+    /// <summary>The node's attributes by name.</summary>
     public Dictionary<string, OnnxAttribute> Attributes { get; } = new(StringComparer.Ordinal);
 
     /// <summary>The node's name for error messages (exports may leave it empty).</summary>
@@ -81,10 +91,14 @@ public sealed class OnnxNode
 /// Only the fields a BERT import needs are read; the rest are skipped.</summary>
 public sealed class OnnxGraph
 {
+    /// <summary>The nodes in file order.</summary>
     public List<OnnxNode> Nodes { get; } = [];
+    /// <summary>The initializers by name.</summary>
     public Dictionary<string, OnnxTensor> Initializers { get; } = new(StringComparer.Ordinal);
+    /// <summary>Names of the graph's inputs.</summary>
     public List<string> Inputs { get; } = [];
 
+    /// <summary>Reads an .onnx file (a regular file of at most 2 GB).</summary>
     public static OnnxGraph Load(string path)
     {
         // Protocol buffers cannot exceed 2 GB; the file is read only if it is a regular file of at most that.
@@ -101,6 +115,7 @@ public sealed class OnnxGraph
 
     // Field numbers of onnx.proto: ModelProto.graph 7; GraphProto node 1, initializer 5, input 11,
     // sparse_initializer 15; ValueInfoProto.name 1; NodeProto input 1, output 2, name 3, op_type 4, attribute 5.
+    /// <summary>Parses the bytes of a ModelProto.</summary>
     public static OnnxGraph Parse(byte[] bytes)
     {
         ReadOnlyMemory<byte>? graphBytes = null;
