@@ -175,11 +175,12 @@ public class HostileModelTests(ITestOutputHelper output)
         var tokConfig = JsonNode.Parse(File.ReadAllText(Path.Combine(ModelTestFiles.TinyBert, TokConfig)))!
             .AsObject();
         int runs = 0, loaded = 0, wrong = 0;
-        var budget = Stopwatch.StartNew();
+        var clock = Stopwatch.StartNew();
         using var tmp = new ModelTestFiles.TempDir();
         foreach (var name in new[] { Config, Weights, Vocab, TokConfig })
             File.Copy(Path.Combine(ModelTestFiles.TinyBert, name), tmp.File(name));
-        for (; runs < 900 && budget.Elapsed < TimeSpan.FromSeconds(12); runs++)
+        // A fixed number of runs, not a time budget: a loaded machine makes the test slower, never weaker.
+        for (; runs < 400; runs++)
         {
             // One file mutated per run, in turn.
             string mutated = (runs % 3) switch { 0 => Weights, 1 => Config, _ => TokConfig };
@@ -207,9 +208,8 @@ public class HostileModelTests(ITestOutputHelper output)
             Assert.Contains(mutated, error.Message);
             Assert.DoesNotContain('\n', error.Message);
         }
-        output.WriteLine($"{runs} runs, {loaded} loaded and classified, {wrong} wrong answers, {budget.Elapsed}");
+        output.WriteLine($"{runs} runs, {loaded} loaded and classified, {wrong} wrong answers, {clock.Elapsed}");
         Assert.Equal(0, wrong);
-        Assert.True(runs >= 200, $"only {runs} runs in the time budget");
     }
 
     static readonly string[] Junk = ["-1", "0", "1", "4294967296", "99999999999999999999", "1e400", "2147483647",
