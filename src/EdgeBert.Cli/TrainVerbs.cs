@@ -75,7 +75,7 @@ static class TrainVerbs
               Prints the task's metrics, the FLOPs ratio (dense / run) and ms per example. For a gated model
               it also times the dense run and reports the measured speed-up.
               --data is a labelled file, or the task's directory (its dev file). --model defaults to
-              $EDGEBERT_MODEL, else the shipped weights/edgebert-minilm-sst2. --threads: default the number of cores.
+              $EDGEBERT_MODEL, else the shipped weights/edgebert-mini-sst2. --threads: default the number of cores.
               Texts are truncated to the model's length. A model whose head has another number of labels than the
               task is an error; one fine-tuned on another task (config.json finetuning_task), or whose label names
               differ from the task's, runs with a warning on stderr (class i is read as the task's label i).

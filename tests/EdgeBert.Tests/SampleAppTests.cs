@@ -9,7 +9,7 @@ public sealed class SampleAppTests
     [Fact]
     public void TheSamplePrintsTheEnginesLabelAndProbabilityForEachText()
     {
-        string model = Path.Combine(ModelTestFiles.RepoRoot, "weights", "edgebert-minilm-sst2");
+        string model = Path.Combine(ModelTestFiles.RepoRoot, "weights", "edgebert-mini-sst2");
         string[] texts = ["a gripping, beautifully made film", "a dull, lifeless mess"];
         var entry = Assembly.Load("ClassifySample").EntryPoint!;
         var output = new StringWriter();
