@@ -265,7 +265,7 @@ static class PeersCommand
         }
     }
 
-    static double Median(List<double> xs)
+    internal static double Median(List<double> xs)
     {
         var sorted = xs.Order().ToArray();
         int n = sorted.Length;

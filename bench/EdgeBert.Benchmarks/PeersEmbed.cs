@@ -146,7 +146,7 @@ static class PeersEmbed
                 ProcessIdle.Wait(settleMs, MaxSettleMs, []);
                 passes[p].Add(Pass(peers[p], calls));
             }
-        double[] median = passes.Select(t => sequences.Count / Median(t)).ToArray();
+        double[] median = passes.Select(t => sequences.Count / PeersCommand.Median(t)).ToArray();
         double[] best = passes.Select(t => sequences.Count / t.Min()).ToArray();
         for (int p = 0; p < peers.Length; p++)
             Console.WriteLine(string.Create(inv, $"{peers[p].Name,-27} {median[p],9:F1} texts/s median, "
@@ -180,13 +180,6 @@ static class PeersEmbed
         long start = Stopwatch.GetTimestamp();
         foreach (var call in calls) peer.Embed(call);
         return Stopwatch.GetElapsedTime(start).TotalSeconds;
-    }
-
-    static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2]
-            : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
     static double Cosine(float[] a, float[] b)
@@ -277,13 +270,7 @@ static class PeersEmbed
 
         public OrtEmbedder(string onnxPath, int threads, int hidden, Pooling pooling)
         {
-            using var options = new SessionOptions
-            {
-                GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-                IntraOpNumThreads = threads,
-                InterOpNumThreads = 1,
-                ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-            };
+            using var options = OnnxRuntimePeer.SessionOptionsFor(threads);
             _session = new InferenceSession(onnxPath, options);
             (_hidden, _pooling) = (hidden, pooling);
         }

@@ -55,6 +55,15 @@ sealed class EdgeBertPeer(BertEngine engine, SequenceInput[] batch, int threads,
 /// model is the DynamicQuantizeMatMul rewrite of tools/onnx_quantize_dynamic.py.</summary>
 sealed class OnnxRuntimePeer : IPeer
 {
+    /// <summary>How every peer runs ONNX Runtime: all graph optimisations, T intra-op threads, sequential.</summary>
+    internal static SessionOptions SessionOptionsFor(int threads) => new()
+    {
+        GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        IntraOpNumThreads = threads,
+        InterOpNumThreads = 1,
+        ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+    };
+
     readonly InferenceSession _session;
     readonly Microsoft.ML.OnnxRuntime.RunOptions _runOptions = new();
     readonly string[] _inputNames = ["input_ids", "attention_mask", "token_type_ids"];
@@ -68,13 +77,7 @@ sealed class OnnxRuntimePeer : IPeer
                            bool int8 = false)
     {
         Int8 = int8;
-        using var options = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            IntraOpNumThreads = threads,
-            InterOpNumThreads = 1,
-            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-        };
+        using var options = SessionOptionsFor(threads);
         _session = new InferenceSession(onnxPath, options);
         int count = batch.Length, seq = batch[0].InputIds.Length;
         long[] shape = [count, seq];
