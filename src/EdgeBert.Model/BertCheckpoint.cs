@@ -280,13 +280,14 @@ public sealed partial class BertCheckpoint
 
     static IEnumerable<StoredTensor> Stored(string name, Param p, TensorStorage storage)
     {
-        if (storage == TensorStorage.Int8 && BertWeights.IsInt8(name))
+        if (storage is TensorStorage.Int8 or TensorStorage.Int8F16 && BertWeights.IsInt8(name))
         {
             var matrix = Int8Matrix.Of(p);
             yield return StoredTensor.I8(name, p.Shape, matrix.Values);
             yield return StoredTensor.F32(name + ScaleSuffix, [matrix.Rows], matrix.Scales);
         }
-        else if (storage == TensorStorage.F16) yield return StoredTensor.F16(name, p.Shape, p.Values);
+        else if (storage is TensorStorage.F16 or TensorStorage.Int8F16)
+            yield return StoredTensor.F16(name, p.Shape, p.Values);
         else yield return StoredTensor.F32(name, p.Shape, p.Values);
     }
 
@@ -310,15 +311,15 @@ public sealed partial class BertCheckpoint
     }
 
     /// <summary>Writes the HuggingFace layout (BertForSequenceClassification names, config.json with every
-    /// kept key, vocab.txt and tokenizer_config.json copied from the source directory). Each file is
-    /// written to a temporary name and renamed.</summary>
+    /// kept key, vocab.txt and tokenizer_config.json copied from the source directory, or made from the
+    /// tokenizer where it has none). Each file is written to a temporary name and renamed.</summary>
     public void Save(string directory, TensorStorage storage = TensorStorage.F32)
     {
         Directory.CreateDirectory(directory);
         SafeTensors.Write(Path.Combine(directory, WeightsFile),
             Weights.Named().SelectMany(t => Stored(t.Name, t.Param, storage)));
         var config = Config.ToJson();
-        if (storage == TensorStorage.Int8) config["precision"] = "int8";
+        if (storage is TensorStorage.Int8 or TensorStorage.Int8F16) config["precision"] = "int8";
         else config.Remove("precision");
         WriteGateSettings(config);
         // The head decides the class HuggingFace builds (a fine-tuned MLM checkpoint is a classifier now).
@@ -326,13 +327,22 @@ public sealed partial class BertCheckpoint
                 Weights.ClassifierWeight is not null ? "BertForSequenceClassification"
                 : Weights.MlmHead is not null ? "BertForMaskedLM" : "BertModel");
         BertConfig.WriteJson(Path.Combine(directory, ConfigFile), config);
-        if (SourceDirectory is null || Path.GetFullPath(SourceDirectory) == Path.GetFullPath(directory)) return;
+        if (SourceDirectory is { } sourceDirectory && Path.GetFullPath(sourceDirectory) == Path.GetFullPath(directory))
+            return;
         foreach (var name in new[] { VocabFile, TokenizerConfigFile })
         {
-            string from = Path.Combine(SourceDirectory, name);
-            if (!File.Exists(from)) continue;
-            using var source = ModelFiles.OpenRegular(from, ModelFiles.MaxVocabBytes);
-            AtomicFile.Write(Path.Combine(directory, name), target => source.CopyTo(target));
+            string? from = SourceDirectory is null ? null : Path.Combine(SourceDirectory, name);
+            string to = Path.Combine(directory, name);
+            if (from is not null && File.Exists(from))
+            {
+                using var source = ModelFiles.OpenRegular(from, ModelFiles.MaxVocabBytes);
+                AtomicFile.Write(to, target => source.CopyTo(target));
+            }
+            else if (Tokenizer is not null && name == VocabFile)
+                AtomicFile.WriteAllText(to, string.Concat(Tokenizer.Tokens.Select(t => t + "\n")));
+            else if (Tokenizer is not null)
+                AtomicFile.WriteAllText(to, Tokenizer.OptionsJson(MaxSequenceLength).ToJsonString(
+                    new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
         }
     }
 }

@@ -57,6 +57,8 @@ public sealed class BertWordPieceTokenizer
     public BertTokenizerOptions Options { get; }
     /// <summary>Lines of vocab.txt.</summary>
     public int VocabSize { get; }
+    /// <summary>The lines of vocab.txt: the token of each id.</summary>
+    public IReadOnlyList<string> Tokens { get; }
     /// <summary>model_max_length of tokenizer_config.json, else int.MaxValue.</summary>
     public int ModelMaxLength => Options.ModelMaxLength;
     /// <summary>The id of the unknown token.</summary>
@@ -92,8 +94,8 @@ public sealed class BertWordPieceTokenizer
         // it gets earlier copies as empty lines, which it skips while still counting them.
         for (int i = 0; i < lines.Count; i++) _vocab[lines[i]] = i;
         var libraryLines = lines.Select((t, i) => _vocab[t] == i ? t : "");
-        int lineCount = lines.Count;
-        VocabSize = lineCount;
+        VocabSize = lines.Count;
+        Tokens = lines;
         if (!_vocab.TryGetValue(options.UnknownToken, out int unk))
             throw new InvalidDataException($"{vocabPath}: the unknown token '{options.UnknownToken}' is "
                 + "not in the vocabulary");
@@ -135,6 +137,26 @@ public sealed class BertWordPieceTokenizer
     /// </summary>
     internal static BertWordPieceTokenizer FromBytes(byte[] vocab, string name, BertTokenizerOptions options) =>
         new(name, vocab, options);
+
+    /// <summary>A tokenizer over <paramref name="tokens"/> (token i has id i), e.g. a pruned vocabulary.</summary>
+    public static BertWordPieceTokenizer FromTokens(IEnumerable<string> tokens, BertTokenizerOptions options) =>
+        new("vocabulary", Encoding.UTF8.GetBytes(string.Concat(tokens.Select(t => t + "\n"))), options);
+
+    /// <summary>tokenizer_config.json for these options, as HuggingFace's BertTokenizer reads it (without the
+    /// file it would not lowercase).</summary>
+    public JsonObject OptionsJson(int modelMaxLength) => new()
+    {
+        ["tokenizer_class"] = "BertTokenizer",
+        ["do_lower_case"] = Options.DoLowerCase,
+        ["strip_accents"] = Options.StripAccents,
+        ["tokenize_chinese_chars"] = Options.TokenizeChineseChars,
+        ["model_max_length"] = modelMaxLength,
+        ["unk_token"] = Options.UnknownToken,
+        ["sep_token"] = Options.SeparatorToken,
+        ["pad_token"] = Options.PaddingToken,
+        ["cls_token"] = Options.ClassificationToken,
+        ["mask_token"] = Options.MaskToken,
+    };
 
     /// <summary>Reads do_lower_case, strip_accents, tokenize_chinese_chars, model_max_length
     /// and the special tokens.</summary>

@@ -13,8 +13,9 @@ public sealed record SafeTensorInfo(string Name, string DType, int[] Shape, long
     public long ElementCount => SafeTensors.Product(Shape);
 }
 
-/// <summary>How a checkpoint stores its tensors: all in F32 or F16, or (Int8) the parameters INT8 precision runs
-/// in int8 as I8 with F32 scales (see <see cref="BertWeights.IsInt8"/>) and the rest in F32.</summary>
+/// <summary>How a checkpoint stores its tensors: all in F32 or F16, or (Int8, Int8F16) the parameters INT8
+/// precision runs in int8 as I8 with F32 scales (see <see cref="BertWeights.IsInt8"/>) and the rest in F32 or F16.
+/// </summary>
 public enum TensorStorage
 {
     /// <summary>Every tensor as F32.</summary>
@@ -23,6 +24,8 @@ public enum TensorStorage
     F16,
     /// <summary>The INT8 parameters as I8 with F32 scales, the rest as F32.</summary>
     Int8,
+    /// <summary>The INT8 parameters as I8 with F32 scales, the rest as F16 (the smallest form).</summary>
+    Int8F16,
 }
 
 /// <summary>Reader for the safetensors format: u64 LE header length N, N bytes of JSON
