@@ -24,7 +24,8 @@ static class TrainVerbs
                            [--epochs 3] [--lr 5e-5] [--batch-size 32] [--max-len 128] [--warmup 0.1] [--seed 42]
                            [--init-seed SEED] [--threads N] [--resume] [--max-train N] [--save-every STEPS]
                            [--gates one-stage|two-stage --lambda X [--mu X] [--gate-lr 1e-2] [--gate-positions N]
-                                   [--gate-threshold T] [--distill A] [--keep-gates] [--freeze-gates]]
+                                   [--gate-threshold T] [--distill A [--teacher DIR]] [--keep-gates]
+                                   [--freeze-gates]]
               Tasks: SST-2, CoLA, MRPC, RTE, STS-B, QNLI, WNLI, MNLI, QQP. --data is the task's directory
               (train.tsv and dev.tsv) or its train file (dev.tsv beside it). --threads: default the number of cores.
               After each epoch the dev set is evaluated as `eval` does (texts truncated to the model's length, not
@@ -43,7 +44,9 @@ static class TrainVerbs
               --gate-threshold T (default: the kept gates', else 0.5): a gate >= T keeps its rank; T is
               stored in the written config.json, and every verb serves the model at it.
               --distill A (0..1): the gate stage learns (1 - A) x labels + A x the probabilities of the --init
-              model run densely (knowledge distillation; --init must be fine-tuned on the task).
+              model run densely (knowledge distillation; --init must be fine-tuned on the task). --teacher DIR
+              distills another model of the same vocabulary instead, e.g. the dense parent of a gated --init
+              trained under --freeze-gates.
               --freeze-gates (with --gates two-stage and a gated --init, whose gates it keeps): the gates become 1
               for the kept ranks and 0 after, and stay fixed while the model trains under exactly the tokens
               inference keeps.
@@ -75,7 +78,7 @@ static class TrainVerbs
               Prints the task's metrics, the FLOPs ratio (dense / run) and ms per example. For a gated model
               it also times the dense run and reports the measured speed-up.
               --data is a labelled file, or the task's directory (its dev file). --model defaults to
-              $EDGEBERT_MODEL, else the shipped weights/edgebert-mini-sst2. --threads: default the number of cores.
+              $EDGEBERT_MODEL, else the shipped weights/edgebert-minilm-sst2. --threads: default the number of cores.
               Texts are truncated to the model's length. A model whose head has another number of labels than the
               task is an error; one fine-tuned on another task (config.json finetuning_task), or whose label names
               differ from the task's, runs with a warning on stderr (class i is read as the task's label i).
@@ -145,6 +148,7 @@ static class TrainVerbs
             GatePositions = a.Has("gate-positions") ? a.Int("gate-positions", 128, 1, 4096) : null,
             GateThreshold = a.Has("gate-threshold") ? (float)a.Double("gate-threshold", 0.5, 0, 1) : null,
             Distill = (float)a.Double("distill", 0, 0, 1),
+            Teacher = a.String("teacher"),
             FreezeGates = a.Flag("freeze-gates"),
             KeepGates = a.Flag("keep-gates"),
         };

@@ -53,9 +53,12 @@ public sealed record FineTuneOptions
     /// --init model's kept gates (<see cref="KeepGates"/>), else 0.5.</summary>
     public float? GateThreshold { get; init; }
     /// <summary>Knowledge distillation in the gate stage: the targets become (1 - Distill) x labels + Distill x the
-    /// probabilities of the --init model run densely (the teacher, which must be fine-tuned on the
-    /// task). 0: labels only.</summary>
+    /// probabilities of the teacher run densely (<see cref="Teacher"/>, else the --init model; it must be
+    /// fine-tuned on the task). 0: labels only.</summary>
     public float Distill { get; init; }
+    /// <summary>The model directory of the --distill teacher, e.g. the dense parent of a gated --init; null: the
+    /// --init model.</summary>
+    public string? Teacher { get; init; }
     /// <summary>Set the --init model's gates to its hard kept counts (1 for ranks below m_j, else 0) and keep
     /// them fixed while the model trains, so training sees exactly the tokens inference keeps (PoWER-BERT's
     /// re-training step; METHOD.md point 8 makes the soft pass with 0/1 gates equal the hard one).</summary>
@@ -83,6 +86,7 @@ public sealed record FineTuneOptions
         };
         // Only when given, so resume states saved before the flag existed still match.
         if (KeepGates) settings["keep-gates"] = "yes";
+        if (Teacher is not null) settings["teacher"] = Teacher;
         return settings;
     }
 
@@ -168,7 +172,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         log.WriteLine($"{task.Name}: {train.Length} training and {dev.Length} dev examples, max length {maxLength} "
             + $"(dev: {checkpoint.MaxSequenceLength}, as eval)");
 
-        var teacher = _o.Distill > 0 ? LoadTeacher() : null;
+        var teacher = _o.Distill > 0 ? LoadTeacher(tokenizer) : null;
         using var pool = new WorkerPool(_o.Threads);
         for (int s = state.Stage; s < stages.Count; s++)
         {
@@ -189,6 +193,7 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
         if (_o.Distill is < 0 or > 1) throw new ArgumentException("--distill must be in [0, 1]");
         if (_o.Distill > 0 && _o.Gates == GateTraining.None)
             throw new ArgumentException("--distill applies to gate training: give --gates");
+        if (_o.Teacher is not null && _o.Distill == 0) throw new ArgumentException("--teacher goes with --distill");
         if (_o.FreezeGates && _o.Gates != GateTraining.TwoStage)
             throw new ArgumentException("--freeze-gates trains a gated --init model further: give --gates two-stage");
         if (_o.KeepGates && _o.Gates == GateTraining.None)
@@ -239,14 +244,19 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
     /// <summary>The dense teacher of --distill and the workspace its forward passes reuse step after step.</summary>
     sealed record Teacher(BertEngine Engine, InferenceWorkspace Workspace);
 
-    /// <summary>The --init model, which must already classify the task.</summary>
-    Teacher LoadTeacher()
+    /// <summary>The --teacher model, else the --init model; it must already classify the task.</summary>
+    Teacher LoadTeacher(BertWordPieceTokenizer studentTokenizer)
     {
-        string why = $"--distill needs --init to be a model fine-tuned on {_o.Task.Name} (it is the dense teacher)";
+        string source = _o.Teacher ?? _o.Init;
+        string why = $"--distill needs {(_o.Teacher is null ? "--init" : "--teacher")} to be a model fine-tuned on "
+            + $"{_o.Task.Name} (it is the dense teacher)";
         if (_o.Task.IsRegression) throw new ArgumentException("--distill is for classification tasks");
-        if (_o.Init.StartsWith("random:", StringComparison.Ordinal)) throw new ArgumentException(why);
-        var teacher = BertCheckpoint.Load(_o.Init);
+        if (source.StartsWith("random:", StringComparison.Ordinal)) throw new ArgumentException(why);
+        var teacher = BertCheckpoint.Load(source);
         if (!TaskData.IsFineTunedOn(teacher, _o.Task)) throw new ArgumentException(why);
+        // The teacher reads the student's token ids: another vocabulary would give it other words.
+        if (teacher.Tokenizer is { } t && !t.Tokens.SequenceEqual(studentTokenizer.Tokens))
+            throw new ArgumentException($"--teacher {source} has another vocabulary than the model it teaches");
         return new Teacher(new BertEngine(teacher.Config, teacher.Weights), new InferenceWorkspace());
     }
 
@@ -346,7 +356,8 @@ public sealed class FineTuner(FineTuneOptions options, TextWriter log, Action<Tr
                 $"stage {stageIndex + 1}: gate training, lambda {lambda}, mu {mu}, gate lr {_o.GateLearningRate}, "
                 + $"{stage.Epochs} epochs")
               + (teacher is null ? "" : string.Create(CultureInfo.InvariantCulture,
-                  $", distilling the dense --init model with weight {_o.Distill}"))
+                  $", distilling the dense {(_o.Teacher is null ? "--init" : "--teacher")} model with weight "
+                  + $"{_o.Distill}"))
             : $"stage {stageIndex + 1}: dense fine-tuning, {stage.Epochs} epochs");
 
         var arena = new TensorArena();

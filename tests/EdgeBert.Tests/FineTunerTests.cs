@@ -95,6 +95,49 @@ public class FineTunerTests
     }
 
     [Fact]
+    public void DistillationFromATeacherCostsTheCrossEntropyOfItsProbabilitiesWithTheStudents()
+    {
+        using var studentInit = new ModelTestFiles.TempDir();
+        using var teacherDir = new ModelTestFiles.TempDir();
+        using var output = new ModelTestFiles.TempDir();
+        var init = FineTunedTiny(studentInit.Path);
+        // The teacher: the same model with a sharper classifier, so its probabilities differ from the student's.
+        foreach (ref float w in init.Weights.ClassifierWeight!.Values.AsSpan()) w *= 40;
+        init.Save(teacherDir.Path);
+
+        // Nothing moves (as in the test above): the loss is -sum_c p_teacher(c) log p_student(c), averaged.
+        const int examples = 64;
+        var student = new FineTuner(Sst2Options(output.Path, 1) with
+        {
+            Init = studentInit.Path, Teacher = teacherDir.Path, Gates = GateTraining.TwoStage, Lambda = 0, Mu = 0,
+            LearningRate = 0, GateLearningRate = 0, Dropout = 0, MaxTrainExamples = examples, Distill = 1,
+        }, TextWriter.Null);
+        student.Run();
+
+        var inputs = TaskData.Encode(GlueReader.Read(GlueTask.Sst2, SharedData.Glue("SST-2"), GlueSplit.Train)
+            .Take(examples).ToList(), init.RequireTokenizer(), 48).Select(e => e.Input).ToArray();
+        var dense = new RunOptions(UseGates: false);
+        var teacher = BertEngine.Load(BertCheckpoint.Load(teacherDir.Path)).Run(inputs, dense);
+        var studentLogits = BertEngine.Load(BertCheckpoint.Load(studentInit.Path)).Run(inputs, dense);
+        static double[] LogSoftmax(float[] z)
+        {
+            double max = z.Max(), logSum = Math.Log(z.Sum(v => Math.Exp(v - max)));
+            return [.. z.Select(v => v - max - logSum)];
+        }
+        double expected = teacher.Zip(studentLogits).Average(p =>
+        {
+            var (t, s) = (LogSoftmax(p.First.Logits), LogSoftmax(p.Second.Logits));
+            return -t.Zip(s).Sum(q => Math.Exp(q.First) * q.Second);
+        });
+        double loss = student.Reports.Single().TrainLoss;
+        Assert.True(Math.Abs(loss - expected) <= 1e-4 * expected, $"train loss {loss}, cross-entropy {expected}");
+
+        var alone = Assert.Throws<ArgumentException>(() => new FineTuner(Sst2Options(output.Path, 1) with
+            { Teacher = teacherDir.Path, Gates = GateTraining.TwoStage, Lambda = 0.1f }, TextWriter.Null).Run());
+        Assert.Contains("--teacher goes with --distill", alone.Message);
+    }
+
+    [Fact]
     public void FrozenGatesTrainTheModelUnderTheHardKeptCounts()
     {
         using var initDir = new ModelTestFiles.TempDir();
