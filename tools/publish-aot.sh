@@ -2,7 +2,7 @@
 # Publishes `edgebert` as one NativeAOT executable (docs/deploy.md).
 #   tools/publish-aot.sh [--model DIR | --no-model] [CPU] [RID]
 #   --model DIR: the model directory embedded in the executable, so the one file classifies wherever it is copied
-#        (default: the shipped weights/edgebert-mini-sst2); --no-model embeds none.
+#        (default: the shipped default, weights/edgebert-minilm-sst2); --no-model embeds none.
 #   CPU: portable (default; Vector128 only), x86-64-v3 (AVX2 + FMA), x86-64-v4 (AVX-512), native
 #        (the CPU of this machine); for linux-arm64 also e.g. armv8.2-a or armv8.2-a+dotprod (sdot required:
 #        portable detects it at run time); '+' adds instruction sets (IlcInstructionSet gets them comma-separated).
@@ -12,7 +12,7 @@
 # Cross-publishing linux-arm64 from x64 needs more: tools/arm64-selftest.sh installs and does it all.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-model="weights/edgebert-mini-sst2"
+model="weights/edgebert-minilm-sst2"
 model_dir="$root/$model"
 positional=()
 while [[ $# -gt 0 ]]; do

@@ -15,7 +15,7 @@ static class InferVerbs
             edgebert classify [--model DIR] [--pair TEXT2] [--json] [--no-gates] [--explain] [--threads N]
                               [--precision fp32|int8] TEXT
               Prints the predicted label and its probability (regression models: the score).
-              --model defaults to $EDGEBERT_MODEL, else the shipped weights/edgebert-mini-sst2, else the model
+              --model defaults to $EDGEBERT_MODEL, else the shipped weights/edgebert-minilm-sst2, else the model
               embedded in the executable (tools/publish-aot.sh).
               --explain lists, per layer, the words that survive the token gates. --threads: default the number
               of cores.

@@ -7,7 +7,7 @@ namespace EdgeBert.Cli;
 /// or under the repository's weights/, else the model embedded in the executable at publish time.</summary>
 static class ModelLocator
 {
-    public const string DefaultModelName = "edgebert-mini-sst2";
+    public const string DefaultModelName = "edgebert-minilm-sst2";
 
     /// <summary>A model directory; verbs that need the files themselves (training, export) use this.</summary>
     public static string Resolve(string? given) => FindDirectory(given) ?? throw NotFound();

@@ -10,7 +10,7 @@ static class TokenizeVerb
         verbs.Add(new CliApp.Verb("tokenize", "show the tokens and ids of a text (or text pair)",
             """
             edgebert tokenize [--model DIR] [--pair TEXT2] [--max-len N] TEXT
-              --model defaults to $EDGEBERT_MODEL, else the shipped weights/edgebert-mini-sst2.
+              --model defaults to $EDGEBERT_MODEL, else the shipped weights/edgebert-minilm-sst2.
               --max-len defaults to the model's maximum length.
             """, Run));
 

@@ -60,7 +60,7 @@ public sealed class Classification
 /// Dispose frees the native weight memory (after calls in progress return); later calls throw
 /// ObjectDisposedException.</summary>
 /// <example><code>
-/// using var classifier = TextClassifier.Load("weights/edgebert-mini-sst2");
+/// using var classifier = TextClassifier.Load("weights/edgebert-minilm-sst2");
 /// var result = classifier.Classify("a gripping, beautifully made film");
 /// Console.WriteLine($"{result.Label} {result.Probability:F4}");
 /// </code></example>

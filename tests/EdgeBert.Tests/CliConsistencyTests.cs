@@ -10,7 +10,7 @@ public sealed class CliConsistencyTests : IDisposable
     readonly ModelTestFiles.TempDir _dir = new();
     public void Dispose() => _dir.Dispose();
 
-    static string Shipped => Path.Combine(ModelTestFiles.RepoRoot, "weights", "edgebert-mini-sst2");
+    static string Shipped => Path.Combine(ModelTestFiles.RepoRoot, "weights", "edgebert-minilm-sst2");
 
     /// <summary>A task directory holding the first <paramref name="lines"/> examples of a GLUE dev file.</summary>
     string TaskDir(string task, int lines)

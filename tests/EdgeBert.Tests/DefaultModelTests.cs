@@ -2,8 +2,10 @@ using System.Text.Json;
 
 namespace EdgeBert.Tests;
 
-/// <summary>The shipped default model (weights/edgebert-mini-sst2), found the way the README's main command
-/// finds it (no --model), against the floor its model card and issue 6 promise on the real SST-2 dev set.</summary>
+/// <summary>The shipped default model (weights/edgebert-minilm-sst2), found the way the README's main command
+/// finds it (no --model), against the floor its model card and issue 22 promise on the real SST-2 dev set: its INT8
+/// answers are the same bits on every kernel path, so the floor is its card's accuracy less a margin of a few
+/// sentences.</summary>
 public class DefaultModelTests
 {
     [Fact]
@@ -16,8 +18,9 @@ public class DefaultModelTests
         var r = doc.RootElement;
         Assert.Equal(872, r.GetProperty("examples").GetInt32());
         double accuracy = r.GetProperty("metrics").GetProperty("accuracy").GetDouble();
-        Assert.True(accuracy >= 0.80, $"gated dev accuracy {accuracy}");
+        Assert.True(accuracy >= 0.875, $"gated dev accuracy {accuracy}");
         Assert.True(r.GetProperty("flops_ratio").GetDouble() >= 2.0, output);
+        Assert.Equal("int8", r.GetProperty("precision").GetString());
     }
 
     [Theory]
