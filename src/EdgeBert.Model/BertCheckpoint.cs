@@ -339,7 +339,7 @@ public sealed partial class BertCheckpoint
                 AtomicFile.Write(to, target => source.CopyTo(target));
             }
             else if (Tokenizer is not null && name == VocabFile)
-                AtomicFile.WriteAllText(to, string.Concat(Tokenizer.Tokens.Select(t => t + "\n")));
+                AtomicFile.WriteAllText(to, BertWordPieceTokenizer.VocabText(Tokenizer.Tokens));
             else if (Tokenizer is not null)
                 AtomicFile.WriteAllText(to, Tokenizer.OptionsJson(MaxSequenceLength).ToJsonString(
                     new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");

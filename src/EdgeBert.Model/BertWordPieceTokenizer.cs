@@ -140,7 +140,10 @@ public sealed class BertWordPieceTokenizer
 
     /// <summary>A tokenizer over <paramref name="tokens"/> (token i has id i), e.g. a pruned vocabulary.</summary>
     public static BertWordPieceTokenizer FromTokens(IEnumerable<string> tokens, BertTokenizerOptions options) =>
-        new("vocabulary", Encoding.UTF8.GetBytes(string.Concat(tokens.Select(t => t + "\n"))), options);
+        new("vocabulary", Encoding.UTF8.GetBytes(VocabText(tokens)), options);
+
+    /// <summary>vocab.txt's text for <paramref name="tokens"/>: one a line.</summary>
+    internal static string VocabText(IEnumerable<string> tokens) => string.Concat(tokens.Select(t => t + "\n"));
 
     /// <summary>tokenizer_config.json for these options, as HuggingFace's BertTokenizer reads it (without the
     /// file it would not lowercase).</summary>

@@ -30,7 +30,14 @@ internal sealed class EngineHost : IDisposable
         _pool = threads == 1 ? WorkerPool.Single : new WorkerPool(threads);
     }
 
-    public BertWordPieceTokenizer Tokenizer => Checkpoint.RequireTokenizer();
+    /// <summary>The model's tokenizer on a text (and optional second text), truncated to
+    /// <paramref name="maxLength"/>.</summary>
+    public TokenizedText Encode(string text, string? pair, int maxLength)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        ThrowIfDisposed();
+        return Checkpoint.RequireTokenizer().Encode(text, pair, maxLength);
+    }
 
     /// <summary>Runs one batch with a workspace no other call is using.</summary>
     public SequenceResult[] Run(IReadOnlyList<SequenceInput> batch, RunOptions options)

@@ -1,28 +1,20 @@
 using System.Globalization;
-using EdgeBert.Kernels;
 
 namespace EdgeBert.Model;
 
 /// <summary>How a <see cref="TextClassifier"/> runs; every setting has a default that suits an app.</summary>
-public sealed record ClassifierOptions
+public sealed record ClassifierOptions : TextModelOptions
 {
-    /// <summary>Threads each call may use (default 1). Concurrent calls add their own threads on top.</summary>
-    public int Threads { get; init; } = 1;
-    /// <summary>FP32 or INT8 linear layers; default: the model's own (config.json "precision").</summary>
-    public Precision? Precision { get; init; }
     /// <summary>The gates' keep threshold; default: the one the model was trained at.</summary>
     public float? GateThreshold { get; init; }
     /// <summary>Whether a gated model drops tokens (default); false runs it dense.</summary>
     public bool UseGates { get; init; } = true;
     /// <summary>Whether results list the word pieces that survive each layer's gates.</summary>
     public bool Explain { get; init; }
-    /// <summary>Sequences per forward pass in the batch overloads (default 16).</summary>
-    public int BatchSize { get; init; } = 16;
 
-    internal void Validate()
+    internal override void Validate()
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(Threads, 1, nameof(Threads));
-        ArgumentOutOfRangeException.ThrowIfLessThan(BatchSize, 1, nameof(BatchSize));
+        base.Validate();
         if (GateThreshold is { } t && !(t >= 0 && t <= 1))
             throw new ArgumentOutOfRangeException(nameof(GateThreshold), t, "the gate threshold lies in [0, 1]");
     }
@@ -116,9 +108,7 @@ public sealed class TextClassifier : IDisposable
     /// <exception cref="FileNotFoundException">The model has no vocab.txt.</exception>
     public TokenizedText Encode(string text, string? pair = null)
     {
-        ArgumentNullException.ThrowIfNull(text);
-        _host.ThrowIfDisposed();
-        return _host.Tokenizer.Encode(text, pair, MaxLength);
+        return _host.Encode(text, pair, MaxLength);
     }
 
     /// <summary>Classifies one text, or a pair of texts for pair tasks (entailment, paraphrase).</summary>

@@ -1,27 +1,18 @@
-using EdgeBert.Kernels;
-
 namespace EdgeBert.Model;
 
 /// <summary>How a <see cref="TextEmbedder"/> runs; every setting has a default that suits an app.</summary>
-public sealed record EmbedderOptions
+public sealed record EmbedderOptions : TextModelOptions
 {
-    /// <summary>Threads each call may use (default 1). Concurrent calls add their own threads on top.</summary>
-    public int Threads { get; init; } = 1;
-    /// <summary>FP32 or INT8 linear layers; default: the model's own (config.json "precision").</summary>
-    public Precision? Precision { get; init; }
     /// <summary>Mean or [CLS] pooling; default: the pooling stored in config.json at import, else mean.</summary>
     public Pooling? Pooling { get; init; }
     /// <summary>Whether embeddings are divided by their L2 norm (default), as sentence-transformers does.</summary>
     public bool Normalize { get; init; } = true;
     /// <summary>Texts are truncated to this many tokens; default (and upper bound): the model's maximum.</summary>
     public int? MaxLength { get; init; }
-    /// <summary>Sequences per forward pass in the batch overloads (default 16).</summary>
-    public int BatchSize { get; init; } = 16;
 
-    internal void Validate()
+    internal override void Validate()
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(Threads, 1, nameof(Threads));
-        ArgumentOutOfRangeException.ThrowIfLessThan(BatchSize, 1, nameof(BatchSize));
+        base.Validate();
         // [CLS] and [SEP] take two tokens.
         if (MaxLength is { } m) ArgumentOutOfRangeException.ThrowIfLessThan(m, 2, nameof(MaxLength));
     }
@@ -92,9 +83,7 @@ public sealed class TextEmbedder : IDisposable
     /// <exception cref="FileNotFoundException">The model has no vocab.txt.</exception>
     public TokenizedText Encode(string text, string? pair = null)
     {
-        ArgumentNullException.ThrowIfNull(text);
-        _host.ThrowIfDisposed();
-        return _host.Tokenizer.Encode(text, pair, MaxLength);
+        return _host.Encode(text, pair, MaxLength);
     }
 
     /// <summary>The embedding of one text (an empty text too: it is [CLS] [SEP]).</summary>

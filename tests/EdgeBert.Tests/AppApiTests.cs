@@ -298,10 +298,9 @@ public sealed class AppApiTests
         Assert.Equal(0, failures);
     }
 
-    /// <summary>A stream that can only be read forwards, like a network or compressed stream.</summary>
-    sealed class ForwardOnly(byte[] bytes) : Stream
+    /// <summary>A stream that can only be read, forwards, like a network or compressed stream.</summary>
+    abstract class ReadOnlyForwardStream : Stream
     {
-        readonly MemoryStream _inner = new(bytes);
         public override bool CanRead => true;
         public override bool CanSeek => false;
         public override bool CanWrite => false;
@@ -311,33 +310,26 @@ public sealed class AppApiTests
             get => throw new NotSupportedException();
             set => throw new NotSupportedException();
         }
-        public override int Read(byte[] buffer, int offset, int count) => _inner.Read(buffer, offset, count);
         public override void Flush() { }
         public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
         public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
-    /// <summary>Zeros without end, like /dev/zero.</summary>
-    sealed class EndlessStream : Stream
+    /// <summary>The bytes of an array, read forwards only.</summary>
+    sealed class ForwardOnly(byte[] bytes) : ReadOnlyForwardStream
     {
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
+        readonly MemoryStream _inner = new(bytes);
+        public override int Read(byte[] buffer, int offset, int count) => _inner.Read(buffer, offset, count);
+    }
+
+    /// <summary>Zeros without end, like /dev/zero.</summary>
+    sealed class EndlessStream : ReadOnlyForwardStream
+    {
         public override int Read(byte[] buffer, int offset, int count)
         {
             Array.Clear(buffer, offset, count);
             return count;
         }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -28,6 +28,30 @@ public class FineTunerTests
         return BertCheckpoint.Load(dir);
     }
 
+    /// <summary>Saves <paramref name="model"/> with a 40x larger classifier: confident probabilities, where a short
+    /// run leaves them near 50/50.</summary>
+    static void SaveSharpened(BertCheckpoint model, string dir)
+    {
+        foreach (ref float w in model.Weights.ClassifierWeight!.Values.AsSpan()) w *= 40;
+        model.Save(dir);
+    }
+
+    const int DistilledExamples = 64;
+
+    /// <summary>A gate stage with --distill 1 in which nothing moves (rates 0, no dropout, regularizers off) and the
+    /// gates at 1 leave the soft forward dense, so its one train loss is the distillation loss of the init model.
+    /// </summary>
+    static FineTuneOptions StillDistillation(string outDir, string init) => Sst2Options(outDir, 1) with
+    {
+        Init = init, Gates = GateTraining.TwoStage, Lambda = 0, Mu = 0, LearningRate = 0, GateLearningRate = 0,
+        Dropout = 0, MaxTrainExamples = DistilledExamples, Distill = 1,
+    };
+
+    /// <summary>The first SST-2 training examples the still stage sees.</summary>
+    static EncodedExample[] DistilledTrain(BertWordPieceTokenizer tokenizer) =>
+        TaskData.Encode(GlueReader.Read(GlueTask.Sst2, SharedData.Glue("SST-2"), GlueSplit.Train)
+            .Take(DistilledExamples).ToList(), tokenizer, 48);
+
     [Fact]
     public void ShortRunLowersTheLossAndSavesALoadableCheckpoint()
     {
@@ -54,28 +78,16 @@ public class FineTunerTests
     {
         using var teacherDir = new ModelTestFiles.TempDir();
         using var studentDir = new ModelTestFiles.TempDir();
-        // A short run leaves the teacher near 50/50, where entropy and label cross-entropy are both about ln 2:
-        // a larger classifier makes it confident, so the two differ.
-        var sharpened = FineTunedTiny(teacherDir.Path);
-        foreach (ref float w in sharpened.Weights.ClassifierWeight!.Values.AsSpan()) w *= 40;
-        sharpened.Save(teacherDir.Path);
+        // Near 50/50, entropy and label cross-entropy are both about ln 2: a confident teacher tells them apart.
+        SaveSharpened(FineTunedTiny(teacherDir.Path), teacherDir.Path);
 
-        // Nothing moves (rates 0, no dropout, regularizers off) and gates at 1 leave the soft forward dense, so the
-        // student's logits are the teacher's: with --distill 1 the loss is the cross-entropy of the teacher's
-        // probabilities with themselves, their entropy; with labels it would be the task's cross-entropy.
-        const int examples = 64;
-        var student = new FineTuner(Sst2Options(studentDir.Path, 1) with
-        {
-            Init = teacherDir.Path, Gates = GateTraining.TwoStage, Lambda = 0, Mu = 0, LearningRate = 0,
-            GateLearningRate = 0,
-            Dropout = 0, MaxTrainExamples = examples, Distill = 1,
-        }, TextWriter.Null);
+        // The student is the teacher and does not move: with --distill 1 the loss is the cross-entropy of the
+        // teacher's probabilities with themselves, their entropy; with labels it would be the task's cross-entropy.
+        var student = new FineTuner(StillDistillation(studentDir.Path, teacherDir.Path), TextWriter.Null);
         student.Run();
 
         var teacher = BertCheckpoint.Load(teacherDir.Path);
-        var train = TaskData.Encode(GlueReader.Read(GlueTask.Sst2, SharedData.Glue("SST-2"), GlueSplit.Train)
-            .Take(examples).ToList(),
-            teacher.RequireTokenizer(), 48);
+        var train = DistilledTrain(teacher.RequireTokenizer());
         var results = BertEngine.Load(teacher)
             .Run(train.Select(e => e.Input).ToArray(), new RunOptions(UseGates: false));
         double entropy = results.Average(r =>
@@ -102,20 +114,14 @@ public class FineTunerTests
         using var output = new ModelTestFiles.TempDir();
         var init = FineTunedTiny(studentInit.Path);
         // The teacher: the same model with a sharper classifier, so its probabilities differ from the student's.
-        foreach (ref float w in init.Weights.ClassifierWeight!.Values.AsSpan()) w *= 40;
-        init.Save(teacherDir.Path);
+        SaveSharpened(init, teacherDir.Path);
 
-        // Nothing moves (as in the test above): the loss is -sum_c p_teacher(c) log p_student(c), averaged.
-        const int examples = 64;
-        var student = new FineTuner(Sst2Options(output.Path, 1) with
-        {
-            Init = studentInit.Path, Teacher = teacherDir.Path, Gates = GateTraining.TwoStage, Lambda = 0, Mu = 0,
-            LearningRate = 0, GateLearningRate = 0, Dropout = 0, MaxTrainExamples = examples, Distill = 1,
-        }, TextWriter.Null);
+        // Nothing moves: the loss is -sum_c p_teacher(c) log p_student(c), averaged.
+        var student = new FineTuner(StillDistillation(output.Path, studentInit.Path) with { Teacher = teacherDir.Path },
+            TextWriter.Null);
         student.Run();
 
-        var inputs = TaskData.Encode(GlueReader.Read(GlueTask.Sst2, SharedData.Glue("SST-2"), GlueSplit.Train)
-            .Take(examples).ToList(), init.RequireTokenizer(), 48).Select(e => e.Input).ToArray();
+        var inputs = DistilledTrain(init.RequireTokenizer()).Select(e => e.Input).ToArray();
         var dense = new RunOptions(UseGates: false);
         var teacher = BertEngine.Load(BertCheckpoint.Load(teacherDir.Path)).Run(inputs, dense);
         var studentLogits = BertEngine.Load(BertCheckpoint.Load(studentInit.Path)).Run(inputs, dense);
