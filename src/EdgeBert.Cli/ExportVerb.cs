@@ -126,6 +126,10 @@ static class ExportVerb
         return VocabularyPruning.Prune(checkpoint, kept);
     }
 
+    /// <summary>Longest line a --vocab-from file may have: bounds the memory a hostile file (one endless line) takes.
+    /// </summary>
+    const int MaxSourceLineChars = 1 << 20;
+
     /// <summary>The texts of a file (its lines; a .tsv's non-numeric fields, so labels and ids do not count) or
     /// of every such file under a directory.</summary>
     static IEnumerable<string> SourceTexts(string path)
@@ -136,7 +140,7 @@ static class ExportVerb
         foreach (var file in files)
         {
             bool tsv = file.EndsWith(".tsv", StringComparison.OrdinalIgnoreCase);
-            foreach (var line in File.ReadLines(file))
+            foreach (var line in InputFile.ReadLines(file, MaxSourceLineChars))
             {
                 if (!tsv) { yield return line; continue; }
                 foreach (var field in line.Split('\t'))

@@ -327,22 +327,20 @@ public sealed partial class BertCheckpoint
                 Weights.ClassifierWeight is not null ? "BertForSequenceClassification"
                 : Weights.MlmHead is not null ? "BertForMaskedLM" : "BertModel");
         BertConfig.WriteJson(Path.Combine(directory, ConfigFile), config);
-        if (SourceDirectory is { } sourceDirectory && Path.GetFullPath(sourceDirectory) == Path.GetFullPath(directory))
-            return;
-        foreach (var name in new[] { VocabFile, TokenizerConfigFile })
+        if (SourceDirectory is { } source && Path.GetFullPath(source) == Path.GetFullPath(directory)) return;
+        CopyOrMake(VocabFile, tokenizer => BertWordPieceTokenizer.VocabText(tokenizer.Tokens));
+        CopyOrMake(TokenizerConfigFile, tokenizer => tokenizer.OptionsJson(MaxSequenceLength).ToJsonString(
+            new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+
+        void CopyOrMake(string name, Func<BertWordPieceTokenizer, string> make)
         {
-            string? from = SourceDirectory is null ? null : Path.Combine(SourceDirectory, name);
             string to = Path.Combine(directory, name);
-            if (from is not null && File.Exists(from))
+            if (SourceDirectory is { } from && File.Exists(Path.Combine(from, name)))
             {
-                using var source = ModelFiles.OpenRegular(from, ModelFiles.MaxVocabBytes);
-                AtomicFile.Write(to, target => source.CopyTo(target));
+                using var stream = ModelFiles.OpenRegular(Path.Combine(from, name), ModelFiles.MaxVocabBytes);
+                AtomicFile.Write(to, target => stream.CopyTo(target));
             }
-            else if (Tokenizer is not null && name == VocabFile)
-                AtomicFile.WriteAllText(to, BertWordPieceTokenizer.VocabText(Tokenizer.Tokens));
-            else if (Tokenizer is not null)
-                AtomicFile.WriteAllText(to, Tokenizer.OptionsJson(MaxSequenceLength).ToJsonString(
-                    new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+            else if (Tokenizer is { } tokenizer) AtomicFile.WriteAllText(to, make(tokenizer));
         }
     }
 }

@@ -106,10 +106,7 @@ public sealed class TextClassifier : IDisposable
     /// <summary>Tokenizes a text (and optional second text) as the model's tokenizer does, truncated to
     /// <see cref="MaxLength"/>.</summary>
     /// <exception cref="FileNotFoundException">The model has no vocab.txt.</exception>
-    public TokenizedText Encode(string text, string? pair = null)
-    {
-        return _host.Encode(text, pair, MaxLength);
-    }
+    public TokenizedText Encode(string text, string? pair = null) => _host.Encode(text, pair, MaxLength);
 
     /// <summary>Classifies one text, or a pair of texts for pair tasks (entailment, paraphrase).</summary>
     public Classification Classify(string text, string? pair = null)

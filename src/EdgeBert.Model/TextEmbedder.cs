@@ -81,10 +81,7 @@ public sealed class TextEmbedder : IDisposable
 
     /// <summary>Tokenizes a text (and optional second text), truncated to <see cref="MaxLength"/>.</summary>
     /// <exception cref="FileNotFoundException">The model has no vocab.txt.</exception>
-    public TokenizedText Encode(string text, string? pair = null)
-    {
-        return _host.Encode(text, pair, MaxLength);
-    }
+    public TokenizedText Encode(string text, string? pair = null) => _host.Encode(text, pair, MaxLength);
 
     /// <summary>The embedding of one text (an empty text too: it is [CLS] [SEP]).</summary>
     public float[] Embed(string text) => Embed([SequenceInput.From(Encode(text))])[0];

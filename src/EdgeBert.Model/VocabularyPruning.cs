@@ -31,21 +31,22 @@ public static class VocabularyPruning
     /// </summary>
     public static int[] SelectTokens(BertWordPieceTokenizer tokenizer, double[] frequency, int size)
     {
+        // A repeated line of vocab.txt is dead (HF gives the token its last id): never keep it.
+        bool Live(int id) => tokenizer.TokenToId(tokenizer.Tokens[id]) == id;
         var o = tokenizer.Options;
         var required = new HashSet<int>();
         foreach (var special in new[] { o.UnknownToken, o.SeparatorToken, o.PaddingToken, o.ClassificationToken,
                                         o.MaskToken })
             if (tokenizer.TokenToId(special) is { } id) required.Add(id);
         for (int id = 0; id < tokenizer.VocabSize; id++)
-            if (tokenizer.TokenToId(tokenizer.Tokens[id]) == id && SingleCharacter(tokenizer.Tokens[id]) is { } c
+            if (Live(id) && SingleCharacter(tokenizer.Tokens[id]) is { } c
                 && (frequency[id] > 0 || c is >= '!' and <= '~'))
                 required.Add(id);
         if (size < required.Count)
             throw new ArgumentException($"the vocabulary needs at least {required.Count} tokens (special tokens and "
                 + "single characters)", nameof(size));
-        // A repeated line of vocab.txt is dead (HF gives the token its last id): never keep it.
         var rest = Enumerable.Range(0, tokenizer.VocabSize)
-            .Where(id => !required.Contains(id) && frequency[id] > 0 && tokenizer.TokenToId(tokenizer.Tokens[id]) == id)
+            .Where(id => !required.Contains(id) && frequency[id] > 0 && Live(id))
             .OrderByDescending(id => frequency[id]).ThenBy(id => id)
             .Take(size - required.Count);
         return [.. required.Concat(rest).Order()];
